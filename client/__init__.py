@@ -1,0 +1,1 @@
+"""client: see the README; built in its own issue."""

@@ -1,0 +1,1 @@
+"""devserver: see the README; built in its own issue."""

@@ -1,0 +1,60 @@
+"""One exception hierarchy for everything the exporter refuses or fails to do.
+
+Every message says what was wrong, what was expected, and what to do; every failure leaves the
+model folder as it was (no numeric version folder is created or touched).
+"""
+
+from __future__ import annotations
+
+from tfsk import layout
+
+__all__ = [
+    "ExportError",
+    "InputNamingError",
+    "InvalidNameError",
+    "ModelSourceError",
+    "PartNotFoundError",
+    "VerificationError",
+    "VersionExistsError",
+    "WidthMismatchError",
+]
+
+
+class ExportError(Exception):
+    """Base class: an export, assembly, listing or pruning that did not happen."""
+
+
+class InvalidNameError(ExportError, layout.InvalidNameError):
+    """A model or part name that cannot be a folder under the model base path."""
+
+
+class VersionExistsError(ExportError):
+    """The requested version is already on disk; versions are never overwritten."""
+
+
+class PartNotFoundError(ExportError):
+    """A part named for assembly has no such model folder or version."""
+
+
+class WidthMismatchError(ExportError):
+    """The head's input width differs from the width of the concatenated part outputs."""
+
+
+class InputNamingError(ExportError):
+    """The model's inputs or outputs cannot be given signature names."""
+
+
+class ModelSourceError(ExportError):
+    """A ``.keras`` file, factory or model object that could not be turned into a Keras model."""
+
+
+class VerificationError(ExportError):
+    """The written SavedModel is not what was asked for; nothing was published."""
+
+
+def check_name(name: str, what: str = "model name") -> str:
+    """:func:`tfsk.layout.check_model_name`, raising this package's :class:`InvalidNameError`."""
+    try:
+        return layout.check_model_name(name, what)
+    except layout.InvalidNameError as error:
+        raise InvalidNameError(str(error)) from None

@@ -1,0 +1,177 @@
+"""What a Keras model's serving signature looks like: named inputs in, named outputs out.
+
+Names come from the model (``Input`` names, dict keys, output layer names) or from the user;
+positional names such as ``args_0`` / ``output_0`` are never produced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ._errors import InputNamingError
+from ._specs import Shape, TensorSpecInfo
+
+__all__ = ["DEFAULT_OUTPUT_NAME", "KerasInterface", "check_tensor_name", "describe_keras_model"]
+
+#: Output name of a single-output part when none is given.
+DEFAULT_OUTPUT_NAME = "embedding"
+# A signature key becomes part of a placeholder op name: TF's op-name rule, without '/' (scopes).
+_TENSOR_NAME_RE = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-]*")
+
+InputSpecs = Mapping[str, tuple[Sequence[int | None], str]]
+
+
+def check_tensor_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not _TENSOR_NAME_RE.fullmatch(name):
+        raise InputNamingError(
+            f"{what} {name!r} cannot be a signature name: use letters, digits, '_', '.' and '-', "
+            "starting with a letter, digit or '.'"
+        )
+    return name
+
+
+def _check_unique(names: Sequence[str], what: str) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InputNamingError(f"two {what}s are named {name!r}; give distinct names")
+        seen.add(name)
+
+
+def _batch_shape(shape: Sequence[int | None]) -> Shape:
+    dims = tuple(None if d is None else int(d) for d in shape)
+    if not dims:
+        raise InputNamingError("a scalar input has no batch dimension; TF Serving batches along the first axis")
+    return (None, *dims[1:])
+
+
+@dataclass
+class KerasInterface:
+    """A Keras model seen through its serving signature."""
+
+    model: keras.Model
+    inputs: dict[str, TensorSpecInfo]
+    to_model_args: Callable[[Mapping[str, Any]], Any]
+    output_names: Sequence[str] | None  # given or derived; None: decided from the call's result
+    expected_outputs: dict[str, TensorSpecInfo] | None  # None when the model has no symbolic outputs
+    default_output_name: str
+
+    def tensor_specs(self, prefix: str = "") -> dict[str, tf.TensorSpec]:
+        return {
+            prefix + name: tf.TensorSpec(spec.shape, tf.as_dtype(spec.dtype), name=prefix + name)
+            for name, spec in self.inputs.items()
+        }
+
+    def name_outputs(self, result: Any) -> dict[str, Any]:
+        """The model's result as a dict of named outputs."""
+        if isinstance(result, Mapping):
+            if self.output_names is not None and list(self.output_names) != list(result):
+                raise InputNamingError(
+                    f"the model returns a dict with keys {sorted(result)}; output names come from "
+                    "those keys and cannot be renamed"
+                )
+            named = dict(result)
+        elif isinstance(result, (list, tuple)):
+            if self.output_names is None or len(self.output_names) != len(result):
+                raise InputNamingError(
+                    f"the model returns {len(result)} unnamed outputs; pass output_names with "
+                    f"{len(result)} names (or return a dict from the model)"
+                )
+            named = dict(zip(self.output_names, result))
+        else:
+            names = self.output_names or [self.default_output_name]
+            if len(names) != 1:
+                raise InputNamingError(f"the model returns one output but {len(names)} output names were given")
+            named = {names[0]: result}
+        for name in named:
+            check_tensor_name(name, "output name")
+        return named
+
+    def __call__(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        return self.name_outputs(self.model(self.to_model_args(inputs), training=False))
+
+
+def _from_input_specs(model: keras.Model, input_specs: InputSpecs) -> tuple[dict[str, TensorSpecInfo], Callable]:
+    inputs = {}
+    for name, (shape, dtype) in input_specs.items():
+        check_tensor_name(name, "input name")
+        inputs[name] = TensorSpecInfo(str(np.dtype(dtype)) if dtype != "string" else "string", _batch_shape(shape))
+    names = list(inputs)
+    if len(names) == 1:
+        return inputs, lambda given: given[names[0]]
+    return inputs, lambda given: {name: given[name] for name in names}
+
+
+def _from_symbolic_inputs(model: keras.Model, input_names: Sequence[str] | None) -> tuple[dict[str, TensorSpecInfo], Callable]:
+    try:
+        structure = model.input
+        tensors = list(model.inputs)
+    except (AttributeError, ValueError):
+        raise InputNamingError(
+            f"cannot name the inputs of {type(model).__name__} '{model.name}': it has no symbolic "
+            "inputs (a subclassed model); pass input_specs, e.g. {'features': ((None, 10), 'float32')}, "
+            "or build it with keras.Input(name=...)"
+        ) from None
+    if isinstance(structure, Mapping):
+        own_names = list(structure)
+        tensors = [structure[key] for key in own_names]
+    else:
+        own_names = [t.name for t in tensors]
+    if input_names is not None:
+        if len(input_names) != len(own_names):
+            raise InputNamingError(
+                f"{len(input_names)} input names were given for a model with {len(own_names)} inputs {own_names}"
+            )
+        names = list(input_names)
+    else:
+        names = own_names
+    for name in names:
+        check_tensor_name(name, "input name")
+    _check_unique(names, "input")
+    inputs = {
+        name: TensorSpecInfo(str(tensor.dtype), _batch_shape(tensor.shape)) for name, tensor in zip(names, tensors)
+    }
+    if isinstance(structure, Mapping):
+        return inputs, lambda given: {key: given[name] for key, name in zip(own_names, names)}
+    if len(names) == 1:
+        return inputs, lambda given: given[names[0]]
+    return inputs, lambda given: [given[name] for name in names]
+
+
+def describe_keras_model(
+    model: keras.Model,
+    *,
+    input_names: Sequence[str] | None = None,
+    input_specs: InputSpecs | None = None,
+    output_names: Sequence[str] | None = None,
+    default_output_name: str = DEFAULT_OUTPUT_NAME,
+) -> KerasInterface:
+    """Work out the named signature of ``model``; raise :class:`InputNamingError` if it cannot be named."""
+    if input_specs is not None:
+        inputs, to_args = _from_input_specs(model, input_specs)
+    else:
+        inputs, to_args = _from_symbolic_inputs(model, input_names)
+    if output_names is not None:
+        output_names = [check_tensor_name(n, "output name") for n in output_names]
+        _check_unique(output_names, "output")
+    interface = KerasInterface(model, inputs, to_args, output_names, None, default_output_name)
+    try:
+        symbolic = model.output
+    except (AttributeError, ValueError):
+        return interface  # subclassed: outputs are checked against the eager result instead
+    if isinstance(symbolic, (list, tuple)) and output_names is None:
+        layer_names = list(getattr(model, "output_names", []) or [])
+        if len(layer_names) == len(symbolic) and len(set(layer_names)) == len(layer_names):
+            interface.output_names = layer_names
+    named = interface.name_outputs(symbolic)
+    interface.expected_outputs = {
+        name: TensorSpecInfo(str(t.dtype), _batch_shape(t.shape)) for name, t in named.items()
+    }
+    return interface

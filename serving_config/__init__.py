@@ -1,0 +1,1 @@
+"""serving_config: see the README; built in its own issue."""

@@ -1,0 +1,5 @@
+import sys
+
+from tfsk.cli import main
+
+sys.exit(main())

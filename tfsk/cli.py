@@ -1,0 +1,46 @@
+"""The ``tfsk`` command: a thin dispatcher to the CLI of the package that does the work.
+
+Each command lives with the package it drives and is imported only when asked for, so that
+``tfsk predict`` never pays for (or even imports) TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+# command -> (module with ``main(argv, prog)``, one-line summary)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "export": ("exporter.cli", "export parts and composed models as versioned SavedModels; list and prune versions"),
+}
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: tfsk COMMAND [ARGS ...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "Run 'tfsk COMMAND --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if args else 2
+    if args[0] == "--version":
+        from tfsk import __version__
+
+        print(f"tfsk {__version__}")
+        return 0
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"tfsk: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    return int(module.main(rest, prog=f"tfsk {command}") or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
