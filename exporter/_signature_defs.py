@@ -23,9 +23,10 @@ def _tensor_info(info: meta_graph_pb2.TensorInfo) -> TensorSpecInfo:
 
 
 def signature_spec(signature: meta_graph_pb2.SignatureDef) -> SignatureSpec:
+    """The signature's inputs and outputs, in name order (proto maps have none of their own)."""
     return SignatureSpec(
-        {k: _tensor_info(v) for k, v in signature.inputs.items()},
-        {k: _tensor_info(v) for k, v in signature.outputs.items()},
+        {k: _tensor_info(v) for k, v in sorted(signature.inputs.items())},
+        {k: _tensor_info(v) for k, v in sorted(signature.outputs.items())},
     )
 
 

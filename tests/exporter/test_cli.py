@@ -1,0 +1,99 @@
+"""``tfsk export`` as a user runs it: a fresh process, real files, exit codes and messages."""
+
+import json
+
+import numpy as np
+from support import numeric_children, run_like_tf_serving, tfsk
+
+from exporter.demo import build_head, build_tower
+
+
+def test_demo_then_list_shows_every_model_and_lineage(tmp_path):
+    first = tfsk("export", "demo", "--base", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert "composed: published version 1" in first.stdout
+    second = tfsk("export", "demo", "--base", str(tmp_path))
+    assert second.returncode == 0, second.stderr
+    assert "tower_c: published version 2" in second.stdout and "composed: published version 2" in second.stdout
+
+    listing = tfsk("export", "list", "--base", str(tmp_path), "--json")
+    assert listing.returncode == 0, listing.stderr
+    models = {m["name"]: m for m in json.loads(listing.stdout)}
+    assert sorted(models) == ["composed", "tower_a", "tower_b", "tower_c"]
+    newest = models["composed"]["versions"][0]
+    assert newest["version"] == 2
+    assert [(p["name"], p["version"]) for p in newest["lineage"]["parts"]] == [("tower_a", 2), ("tower_b", 2), ("tower_c", 2)]
+    assert sorted(newest["signatures"]) == ["part_tower_a", "part_tower_b", "part_tower_c", "serving_default"]
+
+    text = tfsk("export", "list", "--base", str(tmp_path), "composed")
+    assert "parts: tower_a@2, tower_b@2, tower_c@2; head: factory exporter.demo:build_head (width 96)" in text.stdout
+    assert "serving_default: (tower_a__features float32[?,10]" in text.stdout
+
+
+def test_part_and_composed_from_files_with_examples(tmp_path):
+    for name in ("tower_a", "tower_c"):
+        build_tower(name).save(tmp_path / f"{name}.keras")
+    build_head(64).save(tmp_path / "head.keras")
+    examples = tmp_path / "examples.npz"
+    np.savez(examples, features=np.ones((2, 10), "float32"))
+    models = tmp_path / "models"
+
+    part = tfsk("export", "part", str(tmp_path / "tower_a.keras"), "--base", str(models), "--name", "tower_a",
+                "--examples", str(examples), "--json")
+    assert part.returncode == 0, part.stderr
+    assert json.loads(part.stdout)["lineage"]["warmup_records"] == 1
+    part = tfsk("export", "part", str(tmp_path / "tower_c.keras"), "--base", str(models), "--name", "tower_c",
+                "--version", "7")
+    assert part.returncode == 0 and "tower_c: published version 7" in part.stdout
+
+    composed = tfsk("export", "composed", "--base", str(models), "--name", "both", "--part", "tower_a@1",
+                    "--part", "tower_c@latest", "--head", str(tmp_path / "head.keras"))
+    assert composed.returncode == 0, composed.stderr
+    outputs = run_like_tf_serving(models / "both" / "1", "part_tower_c", {"features": np.ones((1, 5), "float32")})
+    assert outputs["embedding"].shape == (1, 32)
+
+
+def test_failures_exit_non_zero_with_the_reason(tmp_path):
+    build_tower("tower_c").save(tmp_path / "tower_c.keras")
+    models = tmp_path / "models"
+    ok = tfsk("export", "part", str(tmp_path / "tower_c.keras"), "--base", str(models), "--name", "tower_c")
+    assert ok.returncode == 0, ok.stderr
+
+    again = tfsk("export", "part", str(tmp_path / "tower_c.keras"), "--base", str(models), "--name", "tower_c",
+                 "--version", "1")
+    assert again.returncode == 1
+    assert "error: version 1 of 'tower_c' already exists" in again.stderr
+
+    missing = tfsk("export", "composed", "--base", str(models), "--name", "c", "--part", "tower_c@3",
+                   "--head", "exporter.demo:build_head")
+    assert missing.returncode == 1 and "has no version 3" in missing.stderr and "available versions: [1]" in missing.stderr
+
+    width = tfsk("export", "composed", "--base", str(models), "--name", "c", "--part", "tower_c",
+                 "--head", str(tmp_path / "tower_c.keras"))
+    assert width.returncode == 1 and "head takes input width 5 but the parts concatenate to width 32" in width.stderr
+
+    bad_name = tfsk("export", "part", str(tmp_path / "tower_c.keras"), "--base", str(models), "--name", "a/b")
+    assert bad_name.returncode == 1 and "invalid part name 'a/b'" in bad_name.stderr
+
+    usage = tfsk("export", "part", "--base", str(models))
+    assert usage.returncode == 2 and "required" in usage.stderr
+    assert numeric_children(models / "tower_c") == ["1"]
+    assert not (models / "c").exists() or numeric_children(models / "c") == []
+
+
+def test_prune_from_the_command_line(tmp_path):
+    build_tower("tower_c").save(tmp_path / "t.keras")
+    for _ in range(3):
+        assert tfsk("export", "part", str(tmp_path / "t.keras"), "--base", str(tmp_path), "--name", "t").returncode == 0
+    dry = tfsk("export", "prune", "t", "--base", str(tmp_path), "--keep", "1", "--dry-run")
+    assert dry.returncode == 0 and "would remove [1, 2]" in dry.stdout
+    done = tfsk("export", "prune", "t", "--base", str(tmp_path), "--keep", "1", "--protect", "1", "--json")
+    assert json.loads(done.stdout) == {"kept": [1, 3], "removed": [2], "dry_run": False}
+    assert numeric_children(tmp_path / "t") == ["1", "3"]
+
+
+def test_top_level_help_and_unknown_commands():
+    shown = tfsk("--help")
+    assert shown.returncode == 0 and "export" in shown.stdout
+    unknown = tfsk("nonsense")
+    assert unknown.returncode == 2 and "unknown command 'nonsense'" in unknown.stderr
