@@ -1,1 +1,1 @@
-"""client: see the README; built in its own issue."""
+"""client: a light gRPC client for TF Serving and the devserver (see the README). Never imports TensorFlow."""
