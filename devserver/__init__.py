@@ -1,1 +1,13 @@
-"""devserver: see the README; built in its own issue."""
+"""devserver: an embedded server that speaks TensorFlow Serving's gRPC API with its flags.
+
+Run it as ``tfsk serve --port=8500 --model_config_file=models.config`` (or ``python -m devserver``);
+embed it with :class:`DevServer` and :func:`parse_flags`. It loads SavedModels the way TF Serving
+does (MetaGraph tag, SignatureDef tensor names, warmup records), discovers versions on disk with
+TF Serving's rules, keeps the old version serving while a new one loads, and answers with TF
+Serving's status codes and messages. See the README for what differs.
+"""
+
+from ._flags import FlagError, ServerOptions, parse_flags
+from ._server import DevServer, StartupError, read_model_config
+
+__all__ = ["DevServer", "FlagError", "ServerOptions", "StartupError", "parse_flags", "read_model_config"]

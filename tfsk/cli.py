@@ -13,6 +13,7 @@ from collections.abc import Sequence
 # command -> (module with ``main(argv, prog)``, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("exporter.cli", "export parts and composed models as versioned SavedModels; list and prune versions"),
+    "serve": ("devserver.cli", "run the embedded TF-Serving-compatible server (tensorflow_model_server's flags)"),
 }
 
 

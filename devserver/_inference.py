@@ -1,0 +1,191 @@
+"""Classify, Regress and MultiInference on tf.Example inputs, as TF Serving runs them.
+
+The request's examples become one DT_STRING tensor of serialized ``tf.Example``s (with a context,
+each element is context + example, which protobuf reads as a merge) fed to the signature's
+``inputs`` tensor; results are checked and shaped as ``classifier.cc`` / ``regressor.cc`` do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from tensorflow_serving.apis import classification_pb2, inference_pb2, input_pb2, regression_pb2
+
+from client._dtypes import DataType
+
+from ._predict import DEFAULT_SIGNATURE, response_model_spec
+from ._servable import Servable
+from ._status import ServingError
+
+__all__ = ["CLASSIFY_METHOD", "REGRESS_METHOD", "run_classify", "run_multi_inference", "run_regress"]
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+_DT_NAMES = {v: k for k, v in vars(DataType).items() if k.startswith("DT_")}
+
+
+def _shape_text(array: np.ndarray) -> str:
+    return "[" + ",".join(str(d) for d in array.shape) + "]"
+
+
+def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        serialized = [e.SerializeToString() for e in request_input.example_list.examples]
+    elif kind == "example_list_with_context":
+        context = request_input.example_list_with_context.context.SerializeToString()
+        serialized = [context + e.SerializeToString() for e in request_input.example_list_with_context.examples]
+    else:
+        serialized = []
+    if not serialized:
+        raise ServingError.invalid_argument("Input is empty.")
+    array = np.empty(len(serialized), dtype=object)
+    array[:] = serialized
+    return array
+
+
+def _classify_checks(signature: Any, method_name_check: bool) -> None:
+    if method_name_check and signature.method_name != CLASSIFY_METHOD:
+        raise ServingError.invalid_argument(
+            f"Expected classification signature method_name to be {CLASSIFY_METHOD}. Was: {signature.method_name}")
+    if len(signature.inputs) != 1:
+        raise ServingError.invalid_argument("Expected one input Tensor.")
+    if len(signature.outputs) not in (1, 2):
+        raise ServingError.invalid_argument(f"Expected one or two output Tensors, found {len(signature.outputs)}")
+    if "inputs" not in signature.inputs:
+        raise ServingError.invalid_argument(f"No classification inputs found in SignatureDef: {signature}")
+    if "classes" not in signature.outputs and "scores" not in signature.outputs:
+        raise ServingError.invalid_argument(
+            'Expected classification signature outputs to contain at least one of "classes" or "scores". '
+            f"Signature was: {signature}")
+
+
+def _regress_checks(signature: Any, method_name_check: bool) -> None:
+    if method_name_check and signature.method_name != REGRESS_METHOD:
+        raise ServingError.invalid_argument(
+            f"Expected regression signature method_name to be {REGRESS_METHOD}. Was: {signature.method_name}")
+    if len(signature.inputs) != 1:
+        raise ServingError.invalid_argument("Expected one input Tensor.")
+    if len(signature.outputs) != 1:
+        raise ServingError.invalid_argument("Expected one output Tensor.")
+    if "inputs" not in signature.inputs:
+        raise ServingError.invalid_argument(f"No regression inputs found in SignatureDef: {signature}")
+    if "outputs" not in signature.outputs:
+        raise ServingError.invalid_argument(f"No regression outputs found in SignatureDef: {signature}")
+
+
+def _classifications(count: int, classes: np.ndarray | None, scores: np.ndarray | None,
+                     result: classification_pb2.ClassificationResult) -> None:
+    for name, value, dtype in (("classes", classes, DataType.DT_STRING), ("scores", scores, DataType.DT_FLOAT)):
+        if value is None:
+            continue
+        if value.ndim != 2:
+            raise ServingError.invalid_argument(f"Expected Tensor shape: [batch_size num_classes] but got {_shape_text(value)}")
+        actual = DataType.DT_STRING if value.dtype == object else {np.dtype(np.float32): DataType.DT_FLOAT}.get(value.dtype)
+        if actual != dtype:
+            got = _DT_NAMES.get(actual, str(value.dtype)) if actual is not None else f"DT_{str(value.dtype).upper()}"
+            raise ServingError.invalid_argument(f"Expected {name} Tensor of {_DT_NAMES[dtype]}. Got: {got}")
+        if value.shape[0] != count:
+            raise ServingError.invalid_argument(f"Expected {name} output batch size of {count}. Got: {value.shape[0]}")
+    if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+        raise ServingError.invalid_argument(
+            f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}")
+    width = (classes if classes is not None else scores).shape[1]
+    for row in range(count):
+        classification = result.classifications.add()
+        for column in range(width):
+            entry = classification.classes.add()
+            if classes is not None:
+                entry.label = bytes(classes[row, column]).decode("utf-8", errors="replace")
+            if scores is not None:
+                entry.score = float(scores[row, column])
+
+
+def _regressions(count: int, values: np.ndarray, result: regression_pb2.RegressionResult) -> None:
+    if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
+        raise ServingError.invalid_argument(
+            f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {_shape_text(values)}")
+    if values.shape[0] != count:
+        raise ServingError.invalid_argument(f"Input batch size did not match output batch size: {count} vs. {values.shape[0]}")
+    if values.dtype != np.float32:
+        got = f"DT_{'DOUBLE' if values.dtype == np.float64 else str(values.dtype).upper()}"
+        raise ServingError.invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {got}")
+    for value in values.reshape(count):
+        result.regressions.add().value = float(value)
+
+
+def _signature(servable: Servable, name: str, not_found: str) -> Any:
+    signature = servable.signature_defs.get(name or DEFAULT_SIGNATURE)
+    if signature is None:
+        raise ServingError.invalid_argument(not_found + (name or DEFAULT_SIGNATURE))
+    return signature
+
+
+def run_classify(servable: Servable, request: classification_pb2.ClassificationRequest, *,
+                 method_name_check: bool = False) -> classification_pb2.ClassificationResponse:
+    name = request.model_spec.signature_name
+    signature = _signature(servable, name, "No signature was found with the name: ")
+    _classify_checks(signature, method_name_check)
+    examples = serialized_examples(request.input)
+    aliases = [a for a in ("classes", "scores") if a in signature.outputs]
+    values = dict(zip(aliases, servable.run({signature.inputs["inputs"].name: examples},
+                                            [signature.outputs[a].name for a in aliases])))
+    response = classification_pb2.ClassificationResponse()
+    _classifications(len(examples), values.get("classes"), values.get("scores"), response.result)
+    response.model_spec.CopyFrom(response_model_spec(request.model_spec.name, name, servable.version))
+    return response
+
+
+def run_regress(servable: Servable, request: regression_pb2.RegressionRequest, *,
+                method_name_check: bool = False) -> regression_pb2.RegressionResponse:
+    name = request.model_spec.signature_name
+    signature = _signature(servable, name, "No signature was found with the name: ")
+    _regress_checks(signature, method_name_check)
+    examples = serialized_examples(request.input)
+    (values,) = servable.run({signature.inputs["inputs"].name: examples}, [signature.outputs["outputs"].name])
+    response = regression_pb2.RegressionResponse()
+    _regressions(len(examples), values, response.result)
+    response.model_spec.CopyFrom(response_model_spec(request.model_spec.name, name, servable.version))
+    return response
+
+
+def run_multi_inference(servable: Servable, request: inference_pb2.MultiInferenceRequest) -> inference_pb2.MultiInferenceResponse:
+    model_name = request.tasks[0].model_spec.name
+    seen: set[str] = set()
+    plans = []
+    for task in request.tasks:
+        if not task.model_spec.name:
+            raise ServingError.invalid_argument("Found ModelSpec with an empty model name.")
+        if task.model_spec.name != model_name:
+            raise ServingError.invalid_argument("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+        name = task.model_spec.signature_name or DEFAULT_SIGNATURE
+        if name in seen:
+            raise ServingError.invalid_argument(f"Duplicate evaluation of signature: {name}")
+        seen.add(name)
+        signature = _signature(servable, name, "Requested signature not found in model graph: ")
+        if task.method_name == CLASSIFY_METHOD:
+            _classify_checks(signature, False)
+            aliases = [a for a in ("classes", "scores") if a in signature.outputs]
+        elif task.method_name == REGRESS_METHOD:
+            _regress_checks(signature, False)
+            aliases = ["outputs"]
+        else:
+            raise ServingError.unimplemented(f"Unsupported signature method_name: {task.method_name}")
+        plans.append((task, name, signature, aliases))
+    input_names = {signature.inputs["inputs"].name for _, _, signature, _ in plans}
+    if len(input_names) != 1:
+        raise ServingError.invalid_argument("Input tensor must be the same for all Signatures.")
+    examples = serialized_examples(request.input)
+    fetches = sorted({signature.outputs[a].name for _, _, signature, aliases in plans for a in aliases})
+    values = dict(zip(fetches, servable.run({input_names.pop(): examples}, fetches)))
+    response = inference_pb2.MultiInferenceResponse()
+    for task, name, signature, aliases in plans:
+        result = response.results.add()
+        result.model_spec.CopyFrom(response_model_spec(task.model_spec.name, name, servable.version))
+        outputs = {a: values[signature.outputs[a].name] for a in aliases}
+        if task.method_name == CLASSIFY_METHOD:
+            _classifications(len(examples), outputs.get("classes"), outputs.get("scores"), result.classification_result)
+        else:
+            _regressions(len(examples), outputs["outputs"], result.regression_result)
+    return response

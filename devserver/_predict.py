@@ -1,0 +1,123 @@
+"""Predict, step by step as TF Serving does it (``predict_impl.cc``, ``predict_util.cc``).
+
+The first failing step wins, with TF Serving's status code and message. Like TF Serving, no
+shape validation is done against the SignatureDef; a dtype mismatch is reported the way
+TensorFlow's session reports it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from tensorflow_serving.apis import model_pb2, predict_pb2
+
+from client._codec import TensorDecodeError, decode_tensor, encode_as_fields, encode_tensor
+from client._dtypes import tf_type_string
+
+from ._servable import Servable
+from ._status import ServingError
+
+__all__ = ["DEFAULT_SIGNATURE", "PREDICT_METHODS", "encode_outputs", "response_model_spec", "run_predict"]
+
+DEFAULT_SIGNATURE = "serving_default"
+PREDICT_METHODS = ("tensorflow/serving/predict", "tensorflow/serving/classify", "tensorflow/serving/regress")
+
+
+def _braces(keys: Any) -> str:
+    return "{" + ",".join(sorted(keys)) + "}"
+
+
+def response_model_spec(name: str, signature_name: str, version: int) -> model_pb2.ModelSpec:
+    """``MakeModelSpec``: the request's name, the signature (defaulted) and the resolved version."""
+    spec = model_pb2.ModelSpec(name=name, signature_name=signature_name or DEFAULT_SIGNATURE)
+    spec.version.value = version
+    return spec
+
+
+def encode_outputs(outputs: dict[str, np.ndarray], target: Any, as_tensor_content: bool) -> None:
+    encode = encode_tensor if as_tensor_content else encode_as_fields
+    for alias, value in outputs.items():
+        encode(value, target[alias])
+
+
+def _check_inputs(request: predict_pb2.PredictRequest, signature: Any) -> dict[str, Any]:
+    requested, expected = set(request.inputs), set(signature.inputs)
+    defaults = dict(getattr(signature, "defaults", {}) or {})
+    if len(requested) > len(expected) or (len(requested) < len(expected) and not defaults):
+        raise ServingError.invalid_argument(
+            f"input size does not match signature: {len(requested)}!={len(expected)} "
+            f"len({_braces(requested)}) != len({_braces(expected)}). "
+            f"Sent extra: {_braces(requested - expected)}. Missing but required: {_braces(expected - requested)}."
+        )
+    tensors = {}
+    for alias in sorted(signature.inputs):
+        info = signature.inputs[alias]
+        if alias in request.inputs:
+            proto = request.inputs[alias]
+        elif alias in defaults:
+            proto = defaults[alias]
+        else:
+            raise ServingError.invalid_argument(
+                f"Signature input alias: {alias}(feed name: {info.name}) not found in request and no default "
+                f"value provided. Inputs expected to be in the request {_braces(requested)}, or default input "
+                f"alias set: {_braces(defaults)}"
+            )
+        try:
+            tensors[info.name] = (proto.dtype, decode_tensor(proto))
+        except TensorDecodeError:
+            raise ServingError.invalid_argument(f"tensor parsing error: {alias}") from None
+    unused = requested - expected
+    if unused:
+        raise ServingError.invalid_argument(
+            f"Inputs contains invalid name. Used request inputs: {','.join(sorted(requested & expected))}, "
+            f"request input: {','.join(sorted(requested))}"
+        )
+    # TF's session orders feeds by tensor name; its dtype error names the position in that order.
+    feeds = {}
+    by_name = {info.name: info.dtype for info in signature.inputs.values()}
+    for position, name in enumerate(sorted(tensors)):
+        given, value = tensors[name]
+        if given != by_name[name]:
+            raise ServingError.invalid_argument(
+                f"Expects arg[{position}] to be {tf_type_string(by_name[name])} but {tf_type_string(given)} is provided"
+            )
+        feeds[name] = value
+    return feeds
+
+
+def _output_aliases(request: predict_pb2.PredictRequest, signature: Any) -> list[str]:
+    if not request.output_filter:
+        return sorted(signature.outputs)
+    seen: set[str] = set()
+    for alias in request.output_filter:
+        if alias not in signature.outputs:
+            raise ServingError.invalid_argument(
+                f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
+                f"{_braces(signature.outputs)}."
+            )
+        if alias in seen:
+            raise ServingError.invalid_argument(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
+    return list(request.output_filter)
+
+
+def run_predict(servable: Servable, request: predict_pb2.PredictRequest, *, tensor_content: bool = False,
+                method_name_check: bool = False) -> predict_pb2.PredictResponse:
+    """Run a Predict request on a resolved servable; raise ServingError as TF Serving would."""
+    signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+    signature = servable.signature_defs.get(signature_name)
+    if signature is None:
+        raise ServingError.failed_precondition(f'Serving signature key "{signature_name}" not found.')
+    if method_name_check and signature.method_name not in PREDICT_METHODS:
+        raise ServingError.internal(
+            "Expected prediction signature method_name to be one of {" + ", ".join(PREDICT_METHODS)
+            + "}. Was: " + signature.method_name
+        )
+    feeds = _check_inputs(request, signature)
+    aliases = _output_aliases(request, signature)
+    values = servable.run(feeds, [signature.outputs[a].name for a in aliases])
+    response = predict_pb2.PredictResponse()
+    encode_outputs(dict(zip(aliases, values)), response.outputs, tensor_content)
+    response.model_spec.CopyFrom(response_model_spec(request.model_spec.name, signature_name, servable.version))
+    return response

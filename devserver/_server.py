@@ -1,0 +1,182 @@
+"""The devserver process: TF Serving's start-up sequence, then gRPC until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+from google.protobuf import text_format
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from tensorflow_serving.config import model_server_config_pb2
+
+from ._core import ServerCore
+from ._flags import ServerOptions
+from ._manager import VersionManager
+from ._servable import Servable, load_servable
+from ._services import ModelService, PredictionService
+from ._status import ServingError
+from ._warmup import run_warmup
+
+__all__ = ["DevServer", "StartupError", "read_model_config"]
+
+logger = logging.getLogger(__name__)
+
+#: TF Serving's gRPC server takes messages up to INT32_MAX bytes both ways.
+MAX_MESSAGE_BYTES = 2**31 - 1
+
+
+class StartupError(Exception):
+    """The server could not start; ``str()`` is the status TF Serving prints."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+
+
+def read_model_config(path: str) -> model_server_config_pb2.ModelServerConfig:
+    """Parse a models.config text proto; errors read like TF Serving's."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ServingError.not_found(f"{path}; {error.strerror}") from None
+    config = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as error:
+        line, column = error.GetLine(), error.GetColumn()
+        reason = str(error).split(" : ", 1)[-1] if " : " in str(error) else str(error)
+        logger.error("Error parsing text-format tensorflow.serving.ModelServerConfig: %s:%s: %s", line, column, reason)
+        raise ServingError.invalid_argument(f"Invalid protobuf file: '{path}'") from None
+    return config
+
+
+def single_model_config(options: ServerOptions) -> model_server_config_pb2.ModelServerConfig:
+    config = model_server_config_pb2.ModelServerConfig()
+    model = config.model_config_list.config.add()
+    model.name, model.base_path, model.model_platform = options.model_name, options.model_base_path, "tensorflow"
+    return config
+
+
+class DevServer:
+    """An embedded TF-Serving-compatible gRPC server (``start`` blocks until models are loaded)."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.manager = VersionManager(
+            self._load, max_load_retries=options.max_num_load_retries,
+            retry_interval_seconds=options.load_retry_interval_micros / 1e6,
+        )
+        self.core = ServerCore(
+            self.manager, allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
+            file_system_poll_seconds=options.file_system_poll_wait_seconds,
+        )
+        self._grpc: grpc.Server | None = None
+        self.bound_port: int | None = None
+
+    def _load(self, name: str, version: int, path: Path) -> Servable:
+        servable = load_servable(
+            name, version, path, [t for t in self.options.saved_model_tags.split(",") if t],
+            self.options.tensorflow_intra_op_parallelism, self.options.tensorflow_inter_op_parallelism,
+        )
+        if self.options.enable_model_warmup:
+            try:
+                run_warmup(servable, self.options.num_request_iterations_for_warmup)
+            except ServingError:
+                servable.close()
+                raise
+        return servable
+
+    def _check_options(self) -> model_server_config_pb2.ModelServerConfig:
+        options = self.options
+        if options.port == 0 and not options.grpc_socket_path:
+            raise StartupError("INVALID_ARGUMENT: At least one of server_options.grpc_port or "
+                               "server_options.grpc_socket_path must be set.")
+        if options.model_config_file:
+            try:
+                return read_model_config(options.model_config_file)
+            except ServingError as error:
+                raise StartupError(str(error)) from None
+        if not options.model_base_path:
+            raise StartupError("INVALID_ARGUMENT: Both server_options.model_base_path and "
+                               "server_options.model_config_file are empty!")
+        return single_model_config(options)
+
+    def _reload_from_file(self) -> None:
+        try:
+            config = read_model_config(self.options.model_config_file)
+        except ServingError as error:
+            logger.error("Failed to read ModelServerConfig file: %s", error)
+            return
+        try:
+            self.core.reload_config(config)
+        except ServingError as error:
+            logger.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", error)
+
+    def start(self) -> None:
+        """TF Serving's order: config, load every model, and only then open the port."""
+        config = self._check_options()
+        try:
+            self.core.reload_config(config, initial=True)
+        except ServingError as error:
+            raise StartupError(str(error)) from None
+        options = self.options
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max(options.grpc_max_threads, 1), thread_name_prefix="tfsk-grpc"),
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),  # a second server on a taken port must fail, not share it
+            ],
+        )
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(self.core, tensor_content=options.enable_serialization_as_tensor_content,
+                              method_name_check=options.enable_signature_method_name_check), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.core), server)
+        if options.port:
+            address = f"{options.bind_address}:{options.port}"
+            try:
+                self.bound_port = server.add_insecure_port(address)
+            except RuntimeError as error:
+                raise StartupError(f"UNAVAILABLE: could not listen on {address}: {error}") from None
+            logger.info("Running gRPC ModelServer at %s ...", address)
+        if options.grpc_socket_path:
+            server.add_insecure_port(f"unix:{options.grpc_socket_path}")
+            logger.info("Running gRPC ModelServer at unix:%s ...", options.grpc_socket_path)
+        server.start()
+        self._grpc = server
+        self.core.start_polling(self._reload_from_file if options.model_config_file else None,
+                                options.model_config_file_poll_wait_seconds)
+
+    def wait(self) -> None:
+        if self._grpc is not None:
+            self._grpc.wait_for_termination()
+
+    def stop(self, grace: float = 2.0) -> None:
+        if self._grpc is not None:
+            self._grpc.stop(grace).wait()
+        self.core.stop()
+
+
+def run(options: ServerOptions) -> int:
+    """Run until SIGTERM/SIGINT; the exit status TF Serving would give."""
+    server = DevServer(options)
+    try:
+        server.start()
+    except StartupError as error:
+        print(f"Failed to start server. Error: {error}", flush=True)
+        return 255
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: object) -> None:
+        logger.info("received signal %d, shutting down", signum)
+        stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    while not stopping.wait(0.5):
+        pass
+    server.stop()
+    return 0

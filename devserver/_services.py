@@ -1,0 +1,147 @@
+"""The gRPC services: PredictionService and ModelService, over ServerCore.
+
+Each handler checks the request in TF Serving's order and answers with its status codes and
+messages; an unexpected failure is logged and reported as INTERNAL rather than taking the
+server down.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_management_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    prediction_service_pb2_grpc,
+)
+
+from ._core import ServerCore
+from ._inference import run_classify, run_multi_inference, run_regress
+from ._predict import run_predict
+from ._status import ServingError, grpc_message
+
+__all__ = ["ModelService", "PredictionService"]
+
+logger = logging.getLogger(__name__)
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+SIGNATURE_DEF_FIELD = "signature_def"
+
+
+def _reports_errors(method: Handler) -> Handler:
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except ServingError as error:
+            context.abort(error.code, grpc_message(error.message))
+        except Exception as error:  # a bug of ours must not look like a bad request, nor kill the server
+            logger.exception("unexpected failure in %s", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, grpc_message(f"{type(error).__name__}: {error}"))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _require_model_spec(request: Any) -> None:
+    if not request.HasField("model_spec"):
+        raise ServingError.invalid_argument("Missing ModelSpec")
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, core: ServerCore, *, tensor_content: bool, method_name_check: bool) -> None:
+        self._core = core
+        self._tensor_content = tensor_content
+        self._method_name_check = method_name_check
+
+    @_reports_errors
+    def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
+        _require_model_spec(request)
+        with self._core.resolve(request.model_spec) as servable:
+            return run_predict(servable, request, tensor_content=self._tensor_content,
+                               method_name_check=self._method_name_check)
+
+    @_reports_errors
+    def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
+        _require_model_spec(request)
+        with self._core.resolve(request.model_spec) as servable:
+            return run_classify(servable, request, method_name_check=self._method_name_check)
+
+    @_reports_errors
+    def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
+        _require_model_spec(request)
+        with self._core.resolve(request.model_spec) as servable:
+            return run_regress(servable, request, method_name_check=self._method_name_check)
+
+    @_reports_errors
+    def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
+        spec = request.tasks[0].model_spec if request.tasks else model_pb2.ModelSpec()
+        with self._core.resolve(spec) as servable:
+            return run_multi_inference(servable, request)
+
+    @_reports_errors
+    def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
+        _require_model_spec(request)
+        if not request.metadata_field:
+            raise ServingError.invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
+        for field in request.metadata_field:
+            if field != SIGNATURE_DEF_FIELD:
+                raise ServingError.invalid_argument(f"Metadata field {field} is not supported")
+        with self._core.resolve(request.model_spec) as servable:
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.name = request.model_spec.name
+            response.model_spec.version.value = servable.version
+            signatures = get_model_metadata_pb2.SignatureDefMap()
+            for name, signature in servable.signature_defs.items():
+                signatures.signature_def[name].CopyFrom(signature)
+            packed = any_pb2.Any()
+            packed.Pack(signatures)
+            response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
+            return response
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, core: ServerCore) -> None:
+        self._core = core
+
+    @_reports_errors
+    def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
+        _require_model_spec(request)
+        name = request.model_spec.name
+        statuses = self._core.manager.status(name)
+        if request.model_spec.WhichOneof("version_choice") == "version":
+            version = request.model_spec.version.value
+            if version not in statuses:
+                raise ServingError.not_found(f"Could not find version {version} of model {name}")
+            chosen = {version: statuses[version]}
+        else:  # labels are ignored here, as in TF Serving
+            if not statuses:
+                raise ServingError.not_found(f"Could not find any versions of model {name}")
+            chosen = statuses
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for version in sorted(chosen, reverse=True):
+            status = chosen[version]
+            entry = response.model_version_status.add(version=version, state=int(status.state))
+            entry.status.error_code = status.error.code.value[0] if status.error else 0
+            if status.error:
+                entry.status.error_message = status.error.message
+        return response
+
+    @_reports_errors
+    def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
+        if request.config.WhichOneof("config") != "model_config_list":
+            raise ServingError.invalid_argument(
+                "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is "
+                "currently supported")
+        self._core.reload_config(request.config)
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.error_code = 0
+        for name in request.metric_names:
+            response.metric.add(name=name, int64_value_increase=0)  # the devserver keeps no TF metrics yet
+        return response

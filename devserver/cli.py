@@ -1,0 +1,56 @@
+"""``tfsk serve``: the devserver with ``tensorflow_model_server``'s flags."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+USAGE = """usage: tfsk serve --port=8500 (--model_config_file=FILE | --model_name=NAME --model_base_path=/abs/path) [flags]
+
+An embedded server that speaks TensorFlow Serving's gRPC API and takes tensorflow_model_server's
+flags in their --flag=value form. Flags it does not implement are warned about and ignored;
+unknown arguments are reported and ignored, as TF Serving does.
+
+Implemented flags: --port, --grpc_socket_path, --model_name, --model_base_path, --model_config_file,
+  --model_config_file_poll_wait_seconds, --file_system_poll_wait_seconds,
+  --allow_version_labels_for_unavailable_models, --max_num_load_retries, --load_retry_interval_micros,
+  --enable_model_warmup, --num_request_iterations_for_warmup, --saved_model_tags,
+  --enable_signature_method_name_check, --enable_serialization_as_tensor_content, --grpc_max_threads,
+  --tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism, --version
+Devserver only: --bind_address (default 127.0.0.1; TF Serving listens on 0.0.0.0)
+"""
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "tfsk serve") -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help", "--helpfull") for a in args):
+        print(USAGE)
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    from devserver._flags import FlagError, parse_flags
+
+    try:
+        options = parse_flags(args)
+    except FlagError as error:
+        print(f"{error}\n\n{USAGE}", file=sys.stderr)
+        return 255
+    if options.version:
+        import tensorflow as tf
+
+        from tfsk import __version__
+
+        print(f"TensorFlow ModelServer: tfsk-devserver-{__version__}\nTensorFlow Library: {tf.__version__}")
+        return 0
+    for argument in options.unknown:
+        print(f"unknown argument: {argument}\n{USAGE}", file=sys.stderr)
+    for argument in options.not_implemented:
+        logging.getLogger("devserver").warning("%s is a TF Serving flag the devserver does not implement yet; ignored",
+                                               argument.split("=")[0])
+    from devserver._server import run
+
+    return run(options)
