@@ -65,6 +65,12 @@ NOT_IMPLEMENTED = {
     "enable_tensorflow_session_and_saved_model_bundle_memory_check",
     "model_config_file_poll_wait_seconds_for_empty_config",
 }
+_NOT_IMPLEMENTED_BOOLS = {
+    "rest_api_enable_cors_support", "enable_batching", "enable_per_model_batching_parameters", "use_alts_credentials",
+    "enable_grpc_healthcheck_service", "enable_profiler", "flush_filesystem_caches",
+    "remove_unused_fields_from_bundle_metagraph", "prefer_tflite_model", "xla_cpu_compilation_enabled",
+    "xla_gpu_compilation_enabled", "skip_initialize_tpu", "enable_tensorflow_session_and_saved_model_bundle_memory_check",
+}
 
 
 def _parse_bool(name: str, text: str | None) -> bool:
@@ -96,7 +102,7 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions:
                     raise FlagError(f"Illegal value '{value}' for int flag --{name}") from None
             else:
                 setattr(options, name, value)
-        elif name in NOT_IMPLEMENTED:
+        elif name in NOT_IMPLEMENTED and (has_value or name in _NOT_IMPLEMENTED_BOOLS):
             options.not_implemented.append(argument)
         else:
             options.unknown.append(argument)
