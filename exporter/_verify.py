@@ -112,6 +112,7 @@ def verify_saved_model(
             actual = _run(session, signatures[run.signature], run.inputs)
             for key, want in run.expected.items():
                 got = actual[key]
+                got = np.array(got, dtype=object) if isinstance(got, bytes) else np.asarray(got)
                 if got.shape != np.shape(want):
                     problems.append(f"'{run.signature}' output '{key}' has shape {got.shape}, expected {np.shape(want)}")
                     continue

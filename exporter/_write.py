@@ -6,17 +6,32 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import json
+
 import keras
+import numpy as np
+import tensorflow as tf
 
 from ._errors import ExportError
 from ._lineage import build_lineage, write_lineage
 from ._publish import VersionWriter
 from ._result import ExportResult, ProgressCallback
-from ._specs import SignatureSpec
+from ._specs import SignatureSpec, TensorSpecInfo
 from ._verify import SignatureRun, verify_saved_model
 from ._warmup import WarmupRequest, write_warmup
 
-__all__ = ["write_and_publish"]
+__all__ = ["LINEAGE_OUTPUT", "LINEAGE_SIGNATURE", "write_and_publish"]
+
+#: A signature with no inputs whose one output is the lineage (JSON), so clients can read over
+#: the wire which part versions a composed model holds, from TF Serving as from the devserver.
+LINEAGE_SIGNATURE = "tfsk_lineage"
+LINEAGE_OUTPUT = "lineage"
+
+
+def _add_lineage_signature(archive: keras.export.ExportArchive, lineage: Mapping[str, Any]) -> tuple[SignatureSpec, bytes]:
+    text = json.dumps(lineage, sort_keys=True).encode("utf-8")
+    archive.add_endpoint(LINEAGE_SIGNATURE, lambda: {LINEAGE_OUTPUT: tf.constant(text)}, input_signature=[])
+    return SignatureSpec({}, {LINEAGE_OUTPUT: TensorSpecInfo("string", ())}), text
 
 
 def write_and_publish(
@@ -35,6 +50,11 @@ def write_and_publish(
     on_step: ProgressCallback,
 ) -> ExportResult:
     """Write ``archive`` as the next (or the given) version of ``model_dir``, or leave no trace."""
+    # What is known before writing goes into the graph; the file adds the verification results.
+    lineage = build_lineage(kind, model_name, **facts)
+    lineage_spec, lineage_text = _add_lineage_signature(archive, lineage)
+    expected = {**expected, LINEAGE_SIGNATURE: lineage_spec}
+    runs = [*runs, SignatureRun(LINEAGE_SIGNATURE, {}, {LINEAGE_OUTPUT: np.array(lineage_text, dtype=object)})]
     with VersionWriter(model_dir, version) as writer:
         on_step("write")
         try:
@@ -51,9 +71,7 @@ def write_and_publish(
         on_step("verify")
         report = verify_saved_model(writer.path, expected, runs, atol=atol, rtol=rtol)
         signatures = {name: spec.to_json() for name, spec in sorted(expected.items())}
-        lineage = build_lineage(
-            kind, model_name, signatures=signatures, verification=report, warmup_records=len(warmup), **facts
-        )
+        lineage = {**lineage, "signatures": signatures, "verification": report, "warmup_records": len(warmup)}
         try:
             write_lineage(writer.path, lineage)
         except OSError as error:

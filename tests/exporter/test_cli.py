@@ -23,7 +23,7 @@ def test_demo_then_list_shows_every_model_and_lineage(tmp_path):
     newest = models["composed"]["versions"][0]
     assert newest["version"] == 2
     assert [(p["name"], p["version"]) for p in newest["lineage"]["parts"]] == [("tower_a", 2), ("tower_b", 2), ("tower_c", 2)]
-    assert sorted(newest["signatures"]) == ["part_tower_a", "part_tower_b", "part_tower_c", "serving_default"]
+    assert sorted(newest["signatures"]) == ["part_tower_a", "part_tower_b", "part_tower_c", "serving_default", "tfsk_lineage"]
 
     text = tfsk("export", "list", "--base", str(tmp_path), "composed")
     assert "parts: tower_a@2, tower_b@2, tower_c@2; head: factory exporter.demo:build_head (width 96)" in text.stdout

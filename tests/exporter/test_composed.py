@@ -68,7 +68,7 @@ def test_composed_lineage_names_the_part_versions_and_the_head(demo_base):
     assert lineage["head"]["source"] == {"type": "factory", "factory": "exporter.demo:build_head", "arguments": [96]}
     assert lineage["head"]["input_width"] == 96
     assert [(c["part"], c["width"]) for c in lineage["concatenation"]] == [("tower_a", 32), ("tower_b", 32), ("tower_c", 32)]
-    assert sorted(lineage["signatures"]) == ["part_tower_a", "part_tower_b", "part_tower_c", "serving_default"]
+    assert sorted(lineage["signatures"]) == ["part_tower_a", "part_tower_b", "part_tower_c", "serving_default", "tfsk_lineage"]
     assert lineage["warmup_records"] == 4 and lineage["verification"]["warmup_records_replayed"] == 4
 
 
@@ -140,3 +140,15 @@ def test_a_head_from_a_keras_file(demo_base, tmp_path):
     inputs = _composed_inputs()
     expected, _ = _independent_prediction(demo_base, inputs)
     np.testing.assert_allclose(run_like_tf_serving(result.path, "serving_default", inputs)["prediction"], expected, atol=1e-6)
+
+
+def test_the_lineage_signature_answers_over_the_serving_path(demo_base):
+    """Clients read which part versions a composed version holds through a signature with no inputs."""
+    import json
+
+    outputs = run_like_tf_serving(demo_base / "composed" / "1", "tfsk_lineage", {})
+    from_graph = json.loads(outputs["lineage"])
+    from_file = exporter.read_lineage(demo_base / "composed" / "1")
+    assert from_graph["parts"] == from_file["parts"] and from_graph["created"] == from_file["created"]
+    assert from_graph["head"] == from_file["head"] and from_graph["kind"] == "composed"
+    assert "verification" not in from_graph  # known only after the graph was written

@@ -38,7 +38,8 @@ def test_part_signature_is_named_and_complete(tmp_path):
     with tf.compat.v1.Session(graph=tf.Graph()) as session:
         meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(result.path))
     signatures = {k: v for k, v in meta_graph.signature_def.items() if not k.startswith("__")}
-    assert list(signatures) == ["serving_default"]
+    assert sorted(signatures) == ["serving_default", "tfsk_lineage"]
+    assert list(signatures["tfsk_lineage"].inputs) == [] and list(signatures["tfsk_lineage"].outputs) == ["lineage"]
     signature = signatures["serving_default"]
     assert signature.method_name == "tensorflow/serving/predict"
     assert list(signature.inputs) == ["features"] and list(signature.outputs) == ["embedding"]

@@ -1,0 +1,172 @@
+"""The TensorFlow and TF Serving messages the client sends and receives, without TensorFlow.
+
+Declared with TF's own package, message and field names and numbers (so they are the same on the
+wire and in text format) and built in a private descriptor pool (see :mod:`tfsk.protoschema`), so
+that importing the client never loads TensorFlow and a later ``import tensorflow`` in the same
+process is unaffected. ``tests/client`` checks every message here against TensorFlow's own.
+
+Fields the serving APIs never use (resource and variant tensors, sparse TensorInfo encodings,
+request logging options) are left out; protobuf keeps them as unknown fields if they arrive.
+``ReloadConfigRequest.config`` is declared as bytes: a message field and a bytes field have the
+same wire form, and the caller's ``ModelServerConfig`` (TF-free, from ``tensorflow-serving-api``)
+is serialized into it.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import any_pb2, wrappers_pb2
+
+from tfsk.protoschema import EnumSpec, FileSpec, MessageSpec, build_pool, message_class
+
+__all__ = ["MESSAGES", "POOL"]
+
+_DATA_TYPES = {
+    "DT_INVALID": 0, "DT_FLOAT": 1, "DT_DOUBLE": 2, "DT_INT32": 3, "DT_UINT8": 4, "DT_INT16": 5, "DT_INT8": 6,
+    "DT_STRING": 7, "DT_COMPLEX64": 8, "DT_INT64": 9, "DT_BOOL": 10, "DT_QINT8": 11, "DT_QUINT8": 12,
+    "DT_QINT32": 13, "DT_BFLOAT16": 14, "DT_QINT16": 15, "DT_QUINT16": 16, "DT_UINT16": 17, "DT_COMPLEX128": 18,
+    "DT_HALF": 19, "DT_RESOURCE": 20, "DT_VARIANT": 21, "DT_UINT32": 22, "DT_UINT64": 23,
+}
+_ERROR_CODES = {
+    "OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3, "DEADLINE_EXCEEDED": 4, "NOT_FOUND": 5,
+    "ALREADY_EXISTS": 6, "PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8, "FAILED_PRECONDITION": 9, "ABORTED": 10,
+    "OUT_OF_RANGE": 11, "UNIMPLEMENTED": 12, "INTERNAL": 13, "UNAVAILABLE": 14, "DATA_LOSS": 15,
+    "UNAUTHENTICATED": 16,
+}
+
+_TENSORFLOW = FileSpec(
+    name="tfsk/client/tensorflow.proto",
+    package="tensorflow",
+    enums={"DataType": EnumSpec(_DATA_TYPES)},
+    messages={
+        "TensorShapeProto": MessageSpec(
+            fields=[("dim", 2, "repeated .tensorflow.TensorShapeProto.Dim"), ("unknown_rank", 3, "bool")],
+            messages={"Dim": MessageSpec([("size", 1, "int64"), ("name", 2, "string")])},
+        ),
+        "TensorProto": MessageSpec([
+            ("dtype", 1, ".tensorflow.DataType"),
+            ("tensor_shape", 2, ".tensorflow.TensorShapeProto"),
+            ("version_number", 3, "int32"),
+            ("tensor_content", 4, "bytes"),
+            ("half_val", 13, "repeated int32"),
+            ("float_val", 5, "repeated float"),
+            ("double_val", 6, "repeated double"),
+            ("int_val", 7, "repeated int32"),
+            ("string_val", 8, "repeated bytes"),
+            ("scomplex_val", 9, "repeated float"),
+            ("int64_val", 10, "repeated int64"),
+            ("bool_val", 11, "repeated bool"),
+            ("dcomplex_val", 12, "repeated double"),
+            ("uint32_val", 16, "repeated uint32"),
+            ("uint64_val", 17, "repeated uint64"),
+        ]),
+        "TensorInfo": MessageSpec([
+            ("name", 1, "string", "encoding"),
+            ("dtype", 2, ".tensorflow.DataType"),
+            ("tensor_shape", 3, ".tensorflow.TensorShapeProto"),
+        ]),
+        "SignatureDef": MessageSpec([
+            ("inputs", 1, "map<string, .tensorflow.TensorInfo>"),
+            ("outputs", 2, "map<string, .tensorflow.TensorInfo>"),
+            ("method_name", 3, "string"),
+            ("defaults", 4, "map<string, .tensorflow.TensorProto>"),
+        ]),
+        "BytesList": MessageSpec([("value", 1, "repeated bytes")]),
+        "FloatList": MessageSpec([("value", 1, "repeated float")]),
+        "Int64List": MessageSpec([("value", 1, "repeated int64")]),
+        "Feature": MessageSpec([
+            ("bytes_list", 1, ".tensorflow.BytesList", "kind"),
+            ("float_list", 2, ".tensorflow.FloatList", "kind"),
+            ("int64_list", 3, ".tensorflow.Int64List", "kind"),
+        ]),
+        "Features": MessageSpec([("feature", 1, "map<string, .tensorflow.Feature>")]),
+        "Example": MessageSpec([("features", 1, ".tensorflow.Features")]),
+    },
+)
+
+_ERRORS = FileSpec(name="tfsk/client/error_codes.proto", package="tensorflow.error", enums={"Code": EnumSpec(_ERROR_CODES)})
+
+_SERVING = FileSpec(
+    name="tfsk/client/tensorflow_serving.proto",
+    package="tensorflow.serving",
+    dependencies=["google/protobuf/wrappers.proto", "google/protobuf/any.proto", _TENSORFLOW.name, _ERRORS.name],
+    messages={
+        "ModelSpec": MessageSpec([
+            ("name", 1, "string"),
+            ("version", 2, ".google.protobuf.Int64Value", "version_choice"),
+            ("version_label", 4, "string", "version_choice"),
+            ("signature_name", 3, "string"),
+        ]),
+        "PredictRequest": MessageSpec([
+            ("model_spec", 1, ".tensorflow.serving.ModelSpec"),
+            ("inputs", 2, "map<string, .tensorflow.TensorProto>"),
+            ("output_filter", 3, "repeated string"),
+        ]),
+        "PredictResponse": MessageSpec([
+            ("model_spec", 2, ".tensorflow.serving.ModelSpec"),
+            ("outputs", 1, "map<string, .tensorflow.TensorProto>"),
+        ]),
+        "SignatureDefMap": MessageSpec([("signature_def", 1, "map<string, .tensorflow.SignatureDef>")]),
+        "GetModelMetadataRequest": MessageSpec([
+            ("model_spec", 1, ".tensorflow.serving.ModelSpec"),
+            ("metadata_field", 2, "repeated string"),
+        ]),
+        "GetModelMetadataResponse": MessageSpec([
+            ("model_spec", 1, ".tensorflow.serving.ModelSpec"),
+            ("metadata", 2, "map<string, .google.protobuf.Any>"),
+        ]),
+        "StatusProto": MessageSpec([("error_code", 1, ".tensorflow.error.Code"), ("error_message", 2, "string")]),
+        "GetModelStatusRequest": MessageSpec([("model_spec", 1, ".tensorflow.serving.ModelSpec")]),
+        "ModelVersionStatus": MessageSpec(
+            fields=[("version", 1, "int64"), ("state", 2, ".tensorflow.serving.ModelVersionStatus.State"),
+                    ("status", 3, ".tensorflow.serving.StatusProto")],
+            enums={"State": EnumSpec({"UNKNOWN": 0, "START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 50})},
+        ),
+        "GetModelStatusResponse": MessageSpec([("model_version_status", 1, "repeated .tensorflow.serving.ModelVersionStatus")]),
+        "ReloadConfigRequest": MessageSpec([("config", 1, "bytes"), ("metric_names", 2, "repeated string")]),
+        "Metric": MessageSpec([("name", 1, "string"), ("int64_value_increase", 2, "int64", "value_increase")]),
+        "ReloadConfigResponse": MessageSpec([
+            ("status", 1, ".tensorflow.serving.StatusProto"),
+            ("metric", 2, "repeated .tensorflow.serving.Metric"),
+        ]),
+        "ExampleList": MessageSpec([("examples", 1, "repeated .tensorflow.Example")]),
+        "ExampleListWithContext": MessageSpec([
+            ("examples", 1, "repeated .tensorflow.Example"),
+            ("context", 2, ".tensorflow.Example"),
+        ]),
+        "Input": MessageSpec([
+            ("example_list", 1, ".tensorflow.serving.ExampleList", "kind"),
+            ("example_list_with_context", 2, ".tensorflow.serving.ExampleListWithContext", "kind"),
+        ]),
+        "Class": MessageSpec([("label", 1, "string"), ("score", 2, "float")]),
+        "Classifications": MessageSpec([("classes", 1, "repeated .tensorflow.serving.Class")]),
+        "ClassificationResult": MessageSpec([("classifications", 1, "repeated .tensorflow.serving.Classifications")]),
+        "ClassificationRequest": MessageSpec([
+            ("model_spec", 1, ".tensorflow.serving.ModelSpec"),
+            ("input", 2, ".tensorflow.serving.Input"),
+        ]),
+        "ClassificationResponse": MessageSpec([
+            ("model_spec", 2, ".tensorflow.serving.ModelSpec"),
+            ("result", 1, ".tensorflow.serving.ClassificationResult"),
+        ]),
+        "Regression": MessageSpec([("value", 1, "float")]),
+        "RegressionResult": MessageSpec([("regressions", 1, "repeated .tensorflow.serving.Regression")]),
+        "RegressionRequest": MessageSpec([
+            ("model_spec", 1, ".tensorflow.serving.ModelSpec"),
+            ("input", 2, ".tensorflow.serving.Input"),
+        ]),
+        "RegressionResponse": MessageSpec([
+            ("model_spec", 2, ".tensorflow.serving.ModelSpec"),
+            ("result", 1, ".tensorflow.serving.RegressionResult"),
+        ]),
+    },
+)
+
+POOL = build_pool([_TENSORFLOW, _ERRORS, _SERVING], base_files=[wrappers_pb2, any_pb2])
+
+#: Short name -> message class, e.g. ``MESSAGES["PredictRequest"]``.
+MESSAGES: dict[str, type] = {
+    **{name: message_class(POOL, f"tensorflow.{name}") for name in _TENSORFLOW.messages},
+    **{name: message_class(POOL, f"tensorflow.serving.{name}") for name in _SERVING.messages},
+}
+
+TensorProto = MESSAGES["TensorProto"]
