@@ -1,0 +1,106 @@
+"""One exception hierarchy for what servers answer, mapped from gRPC status codes."""
+
+from __future__ import annotations
+
+import grpc
+
+__all__ = [
+    "AbortedError", "AlreadyExistsError", "CancelledError", "ClientError", "DataLossError", "DeadlineExceededError",
+    "FailedPreconditionError", "InternalError", "InvalidArgumentError", "NotFoundError", "OutOfRangeError",
+    "PermissionDeniedError", "ResourceExhaustedError", "ServingError", "UnauthenticatedError", "UnavailableError",
+    "UnimplementedError", "UnknownError", "error_from_rpc",
+]
+
+
+class ClientError(Exception):
+    """Base class of everything the client raises."""
+
+
+class ServingError(ClientError):
+    """The server (or the connection to it) answered with a non-OK gRPC status.
+
+    ``code`` is the ``grpc.StatusCode``, ``details`` the server's message, ``hint`` what to try.
+    """
+
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+
+    def __init__(self, details: str, *, hint: str | None = None, code: grpc.StatusCode | None = None) -> None:
+        self.details = details
+        self.hint = hint
+        if code is not None:
+            self.code = code
+        super().__init__(f"{self.code.name}: {details}" + (f" (hint: {hint})" if hint else ""))
+
+
+class CancelledError(ServingError):
+    code = grpc.StatusCode.CANCELLED
+
+
+class UnknownError(ServingError):
+    code = grpc.StatusCode.UNKNOWN
+
+
+class InvalidArgumentError(ServingError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class DeadlineExceededError(ServingError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class NotFoundError(ServingError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExistsError(ServingError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class PermissionDeniedError(ServingError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class ResourceExhaustedError(ServingError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class FailedPreconditionError(ServingError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class AbortedError(ServingError):
+    code = grpc.StatusCode.ABORTED
+
+
+class OutOfRangeError(ServingError):
+    code = grpc.StatusCode.OUT_OF_RANGE
+
+
+class UnimplementedError(ServingError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+
+
+class InternalError(ServingError):
+    code = grpc.StatusCode.INTERNAL
+
+
+class UnavailableError(ServingError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class DataLossError(ServingError):
+    code = grpc.StatusCode.DATA_LOSS
+
+
+class UnauthenticatedError(ServingError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+_BY_CODE = {cls.code: cls for cls in ServingError.__subclasses__()}
+
+
+def error_from_rpc(error: grpc.RpcError, hint: str | None = None) -> ServingError:
+    """The exception of this hierarchy for a failed call."""
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+    details = (error.details() if hasattr(error, "details") else None) or str(error)
+    return _BY_CODE.get(code, ServingError)(details, hint=hint, code=code)
