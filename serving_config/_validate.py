@@ -1,0 +1,318 @@
+"""Validating a ``ModelServerConfig`` with TF Serving's rules, plus what it only fails on at run time.
+
+TF Serving checks (``server_core.cc``): duplicate names, relative base paths, the platform, labels
+against AVAILABLE versions. It does not check, and then hangs or unloads at run time: base paths
+that are missing or hold no numeric version folder, policies that select nothing, version folders
+that cannot load. Both kinds are reported here, each with what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from tfsk.layout import InvalidNameError, check_model_name
+
+from ._disk import ModelFolder, inspect_model_folder
+from ._findings import Finding, FindingList, ValidationReport
+from ._models_config import LABEL_PATTERN, PLATFORM, label_name_ok, model_entries
+from ._paths import PathMapping, is_relative_base_path
+from ._policy import VersionPolicy
+from ._protos import ModelConfig, ModelServerConfig
+
+_ALLOW_FLAG = "--allow_version_labels_for_unavailable_models"
+_MODEL_TYPE_TENSORFLOW = 1  # ModelType.TENSORFLOW (deprecated enum)
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """What the server that will read the config is serving, for the label rule.
+
+    ``available``: per model, every version that is AVAILABLE. A model missing from it is
+    unknown, unless ``complete`` (then nothing of it is loaded: the state at start-up).
+    ``labels``: the label map in effect (TF Serving's flag lets a label be new or keep its
+    version, never move to an unloaded one).
+    """
+
+    available: Mapping[str, Collection[int]] = field(default_factory=dict)
+    labels: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    complete: bool = False
+
+    @classmethod
+    def startup(cls) -> ServerState:
+        """A server starting with this config: nothing is loaded yet, no label exists."""
+        return cls(complete=True)
+
+    def available_versions(self, model: str) -> frozenset[int] | None:
+        if model in self.available:
+            return frozenset(self.available[model])
+        return frozenset() if self.complete else None
+
+
+def validate_model_server_config(
+    config: ModelServerConfig,
+    *,
+    mapping: PathMapping | None = None,
+    check_disk: bool = True,
+    server: ServerState | None = None,
+    allow_version_labels_for_unavailable_models: bool = False,
+    source: str = "<config>",
+) -> ValidationReport:
+    """Every finding for ``config``.
+
+    ``mapping``: base paths are container paths; check them in the host folder they are
+    mounted from. ``check_disk=False`` skips every file-system check. ``server``: what the
+    receiving server has loaded (``None``: unknown; :meth:`ServerState.startup` for a start-up
+    config).
+    """
+    found = FindingList()
+    choice = config.WhichOneof("config")
+    if choice == "custom_model_config":
+        found.error("custom-model-config", "custom_model_config",
+                    "tensorflow_model_server does not support custom_model_config: it aborts at start-up "
+                    "and refuses it on reload",
+                    "list the models in model_config_list { config { ... } }",
+                    "ModelServer does not yet support custom model config.")
+        return ValidationReport(source, "models", tuple(found.items))
+    models = model_entries(config)
+    if not models:
+        found.warning("no-models", "model_config_list" if choice else None,
+                      "the config lists no model: TF Serving accepts it, starts, and serves nothing",
+                      "add model_config_list { config { name: ... base_path: ... model_platform: \"tensorflow\" } }")
+    for name, count in Counter(m.name for m in models).items():
+        if count > 1:
+            duplicate = FindingList(name)
+            duplicate.error("duplicate-name", "name",
+                            f"the model is listed {count} times; TF Serving refuses the whole config",
+                            "keep one entry per model name (two names may share a base_path)",
+                            f"Illegal to list model {name} multiple times in config list")
+            found.extend(duplicate.items)
+    for model in models:
+        found.extend(_check_model(model, mapping, check_disk, server, allow_version_labels_for_unavailable_models))
+    return ValidationReport(source, "models", tuple(found.items))
+
+
+def _check_model(model: ModelConfig, mapping: PathMapping | None, check_disk: bool, server: ServerState | None,
+                 allow_unavailable: bool) -> list[Finding]:
+    found = FindingList(model.name)
+    _check_name(model, found)
+    _check_platform(model, found)
+    policy = VersionPolicy.from_model_config(model)
+    _check_policy(model, policy, found)
+    folder = None
+    if is_relative_base_path(model.base_path):
+        found.error("relative-base-path", "base_path",
+                    f"base_path {model.base_path!r} is not absolute: TF Serving refuses the whole config",
+                    "give an absolute path (or a URI such as s3://...); inside the container e.g. /models/<name>",
+                    f"Expected model {model.name} to have an absolute path or URI; got base_path()={model.base_path}")
+    elif check_disk:
+        folder = inspect_model_folder(model.base_path, mapping)
+        _check_folder(model, policy, folder, found, mapping is not None)
+    _check_labels(model, policy, folder, server, allow_unavailable, found)
+    return found.items
+
+
+def _check_name(model: ModelConfig, found: FindingList) -> None:
+    if not model.name:
+        found.error("empty-name", "name", "the model has no name, so no request can address it",
+                    "give it the name clients use (the folder name under the model root, by convention)",
+                    "ModelSpec has no name specified.")
+        return
+    try:
+        check_model_name(model.name)
+    except InvalidNameError:
+        rest = " REST URLs cannot address it;" if any(c in model.name for c in "/:") else ""
+        found.warning("model-name", "name",
+                      f"{model.name!r} is not a plain name ([A-Za-z0-9_.-]+):{rest} tfsk's exporter and client "
+                      f"refuse it", "rename the model with letters, digits, '_', '.', '-'")
+
+
+def _check_platform(model: ModelConfig, found: FindingList) -> None:
+    platform, model_type = model.model_platform, model.model_type
+    if platform and model_type:
+        found.error("platform-and-model-type", "model_type",
+                    "both model_platform and the deprecated model_type are set: TF Serving refuses the config",
+                    "delete model_type and keep model_platform: \"tensorflow\"",
+                    "Illegal setting both ModelServerConfig::model_type (deprecated) and "
+                    f"ModelServerConfig::model_platform, model name is {model.name}")
+    elif not platform and not model_type:
+        found.error("missing-platform", "model_platform",
+                    "model_platform is not set: TF Serving refuses a config file without it",
+                    "add model_platform: \"tensorflow\"",
+                    "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
+                    f"ModelServerConfig::model_platform, model name is {model.name}")
+    elif model_type == _MODEL_TYPE_TENSORFLOW:
+        found.warning("deprecated-model-type", "model_type",
+                      "model_type: TENSORFLOW is deprecated (it still means model_platform \"tensorflow\")",
+                      "replace it with model_platform: \"tensorflow\"")
+    elif model_type:
+        found.error("unsupported-platform", "model_type", f"model_type {model_type} is not supported",
+                    "use model_platform: \"tensorflow\"",
+                    f"ModelServerConfig::model_type choice {model_type} not supported.")
+    elif platform != PLATFORM:
+        found.error("unsupported-platform", "model_platform",
+                    f"platform {platform!r} is unknown to tensorflow_model_server (only {PLATFORM!r} exists)",
+                    f"set model_platform: \"{PLATFORM}\"",
+                    f"Model {model.name} requests unsupported platform {platform}")
+
+
+def _check_policy(model: ModelConfig, policy: VersionPolicy, found: FindingList) -> None:
+    field_name = f"model_version_policy.{policy.kind}"
+    if policy.kind == "latest" and policy.num_versions == 0:
+        found.warning("latest-zero", f"{field_name}.num_versions",
+                      "latest { num_versions: 0 } serves one version (0 counts as 1)",
+                      "write num_versions: 1 to say what you mean")
+    if policy.kind == "specific":
+        if not policy.versions:
+            found.error("specific-empty", f"{field_name}.versions",
+                        "specific {} lists no version: TF Serving loads nothing (a new model never becomes "
+                        "available, so start-up and the reload RPC wait forever; a running model is unloaded)",
+                        "list the versions to serve, or use latest { num_versions: 1 }")
+        repeated = sorted(v for v, n in Counter(policy.versions).items() if n > 1)
+        if repeated:
+            found.warning("specific-repeated", f"{field_name}.versions", f"versions {repeated} are listed twice",
+                          "list each version once")
+    if policy.kind == "latest" and model.version_labels:
+        found.warning("label-on-latest", "version_labels",
+                      f"labels with policy {policy.describe()}: when newer versions are exported, TF Serving "
+                      f"unloads the labelled version and requests by label fail with NOT_FOUND",
+                      "pin the labelled versions with model_version_policy { specific { versions: ... } }")
+
+
+def _check_folder(model: ModelConfig, policy: VersionPolicy, folder: ModelFolder, found: FindingList,
+                  mapping_given: bool) -> None:
+    where = _where(folder)
+    if not folder.checked:
+        found.warning("not-checked", "base_path", f"the folder was not checked: {folder.unchecked}",
+                      "give --host-root/--container-root for container paths, or check the URI yourself")
+        return
+    export = (f"tfsk export ... --base {folder.host_path.parent} --name {folder.host_path.name}"
+              if folder.host_path is not None else "tfsk export ...")
+    if not folder.exists:
+        found.error("base-path-missing", "base_path",
+                    f"{where} does not exist: TF Serving waits forever at start-up for this model, and on a "
+                    f"running server the failing poll stops version updates for every model",
+                    f"export the model there ({export}), or fix base_path / the mount"
+                    + ("" if mapping_given else "; for a container path, validate with --host-root/--container-root"),
+                    f"Could not find base path {model.base_path} for servable {model.name}")
+        return
+    if not folder.is_dir:
+        found.error("base-path-not-folder", "base_path", f"{where} is a file, not a folder of versions",
+                    "point base_path at the folder that holds the numeric version folders")
+        return
+    if not folder.versions:
+        seen = f" (it holds {', '.join(repr(n) for n in folder.other_children[:5])})" if folder.other_children else ""
+        hint = ("; it looks like a SavedModel itself: move it into a numeric version folder, e.g. <base_path>/1/"
+                if "saved_model.pb" in folder.other_children else
+                "; version folders are named by integers (1, 2, ...), names like 'v1' are ignored")
+        found.error("no-versions", "base_path",
+                    f"{where} holds no numeric version folder{seen}: TF Serving waits forever at start-up, and "
+                    f"a running server unloads every version of this model",
+                    f"export a version into it ({export}){hint}")
+        return
+    for version, count in Counter(v.version for v in folder.versions).items():
+        if count > 1:
+            names = sorted(v.path.name for v in folder.versions if v.version == version)
+            found.warning("duplicate-version", "base_path",
+                          f"folders {names} are all version {version}: TF Serving keeps "
+                          f"{'both' if policy.kind == 'all' else repr(names[-1])}",
+                          "rename or delete all but one of them")
+    aspired = policy.aspired(folder.versions)
+    if policy.kind == "specific":
+        missing = sorted(set(policy.versions) - folder.version_numbers())
+        if missing and aspired:
+            found.warning("specific-version-missing", "model_version_policy.specific.versions",
+                          f"versions {missing} are not in {where}: TF Serving logs a warning and serves the others",
+                          "export them, or remove them from the list")
+        if missing and not aspired and policy.versions:
+            found.error("nothing-to-load", "model_version_policy.specific.versions",
+                        f"none of versions {list(policy.versions)} is in {where} (it has "
+                        f"{sorted(folder.version_numbers())}): TF Serving loads nothing, so it waits forever at "
+                        f"start-up and a running server unloads the model", "list versions that exist, or export them")
+    for entry in aspired:
+        if entry.path.is_file():
+            found.error("version-not-folder", "base_path",
+                        f"version {entry.version} ({entry.path}) is a file: TF Serving tries to load it and fails",
+                        "remove or rename it (a non-numeric name is ignored)")
+        elif not entry.complete:
+            found.error("version-incomplete", "base_path",
+                        f"version {entry.version} ({entry.path}) has no saved_model.pb: its load fails (by default "
+                        f"retried 5 times a minute apart; at start-up the server then exits)",
+                        "export a complete version (tfsk export writes and renames atomically) or delete this folder")
+
+
+def _check_labels(model: ModelConfig, policy: VersionPolicy, folder: ModelFolder | None,
+                  server: ServerState | None, allow_unavailable: bool, found: FindingList) -> None:
+    on_disk: set[int] | None = None  # None: the folder was not read
+    aspired: set[int] = set()
+    if folder is not None and folder.checked and folder.is_dir:
+        on_disk = folder.version_numbers()
+        aspired = {v.version for v in policy.aspired(folder.versions)}
+    for label, version in sorted(model.version_labels.items()):
+        field_name = f"version_labels[{label!r}]"
+        if not label or any(c in label for c in "/:"):
+            found.error("label-name", field_name,
+                        f"label {label!r} cannot be used: REST paths (/labels/<label>) cannot carry it",
+                        f"rename it to match {LABEL_PATTERN}")
+        elif not label_name_ok(label):
+            found.warning("label-name", field_name,
+                          f"label {label!r} is outside TF Serving's documented {LABEL_PATTERN}",
+                          "rename it with letters, digits and '_' only")
+        move = f"tfsk config plan-label FILE --model {model.name} --label {label} --version {version}"
+        not_loaded = policy.allows(version) is False or (
+            policy.kind == "latest" and on_disk is not None and version in on_disk and version not in aspired)
+        if not_loaded:
+            found.error("label-not-loaded-by-policy", field_name,
+                        f"label {label!r} names version {version}, which policy {policy.describe()} does not load: "
+                        f"TF Serving refuses labels for versions that are not loaded (unless {_ALLOW_FLAG}; "
+                        f"then requests by this label fail with NOT_FOUND)",
+                        f"let the policy load version {version} first, wait until it is AVAILABLE, then label it "
+                        f"({move})")
+            continue
+        if on_disk is not None and version not in on_disk:
+            report = found.warning if allow_unavailable else found.error
+            report("label-version-missing", field_name,
+                   f"label {label!r} names version {version}, which is not in {_where(folder)}: TF Serving refuses "
+                   f"labels for versions that are not loaded (unless {_ALLOW_FLAG}; then requests by this label "
+                   f"fail with NOT_FOUND until the version loads)",
+                   f"export version {version} first, or point the label at a version on disk")
+            continue
+        _check_label_availability(model.name, label, version, server, allow_unavailable, move, found)
+
+
+def _check_label_availability(model: str, label: str, version: int, server: ServerState | None,
+                              allow_unavailable: bool, move: str, found: FindingList) -> None:
+    available = server.available_versions(model) if server is not None else None
+    if available is not None and version in available:
+        return
+    current = server.labels.get(model, {}).get(label) if server is not None else None
+    if allow_unavailable and current in (None, version):
+        return  # the flag admits a new label, or one that keeps its version
+    field_name = f"version_labels[{label!r}]"
+    flag_note = (f"{_ALLOW_FLAG} does not help: it never lets a label move to an unloaded version"
+                 if current not in (None, version) else f"unless the server runs with {_ALLOW_FLAG}")
+    server_message = (f"Request to assign label to version {version} of model {model}, which is not currently "
+                      f"available for inference")
+    if available is None:
+        found.warning("label-needs-available", field_name,
+                      f"TF Serving accepts label {label!r} -> {version} only while version {version} is AVAILABLE: "
+                      f"it checks labels before loading the versions of the same config, so at start-up, or in the "
+                      f"reload that first loads version {version}, it refuses the config ({flag_note})",
+                      f"start without the label and add it by a reload once version {version} is AVAILABLE ({move})",
+                      server_message)
+    else:
+        found.error("label-unavailable", field_name,
+                    f"version {version} is not AVAILABLE on the server, so TF Serving refuses the whole label map "
+                    f"with FAILED_PRECONDITION ({flag_note})",
+                    f"push a config that loads version {version}, wait until it is AVAILABLE, then the label ({move})",
+                    server_message)
+
+
+def _where(folder: ModelFolder | None) -> str:
+    if folder is None:
+        return "the base path"
+    if folder.host_path is not None and os.fspath(folder.host_path) != folder.base_path:
+        return f"{folder.base_path!r} (host folder {str(folder.host_path)!r})"
+    return repr(folder.base_path)
