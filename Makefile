@@ -1,15 +1,16 @@
 # Two commands set everything up on a fresh machine:
-#   make demo   export the demo parts and the composed model, and show what was written
-#   make test   run the test suite
+#   make demo   the main job: export the demo parts and the composed model, write their TF Serving
+#               configs from tfsk.toml, serve them on the embedded devserver, query them over gRPC
+#   make test   run the test suite (.ci/run runs exactly this)
 # Both create the virtual environment in .venv on first use and install the pinned dependencies.
 
 PYTHON ?= python3
 VENV ?= .venv
-DEMO_BASE ?= $(CURDIR)/demo-models
+DEMO_PORT ?= 8500
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tfsk-installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install bench clean
 
 install: $(STAMP)
 
@@ -19,11 +20,14 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/tfsk export demo --base $(DEMO_BASE)
-	$(BIN)/tfsk export list --base $(DEMO_BASE)
+	$(BIN)/tfsk demo --declaration tfsk.toml --port $(DEMO_PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_client.py
+	$(BIN)/python benchmarks/bench_devserver.py
+
 clean:
-	rm -rf $(VENV) $(DEMO_BASE) build *.egg-info
+	rm -rf $(VENV) demo-models build *.egg-info benchmarks/results

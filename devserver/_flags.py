@@ -28,6 +28,7 @@ class ServerOptions:
 
     port: int = 8500
     grpc_socket_path: str = ""
+    ssl_config_file: str = ""
     model_name: str = "default"
     model_base_path: str = ""
     model_config_file: str = ""
@@ -55,7 +56,7 @@ class ServerOptions:
 NOT_IMPLEMENTED = {
     "rest_api_port", "rest_api_num_threads", "rest_api_timeout_in_ms", "rest_api_enable_cors_support",
     "monitoring_config_file", "enable_batching", "batching_parameters_file",
-    "enable_per_model_batching_parameters", "ssl_config_file", "use_alts_credentials",
+    "enable_per_model_batching_parameters", "use_alts_credentials",
     "grpc_channel_arguments", "enable_grpc_healthcheck_service", "enable_profiler", "num_load_threads",
     "num_unload_threads", "tensorflow_session_parallelism", "tensorflow_session_config_file",
     "platform_config_file", "per_process_gpu_memory_fraction", "flush_filesystem_caches",

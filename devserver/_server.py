@@ -9,7 +9,7 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
-from google.protobuf import text_format
+import serving_config
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -18,6 +18,7 @@ from ._flags import ServerOptions
 from ._manager import VersionManager
 from ._servable import Servable, load_servable
 from ._services import ModelService, PredictionService
+from ._ssl import server_credentials
 from ._status import ServingError
 from ._warmup import run_warmup
 
@@ -37,20 +38,28 @@ class StartupError(Exception):
 
 
 def read_model_config(path: str) -> model_server_config_pb2.ModelServerConfig:
-    """Parse a models.config text proto; errors read like TF Serving's."""
+    """Parse a models.config through serving_config; errors read (and are logged) like TF Serving's."""
     try:
         text = Path(path).read_text()
     except OSError as error:
         raise ServingError.not_found(f"{path}; {error.strerror}") from None
-    config = model_server_config_pb2.ModelServerConfig()
     try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as error:
-        line, column = error.GetLine(), error.GetColumn()
-        reason = str(error).split(" : ", 1)[-1] if " : " in str(error) else str(error)
-        logger.error("Error parsing text-format tensorflow.serving.ModelServerConfig: %s:%s: %s", line, column, reason)
+        return serving_config.parse_model_server_config(text, source=path)
+    except serving_config.ConfigParseError as error:
+        logger.error("Error parsing text-format tensorflow.serving.ModelServerConfig: %s:%s: %s",
+                     error.line, error.column, error.reason)
         raise ServingError.invalid_argument(f"Invalid protobuf file: '{path}'") from None
-    return config
+
+
+def log_config_advice(config: model_server_config_pb2.ModelServerConfig, allow_unavailable_labels: bool) -> None:
+    """Say what serving_config's validator sees (a base path with no versions waits forever, ...).
+
+    Advice only: what the server accepts or refuses is decided by TF Serving's own rules in ServerCore.
+    """
+    report = serving_config.validate_model_server_config(
+        config, allow_version_labels_for_unavailable_models=allow_unavailable_labels)
+    for finding in report.findings:
+        logger.warning("config check: %s", finding)
 
 
 def single_model_config(options: ServerOptions) -> model_server_config_pb2.ModelServerConfig:
@@ -110,6 +119,9 @@ class DevServer:
         except ServingError as error:
             logger.error("Failed to read ModelServerConfig file: %s", error)
             return
+        if config == self.core.config:
+            return  # TF Serving re-applies an unchanged file; nothing would change, so say nothing
+        log_config_advice(config, self.options.allow_version_labels_for_unavailable_models)
         try:
             self.core.reload_config(config)
         except ServingError as error:
@@ -118,6 +130,7 @@ class DevServer:
     def start(self) -> None:
         """TF Serving's order: config, load every model, and only then open the port."""
         config = self._check_options()
+        log_config_advice(config, self.options.allow_version_labels_for_unavailable_models)
         try:
             self.core.reload_config(config, initial=True)
         except ServingError as error:
@@ -135,10 +148,19 @@ class DevServer:
             PredictionService(self.core, tensor_content=options.enable_serialization_as_tensor_content,
                               method_name_check=options.enable_signature_method_name_check), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.core), server)
+        credentials = None
+        if options.ssl_config_file:
+            try:
+                credentials = server_credentials(options.ssl_config_file)
+            except ServingError as error:
+                raise StartupError(str(error)) from None
         if options.port:
             address = f"{options.bind_address}:{options.port}"
             try:
-                self.bound_port = server.add_insecure_port(address)
+                if credentials is not None:
+                    self.bound_port = server.add_secure_port(address, credentials)
+                else:
+                    self.bound_port = server.add_insecure_port(address)
             except RuntimeError as error:
                 raise StartupError(f"UNAVAILABLE: could not listen on {address}: {error}") from None
             logger.info("Running gRPC ModelServer at %s ...", address)

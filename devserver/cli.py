@@ -15,7 +15,7 @@ An embedded server that speaks TensorFlow Serving's gRPC API and takes tensorflo
 flags in their --flag=value form. Flags it does not implement are warned about and ignored;
 unknown arguments are reported and ignored, as TF Serving does.
 
-Implemented flags: --port, --grpc_socket_path, --model_name, --model_base_path, --model_config_file,
+Implemented flags: --port, --grpc_socket_path, --ssl_config_file, --model_name, --model_base_path, --model_config_file,
   --model_config_file_poll_wait_seconds, --file_system_poll_wait_seconds,
   --allow_version_labels_for_unavailable_models, --max_num_load_retries, --load_retry_interval_micros,
   --enable_model_warmup, --num_request_iterations_for_warmup, --saved_model_tags,

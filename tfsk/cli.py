@@ -10,10 +10,17 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# command -> (module with ``main(argv, prog)``, one-line summary)
+# command -> ("module" or "module:function" taking (argv, prog), one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("tfsk.demo", "the main job: export the demo, write its configs, serve it on the devserver, query it"),
     "export": ("exporter.cli", "export parts and composed models as versioned SavedModels; list and prune versions"),
+    "config": ("serving_config.cli", "write and validate TF Serving's models.config, monitoring and batching configs; plan label moves"),
     "serve": ("devserver.cli", "run the embedded TF-Serving-compatible server (tensorflow_model_server's flags)"),
+    "predict": ("client.cli:predict", "run a model's signature on inputs over gRPC"),
+    "metadata": ("client.cli:metadata", "show a served model's signatures"),
+    "status": ("client.cli:status", "show the state of a served model's versions"),
+    "parts": ("client.cli:parts", "list a served composed model's parts and part versions"),
+    "check": ("client.cli:check", "check a composed model's parts against the standalone part versions"),
 }
 
 
@@ -39,8 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"tfsk: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[command][0])
-    return int(module.main(rest, prog=f"tfsk {command}") or 0)
+    module_name, _, function_name = COMMANDS[command][0].partition(":")
+    entry = getattr(importlib.import_module(module_name), function_name or "main")
+    return int(entry(rest, prog=f"tfsk {command}") or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

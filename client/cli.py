@@ -1,0 +1,254 @@
+"""``tfsk predict | metadata | status | parts | check``: query TF Serving or the devserver.
+
+Never imports TensorFlow, so it answers in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._channel import TLS
+from ._client import DEFAULT_TARGET, Client
+from ._errors import ClientError
+from ._types import ModelMetadata
+
+__all__ = ["check", "metadata", "parts", "predict", "status"]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", default=DEFAULT_TARGET,
+                        help=f"server address: host:port, unix:/path, dns:///host:port, or host:port,host:port for "
+                             f"round-robin (default {DEFAULT_TARGET})")
+    parser.add_argument("--timeout", type=float, default=30.0, help="deadline of each call in seconds")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--tls-ca", help="PEM file of the CA that signed the server certificate (turns TLS on)")
+    parser.add_argument("--tls-cert", help="PEM file of our client certificate (mutual TLS)")
+    parser.add_argument("--tls-key", help="PEM file of our client key (mutual TLS)")
+    parser.add_argument("--tls-server-name", help="the host name the server certificate names, if not the target's")
+
+
+def _model_choice(parser: argparse.ArgumentParser) -> None:
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--version", type=int, help="ask this version")
+    choice.add_argument("--label", help="ask the version this label names")
+
+
+def _client(args: argparse.Namespace) -> Client:
+    tls = None
+    if args.tls_ca or args.tls_cert:
+        tls = TLS(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name)
+    targets = args.target.split(",") if "," in args.target else args.target
+    return Client(targets, timeout=args.timeout, tls=tls)
+
+
+def _read_value(text: str) -> Any:
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if path.suffix == ".json":
+            return json.loads(path.read_text())
+        raise ClientError(f"{path}: give a .npy or .json file after '@'")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ClientError(f"{text!r} is not a JSON literal ({error.msg}); quote strings, e.g. '\"abc\"', or use @file") from None
+
+
+def _inputs(pairs: Sequence[str], dtypes: dict[str, np.dtype]) -> dict[str, np.ndarray]:
+    inputs = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise ClientError(f"--input takes NAME=VALUE, got {pair!r}")
+        value = _read_value(text)
+        # JSON has no dtypes: the signature decides, as TF Serving's REST API does.
+        dtype = dtypes.get(name)
+        if dtype is not None and dtype != np.dtype(object):
+            inputs[name] = np.asarray(value, dtype=dtype)
+        elif dtype == np.dtype(object) or (isinstance(value, (str, list)) and np.asarray(value).dtype.kind == "U"):
+            inputs[name] = np.asarray(value, dtype=object)
+        else:
+            inputs[name] = np.asarray(value)
+    return inputs
+
+
+def _jsonable(array: np.ndarray) -> Any:
+    if array.dtype == np.dtype(object):
+        def text(item: bytes) -> Any:
+            try:
+                return item.decode("utf-8")
+            except UnicodeDecodeError:
+                return {"b64": base64.b64encode(item).decode()}
+        return np.vectorize(text, otypes=[object])(array).tolist() if array.size else array.tolist()
+    if array.dtype.kind == "c":
+        return [[float(v.real), float(v.imag)] for v in array.ravel()]
+    return array.tolist()
+
+
+def _fail(command: str, error: Exception) -> int:
+    print(f"tfsk {command}: error: {error}", file=sys.stderr)
+    return 1
+
+
+def _run(command: str, parser: argparse.ArgumentParser, argv: Sequence[str] | None, action: Any) -> int:
+    args = parser.parse_args(argv)
+    try:
+        with _client(args) as client:
+            return action(client, args)
+    except (ClientError, OSError, ValueError) as error:
+        return _fail(command, error)
+
+
+def predict(argv: Sequence[str] | None = None, prog: str = "tfsk predict") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Run a signature of a model on the inputs given.")
+    parser.add_argument("model")
+    parser.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
+                        help="an input: a JSON literal, @file.npy or @file.json (repeat for each input)")
+    _model_choice(parser)
+    parser.add_argument("--signature", help="signature name (default serving_default)")
+    parser.add_argument("--output", action="append", metavar="NAME", help="only these outputs (repeat)")
+    _common(parser)
+
+    def action(client: Client, args: argparse.Namespace) -> int:
+        dtypes = {}
+        try:
+            signatures = client.metadata(args.model, version=args.version, label=args.label).signatures
+            signature = signatures.get(args.signature or "serving_default")
+            dtypes = {k: v.dtype for k, v in signature.inputs.items()} if signature else {}
+        except ClientError:
+            pass  # the Predict call below reports what is wrong
+        result = client.predict(args.model, _inputs(args.input, dtypes), version=args.version, label=args.label,
+                                signature=args.signature, output_filter=args.output)
+        if args.json:
+            print(json.dumps({"model": result.model, "version": result.version, "signature": result.signature,
+                              "outputs": {k: {"dtype": str(v.dtype) if v.dtype != object else "string",
+                                              "shape": list(v.shape), "values": _jsonable(v)}
+                                          for k, v in sorted(result.items())}}))
+        else:
+            print(f"{result.model} version {result.version}, signature {result.signature}")
+            for name, value in sorted(result.items()):
+                kind = "string" if value.dtype == object else str(value.dtype)
+                body = np.array2string(value, threshold=40, edgeitems=3, precision=6)
+                print(f"  {name}  {kind}{list(value.shape)}\n    " + body.replace("\n", "\n    "))
+        return 0
+
+    return _run("predict", parser, argv, action)
+
+
+def _metadata_json(meta: ModelMetadata) -> dict[str, Any]:
+    def tensors(specs: dict[str, Any]) -> dict[str, Any]:
+        return {k: {"dtype": "string" if v.dtype == object else str(v.dtype),
+                    "shape": None if v.shape is None else list(v.shape)} for k, v in specs.items()}
+
+    return {"model": meta.name, "version": meta.version, "signatures": {
+        name: {"method": s.method, "inputs": tensors(s.inputs), "outputs": tensors(s.outputs)}
+        for name, s in meta.signatures.items()}}
+
+
+def metadata(argv: Sequence[str] | None = None, prog: str = "tfsk metadata") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Show a model's signatures (GetModelMetadata).")
+    parser.add_argument("model")
+    _model_choice(parser)
+    _common(parser)
+
+    def action(client: Client, args: argparse.Namespace) -> int:
+        meta = client.metadata(args.model, version=args.version, label=args.label)
+        if args.json:
+            print(json.dumps(_metadata_json(meta)))
+            return 0
+        print(f"{meta.name} version {meta.version}")
+        for name, signature in meta.signatures.items():
+            print(f"  {name}  ({signature.method})")
+            for side, specs in (("in ", signature.inputs), ("out", signature.outputs)):
+                for key, spec in specs.items():
+                    print(f"    {side} {key:<28} {spec.describe()}")
+        return 0
+
+    return _run("metadata", parser, argv, action)
+
+
+def status(argv: Sequence[str] | None = None, prog: str = "tfsk status") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Show the state of a model's versions (GetModelStatus).")
+    parser.add_argument("model")
+    parser.add_argument("--version", type=int, help="only this version")
+    _common(parser)
+
+    def action(client: Client, args: argparse.Namespace) -> int:
+        versions = client.status(args.model, version=args.version)
+        if args.json:
+            print(json.dumps([vars(v) for v in versions]))
+            return 0
+        print(f"{'VERSION':>8}  {'STATE':<10}  STATUS")
+        for entry in versions:
+            detail = entry.error_code + (f": {entry.error_message}" if entry.error_message else "")
+            print(f"{entry.version:>8}  {entry.state:<10}  {detail}")
+        return 0
+
+    return _run("status", parser, argv, action)
+
+
+def parts(argv: Sequence[str] | None = None, prog: str = "tfsk parts") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="List a composed model's parts and the part versions it holds.")
+    parser.add_argument("model")
+    _model_choice(parser)
+    _common(parser)
+
+    def action(client: Client, args: argparse.Namespace) -> int:
+        found = client.parts(args.model, version=args.version, label=args.label)
+        if args.json:
+            print(json.dumps([{"name": p.name, "signature": p.signature, "version": p.version,
+                               "inputs": {k: v.describe() for k, v in p.inputs.items()},
+                               "outputs": {k: v.describe() for k, v in p.outputs.items()}} for p in found]))
+            return 0
+        if not found:
+            print(f"{args.model} has no part signatures (part_<name>): it is not a composed model")
+            return 0
+        print(f"{'PART':<16} {'VERSION':>7}  {'SIGNATURE':<20} INPUTS -> OUTPUTS")
+        for part in found:
+            ins = ", ".join(f"{k} {v.describe()}" for k, v in part.inputs.items())
+            outs = ", ".join(f"{k} {v.describe()}" for k, v in part.outputs.items())
+            print(f"{part.name:<16} {str(part.version or '?'):>7}  {part.signature:<20} {ins} -> {outs}")
+        return 0
+
+    return _run("parts", parser, argv, action)
+
+
+def check(argv: Sequence[str] | None = None, prog: str = "tfsk check") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Check that a composed model's parts agree with the "
+                                     "standalone part versions it was built from (exit 1 if not).")
+    parser.add_argument("model")
+    parser.add_argument("--version", type=int, help="check this version of the composed model")
+    parser.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
+                        help="inputs to use (default: made up from the signature)")
+    parser.add_argument("--atol", type=float, default=1e-5, help="largest absolute difference accepted")
+    _common(parser)
+
+    def action(client: Client, args: argparse.Namespace) -> int:
+        inputs = None
+        if args.input:
+            signature = client.metadata(args.model, version=args.version).signatures["serving_default"]
+            inputs = _inputs(args.input, {k: v.dtype for k, v in signature.inputs.items()})
+        report = client.check_consistency(args.model, inputs, version=args.version, atol=args.atol)
+        if args.json:
+            print(json.dumps({"model": report.model, "version": report.version, "consistent": report.consistent,
+                              "tolerance": report.tolerance, "parts": [vars(p) for p in report.parts]}))
+        else:
+            print(f"{report.model} version {report.version}: {'consistent' if report.consistent else 'INCONSISTENT'}")
+            for part in report.parts:
+                print(f"  {part.name}@{part.version}: {'ok' if part.consistent else 'DIFFERS'}")
+                for what, difference in part.max_abs_difference.items():
+                    print(f"    {what}: max abs difference {difference:.3g}")
+                if part.problem:
+                    print(f"    problem: {part.problem}")
+        return 0 if report.consistent else 1
+
+    return _run("check", parser, argv, action)

@@ -1,0 +1,129 @@
+"""numpy <-> TensorProto: every dtype and edge case, checked against TensorFlow's own codec."""
+
+import ml_dtypes
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from tensorflow.core.framework import tensor_pb2
+
+from client import TensorDecodeError, decode_tensor, encode_as_fields, encode_tensor
+from client._protos import TensorProto
+
+NUMERIC = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+           np.uint32, np.uint64, np.bool_, np.complex64, np.complex128]
+
+
+def round_trip(array, encode, proto_class=TensorProto):
+    proto = encode(array, proto_class())
+    wire = proto.SerializeToString()
+    ours = decode_tensor(proto_class.FromString(wire))
+    theirs = tf.make_ndarray(tensor_pb2.TensorProto.FromString(wire))  # TensorFlow reads our bytes the same way
+    return ours, theirs
+
+
+@pytest.mark.parametrize("dtype", NUMERIC + [ml_dtypes.bfloat16])
+@pytest.mark.parametrize("encode", [encode_tensor, encode_as_fields])
+@pytest.mark.parametrize("shape", [(), (0,), (3,), (2, 3), (0, 4), (2, 1, 3)])
+def test_every_dtype_and_shape_round_trips(dtype, encode, shape):
+    array = (np.arange(int(np.prod(shape))) % 3).reshape(shape).astype(dtype)
+    ours, theirs = round_trip(array, encode)
+    assert ours.dtype == np.dtype(dtype) and ours.shape == shape
+    np.testing.assert_array_equal(ours, array)
+    np.testing.assert_array_equal(theirs, array)
+
+
+def test_numerics_go_to_tensor_content_and_strings_to_string_val():
+    proto = encode_tensor(np.ones((2, 2), np.float32), TensorProto())
+    assert len(proto.tensor_content) == 16 and not proto.float_val
+    proto = encode_tensor(np.array([b"a", "é"], dtype=object), TensorProto())
+    assert list(proto.string_val) == [b"a", "é".encode()] and proto.dtype == 7
+
+
+def test_strings_bytes_and_unicode():
+    for value in (np.array([b"x", b"", b"\x00\xff"], dtype=object), np.array(["a", "bé"]), np.array(b"scalar", dtype=object)):
+        ours, theirs = round_trip(value, encode_tensor)
+        expected = np.vectorize(lambda s: s.encode() if isinstance(s, str) else s, otypes=[object])(value)
+        assert ours.dtype == object and ours.shape == value.shape
+        assert ours.tolist() == expected.tolist() == theirs.tolist()
+
+
+def test_non_contiguous_and_big_endian_arrays():
+    base = np.arange(24, dtype=np.float64).reshape(4, 6)
+    for array in (base[:, ::2], base.T, base.astype(">f8"), np.arange(5, dtype=">i4")):
+        ours, theirs = round_trip(array, encode_tensor)
+        np.testing.assert_array_equal(ours, array)
+        np.testing.assert_array_equal(theirs, array)
+        assert ours.dtype.isnative
+
+
+def test_tensorflow_protos_decode_like_make_ndarray():
+    for value in (np.float32(2.5), np.array([[1, 2]], np.int64), np.array([True]), np.array([1 + 2j], np.complex128),
+                  np.array(["a", "b"], dtype=object), np.zeros((0, 3), np.float32)):
+        proto = tf.make_tensor_proto(value)
+        np.testing.assert_array_equal(decode_tensor(proto), tf.make_ndarray(proto))
+
+
+def test_short_typed_fields_repeat_their_last_value_like_tensorflow():
+    proto = tensor_pb2.TensorProto(dtype=tf.float32.as_datatype_enum, float_val=[1.0, 2.0])
+    proto.tensor_shape.dim.add().size = 5
+    np.testing.assert_array_equal(decode_tensor(proto), [1, 2, 2, 2, 2])
+    np.testing.assert_array_equal(decode_tensor(proto), tf.make_ndarray(proto))
+    empty = tensor_pb2.TensorProto(dtype=tf.int32.as_datatype_enum)
+    empty.tensor_shape.dim.add().size = 3
+    np.testing.assert_array_equal(decode_tensor(empty), [0, 0, 0])
+    surplus = tensor_pb2.TensorProto(dtype=tf.float32.as_datatype_enum, float_val=[7.0, 8.0, 9.0])  # no shape: scalar
+    assert decode_tensor(surplus).shape == () and decode_tensor(surplus) == 7.0
+    strings = tensor_pb2.TensorProto(dtype=tf.string.as_datatype_enum)
+    strings.tensor_shape.dim.add().size = 2
+    assert decode_tensor(strings).tolist() == [b"", b""]
+
+
+def test_typed_fields_as_tf_serving_sends_them():
+    """TF Serving answers with AsProtoField: typed values, and an empty but present shape for scalars."""
+    for value in (np.float32(3.0), np.array([[3.0, 3.5]], np.float32), np.array([1, 2], np.int8), np.array([b"s"], object)):
+        ours = encode_as_fields(value, tensor_pb2.TensorProto())
+        reference = tensor_pb2.TensorProto()
+        reference.CopyFrom(tf.make_tensor_proto(value))
+        assert ours.HasField("tensor_shape") and not ours.tensor_content
+        np.testing.assert_array_equal(decode_tensor(ours), tf.make_ndarray(reference))
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda p: setattr(p, "dtype", 0), "no dtype"),
+    (lambda p: setattr(p, "tensor_content", b"\x00" * 5), "tensor_content has 5 bytes, 8 expected"),
+    (lambda p: p.tensor_shape.dim.add().__setattr__("size", -1), "negative dimension"),
+    (lambda p: setattr(p, "dtype", 20), "cannot be decoded"),
+])
+def test_tensors_tensorflow_refuses_are_refused(mutate, message):
+    proto = encode_tensor(np.ones(2, np.float32), TensorProto())
+    mutate(proto)
+    with pytest.raises(TensorDecodeError, match=message):
+        decode_tensor(proto)
+
+
+def test_too_many_dimensions():
+    proto = TensorProto(dtype=1)
+    for _ in range(255):
+        proto.tensor_shape.dim.add().size = 1
+    with pytest.raises(TensorDecodeError, match="255 dimensions"):
+        decode_tensor(proto)
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(dtype=st.sampled_from([np.dtype(d) for d in NUMERIC]), shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5)),
+       st.sampled_from([encode_tensor, encode_as_fields]))
+def test_round_trip_property(array, encode):
+    decoded = decode_tensor(TensorProto.FromString(encode(array, TensorProto()).SerializeToString()))
+    assert decoded.dtype == array.dtype and decoded.shape == array.shape
+    np.testing.assert_array_equal(decoded, array)  # NaN == NaN here, bit patterns survive
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=20), max_size=6))
+def test_string_round_trip_property(values):
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    assert decode_tensor(encode_tensor(array, TensorProto())).tolist() == values
