@@ -11,7 +11,7 @@ import grpc
 import numpy as np
 
 from ._channel import TLS, make_channel
-from ._codec import decode_tensor, encode_tensor
+from ._wire import decode_predict_response, encode_predict_request
 from ._dtypes import numpy_dtype
 from ._errors import ClientError, FailedPreconditionError, InvalidArgumentError, NotFoundError, ServingError, error_from_rpc
 from ._protos import MESSAGES
@@ -73,6 +73,8 @@ class Client:
                                             response_deserializer=MESSAGES[response].FromString)
             for name, (path, request, response) in _METHODS.items()
         }
+        # Predict carries the big tensors: it sends and receives wire bytes built without extra copies.
+        self._stubs["Predict"] = self._channel.unary_unary(_METHODS["Predict"][0])
 
     # -- plumbing ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -114,21 +116,22 @@ class Client:
         output_filter: Sequence[str] | None = None,
         timeout: float | None = None,
     ) -> Prediction:
-        """Run a signature (default ``serving_default``) on named inputs; return named numpy outputs."""
-        request = MESSAGES["PredictRequest"]()
-        self._model_spec(request.model_spec, model, version, label, signature)
-        for name, value in inputs.items():
-            try:
-                encode_tensor(value, request.inputs[name])
-            except (TypeError, ValueError) as error:
-                raise ClientError(f"input {name!r} cannot be sent as a tensor: {error}") from None
-        request.output_filter.extend(output_filter or ())
+        """Run a signature (default ``serving_default``) on named inputs; return named numpy outputs.
+
+        Outputs the server sent as ``tensor_content`` are read-only views of the response (no
+        copy); ``.copy()`` one to change it.
+        """
+        spec = MESSAGES["ModelSpec"]()
+        self._model_spec(spec, model, version, label, signature)
+        try:
+            request = encode_predict_request(spec, inputs, output_filter or ())
+        except (TypeError, ValueError) as error:
+            raise ClientError(f"inputs cannot be sent as tensors: {error}") from None
         try:
             response = self._call("Predict", request, timeout)
         except (InvalidArgumentError, FailedPreconditionError, NotFoundError) as error:
             raise self._with_hint(error, model, version, label, signature) from None
-        outputs = {name: decode_tensor(tensor) for name, tensor in response.outputs.items()}
-        spec = response.model_spec
+        outputs, spec = decode_predict_response(response)
         return Prediction(outputs, model=spec.name or model, version=spec.version.value,
                           signature=spec.signature_name or signature or "serving_default")
 

@@ -90,7 +90,7 @@ def test_errors_map_to_exceptions_with_hints(serving, demo_server, composed_inpu
         serving.predict("composed", slow, timeout=0.05)
     with pytest.raises(client.ClientError, match="a version or a label, not both"):
         serving.predict("composed", composed_inputs, version=1, label="stable")
-    with pytest.raises(client.ClientError, match="cannot be sent as a tensor"):
+    with pytest.raises(client.ClientError, match="cannot be sent as tensors"):
         serving.predict("composed", {"tower_a__features": [object()]})
 
 

@@ -1,0 +1,158 @@
+"""Predict requests and responses straight to and from wire bytes, without copying tensor data
+more than once.
+
+Going through message objects copies a large tensor four or five times (array -> bytes ->
+message -> serialized -> parsed -> bytes). Here a request is assembled from small serialized
+headers and the arrays' own buffers, joined once; a response's ``tensor_content`` becomes a numpy
+array that views the response bytes directly (read-only; ``.copy()`` it to modify). Tensors in
+typed ``*_val`` fields (what TF Serving sends by default) go through the message codec.
+
+Protobuf wire format: a field is ``varint(number << 3 | wire_type)`` then its value; length-
+delimited values (wire type 2: strings, bytes, sub-messages, map entries) are
+``varint(length) + bytes``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._codec import TensorDecodeError, _as_array, _shape, decode_tensor, encode_tensor
+from ._dtypes import DataType, numpy_dtype, tf_dtype_of
+from ._protos import MESSAGES
+
+__all__ = ["decode_predict_response", "encode_predict_request"]
+
+_VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
+_LITTLE_ENDIAN = sys.byteorder == "little"
+TensorProto = MESSAGES["TensorProto"]
+TensorShapeProto = MESSAGES["TensorShapeProto"]
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _key(number: int, wire_type: int) -> bytes:
+    return _varint(number << 3 | wire_type)
+
+
+def _tensor_pieces(value: Any) -> list[Any]:
+    """A serialized TensorProto as pieces: a small header, then the array's buffer itself."""
+    array = _as_array(value)
+    dtype = tf_dtype_of(array)
+    if dtype == DataType.DT_STRING:
+        return [encode_tensor(array, TensorProto()).SerializeToString()]
+    header = TensorProto(dtype=dtype)
+    header.tensor_shape.SetInParent()
+    for size in array.shape:
+        header.tensor_shape.dim.add().size = size
+    data = np.ascontiguousarray(array, dtype=numpy_dtype(dtype).newbyteorder("<"))
+    buffer = data.reshape(-1).view(np.uint8).data if data.size else b""  # bytes view, any dtype
+    return [header.SerializeToString(), _key(4, _LENGTH), _varint(data.nbytes), buffer]
+
+
+def _length_delimited(number: int, pieces: list[Any]) -> list[Any]:
+    return [_key(number, _LENGTH), _varint(sum(len(p) for p in pieces)), *pieces]
+
+
+def encode_predict_request(model_spec: Any, inputs: Mapping[str, Any], output_filter: Sequence[str] = ()) -> bytes:
+    """The serialized PredictRequest (``model_spec`` a ModelSpec message)."""
+    pieces: list[Any] = _length_delimited(1, [model_spec.SerializeToString()])
+    for name, value in inputs.items():
+        key = name.encode("utf-8")
+        entry = [*_length_delimited(1, [key]), *_length_delimited(2, _tensor_pieces(value))]
+        pieces += _length_delimited(2, entry)
+    for alias in output_filter:
+        pieces += _length_delimited(3, [alias.encode("utf-8")])
+    return b"".join(pieces)
+
+
+def _read_varint(data: memoryview, offset: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if offset >= len(data):
+            raise TensorDecodeError("truncated message")
+        byte = data[offset]
+        offset += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, offset
+        shift += 7
+
+
+def _fields(data: memoryview) -> Iterator[tuple[int, int, Any]]:
+    """(field number, wire type, value): an int, or a memoryview for length-delimited values."""
+    offset = 0
+    while offset < len(data):
+        key, offset = _read_varint(data, offset)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == _VARINT:
+            value, offset = _read_varint(data, offset)
+        elif wire_type == _LENGTH:
+            length, offset = _read_varint(data, offset)
+            value, offset = data[offset : offset + length], offset + length
+        elif wire_type == _FIXED64:
+            value, offset = data[offset : offset + 8], offset + 8
+        elif wire_type == _FIXED32:
+            value, offset = data[offset : offset + 4], offset + 4
+        else:
+            raise TensorDecodeError(f"unsupported wire type {wire_type}")
+        yield number, wire_type, value
+
+
+def _decode_tensor_bytes(data: memoryview) -> np.ndarray:
+    dtype, shape_bytes, content = 0, None, None
+    for number, _, value in _fields(data):
+        if number == 1:
+            dtype = value
+        elif number == 2:
+            shape_bytes = value
+        elif number == 4:
+            content = value
+        elif number != 3:  # a typed field: the message codec knows every rule for those
+            return decode_tensor(TensorProto.FromString(bytes(data)))
+    if not content or dtype == DataType.DT_STRING:
+        return decode_tensor(TensorProto.FromString(bytes(data)))
+    header = TensorProto(dtype=dtype)
+    if shape_bytes is not None:
+        header.tensor_shape.ParseFromString(bytes(shape_bytes))
+    shape = _shape(header)
+    try:
+        target = numpy_dtype(dtype)
+    except KeyError:
+        raise TensorDecodeError(f"tensor dtype {dtype} cannot be decoded") from None
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if len(content) != count * target.itemsize:
+        raise TensorDecodeError(f"tensor_content has {len(content)} bytes, {count * target.itemsize} expected")
+    array = np.frombuffer(content, dtype=target.newbyteorder("<")).reshape(shape)
+    return array if _LITTLE_ENDIAN else array.astype(target)
+
+
+def decode_predict_response(data: bytes) -> tuple[dict[str, np.ndarray], Any]:
+    """The outputs (name -> array) and the ModelSpec of a serialized PredictResponse."""
+    outputs: dict[str, np.ndarray] = {}
+    spec = MESSAGES["ModelSpec"]()
+    for number, wire_type, value in _fields(memoryview(data)):
+        if number == 1 and wire_type == _LENGTH:
+            name, tensor = "", memoryview(b"")
+            for entry_number, _, entry_value in _fields(value):
+                if entry_number == 1:
+                    name = bytes(entry_value).decode("utf-8")
+                elif entry_number == 2:
+                    tensor = entry_value
+            outputs[name] = _decode_tensor_bytes(tensor)
+        elif number == 2 and wire_type == _LENGTH:
+            spec.ParseFromString(bytes(value))
+    return outputs, spec
