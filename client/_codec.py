@@ -62,11 +62,12 @@ def _shape(proto: Any) -> tuple[int, ...]:
     return dims
 
 
-def _read_varint(data: bytes, offset: int) -> tuple[int, int]:
+def read_varint(data: bytes | memoryview, offset: int) -> tuple[int, int]:
+    """A protobuf varint at ``offset``: (value, offset after it)."""
     value = shift = 0
     while True:
         if offset >= len(data):
-            raise TensorDecodeError("truncated string tensor_content")
+            raise TensorDecodeError("truncated data: a varint runs past the end")
         byte = data[offset]
         offset += 1
         value |= (byte & 0x7F) << shift
@@ -79,7 +80,7 @@ def _strings_from_content(content: bytes, count: int) -> np.ndarray:
     # TF's string-list encoding: all lengths as varints, then all bytes.
     lengths, offset = [], 0
     for _ in range(count):
-        length, offset = _read_varint(content, offset)
+        length, offset = read_varint(content, offset)
         lengths.append(length)
     values = np.empty(count, dtype=object)
     for index, length in enumerate(lengths):

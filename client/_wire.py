@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ._codec import TensorDecodeError, _as_array, _shape, decode_tensor, encode_tensor
+from ._codec import TensorDecodeError, _as_array, _shape, decode_tensor, encode_tensor, read_varint
 from ._dtypes import DataType, numpy_dtype, tf_dtype_of
 from ._protos import MESSAGES
 
@@ -79,29 +79,16 @@ def encode_predict_request(model_spec: Any, inputs: Mapping[str, Any], output_fi
     return b"".join(pieces)
 
 
-def _read_varint(data: memoryview, offset: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if offset >= len(data):
-            raise TensorDecodeError("truncated message")
-        byte = data[offset]
-        offset += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, offset
-        shift += 7
-
-
 def _fields(data: memoryview) -> Iterator[tuple[int, int, Any]]:
     """(field number, wire type, value): an int, or a memoryview for length-delimited values."""
     offset = 0
     while offset < len(data):
-        key, offset = _read_varint(data, offset)
+        key, offset = read_varint(data, offset)
         number, wire_type = key >> 3, key & 7
         if wire_type == _VARINT:
-            value, offset = _read_varint(data, offset)
+            value, offset = read_varint(data, offset)
         elif wire_type == _LENGTH:
-            length, offset = _read_varint(data, offset)
+            length, offset = read_varint(data, offset)
             value, offset = data[offset : offset + length], offset + length
         elif wire_type == _FIXED64:
             value, offset = data[offset : offset + 8], offset + 8

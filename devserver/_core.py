@@ -65,6 +65,9 @@ class ServerCore:
         self._labels: dict[str, dict[str, int]] = {}
         self._reload_lock = threading.Lock()  # reloads are serialized, as in TF Serving
         self._state_lock = threading.Lock()
+        # Held while aspired versions are set, so a poll that read the old config cannot re-aspire
+        # a model the reload just removed.
+        self._aspire_lock = threading.RLock()
         self._stop = threading.Event()
         self._pollers: list[threading.Thread] = []
 
@@ -107,18 +110,19 @@ class ServerCore:
                     f"Illegal to change a model's platform. For model {model.name} platform was {_platform(old)} "
                     f"and new platform requested is {platforms[model.name]}")
         new_models = [name for name in models if name not in self._models]
-        with self._state_lock:
-            removed = [name for name in self._models if name not in models]
-            self._config = config
-            self._models = models
-        self._update_labels(models)
-        for name, platform in platforms.items():
-            if platform != TENSORFLOW_PLATFORM:
-                raise ServingError.invalid_argument(f"Model {name} requests unsupported platform {platform}")
-        for name in removed:
-            logger.info("unloading model %s: it is not in the new config", name)
-            self.manager.set_aspired(name, {})
-        self._poll_models(list(models.values()))
+        with self._aspire_lock:
+            with self._state_lock:
+                removed = [name for name in self._models if name not in models]
+                self._config = config
+                self._models = models
+            self._update_labels(models)
+            for name, platform in platforms.items():
+                if platform != TENSORFLOW_PLATFORM:
+                    raise ServingError.invalid_argument(f"Model {name} requests unsupported platform {platform}")
+            for name in removed:
+                logger.info("unloading model %s: it is not in the new config", name)
+                self.manager.set_aspired(name, {})
+        self.poll_once()
         failures = self.manager.wait_until_settled(new_models, should_stop=self._stop.is_set)
         if failures:
             raise ServingError.unknown(describe_failures(failures, "servable(s)" if initial else "model(s)"))
@@ -142,22 +146,21 @@ class ServerCore:
             self._labels = labels
 
     # -- version discovery ------------------------------------------------------------------
-    def _poll_models(self, models: list[model_server_config_pb2.ModelConfig]) -> None:
-        found = {}
-        for model in models:
-            try:
-                found[model.name] = aspired_versions(model)
-            except ServingError as error:
-                # TF Serving: one missing base path aborts the whole poll; nothing is unloaded.
-                logger.error("File system poll failed: %s", error.message)
-                return
-        for name, versions in found.items():
-            self.manager.set_aspired(name, versions)
-
     def poll_once(self) -> None:
-        with self._state_lock:
-            models = list(self._models.values())
-        self._poll_models(models)
+        """One file-system poll of every configured model."""
+        with self._aspire_lock:
+            with self._state_lock:
+                models = list(self._models.values())
+            found = {}
+            for model in models:
+                try:
+                    found[model.name] = aspired_versions(model)
+                except ServingError as error:
+                    # TF Serving: one missing base path aborts the whole poll; nothing is unloaded.
+                    logger.error("File system poll failed: %s", error.message)
+                    return
+            for name, versions in found.items():
+                self.manager.set_aspired(name, versions)
 
     def _every(self, seconds: int, action: Callable[[], None], name: str) -> None:
         def loop() -> None:
