@@ -53,7 +53,6 @@ tf.make_ndarray(stub.Predict(request, timeout=60).outputs["embedding"])
 def codec(seconds: float) -> dict:
     import numpy as np
     import tensorflow as tf
-    from tensorflow.core.framework import tensor_pb2
 
     from client import decode_tensor, encode_tensor
     from client._protos import TensorProto
@@ -141,14 +140,14 @@ def end_to_end(address: str, seconds: float) -> dict:
             rng = np.random.default_rng(batch)
             inputs = {f"{p}__features": rng.standard_normal((batch, w)).astype(np.float32) for p, (w, _, _) in DEMO_TOWERS.items()}
 
-            def baseline():
+            def baseline(inputs=inputs):
                 request = predict_pb2.PredictRequest()
                 request.model_spec.name = "composed"
                 for name, value in inputs.items():
                     request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
                 return {k: tf.make_ndarray(v) for k, v in stub.Predict(request, timeout=30).outputs.items()}
 
-            def ours():
+            def ours(inputs=inputs):
                 return serving.predict("composed", inputs)
 
             assert np.allclose(baseline()["prediction"], ours()["prediction"])
@@ -182,7 +181,7 @@ def main() -> None:
         ratios[f"codec_{label}_speedup"] = entry["speedup"]
         print(f"{f'encode+decode {label} (MB/s)':<40}{entry['baseline_mb_per_s']:>12.0f}{entry['ours_mb_per_s']:>12.0f}"
               f"{entry['speedup']:>9.2f}x")
-        print(f"{f'  same via message objects (MB/s)':<40}{entry['baseline_mb_per_s']:>12.0f}"
+        print(f"{'  same via message objects (MB/s)':<40}{entry['baseline_mb_per_s']:>12.0f}"
               f"{entry['ours_via_messages_mb_per_s']:>12.0f}{entry['speedup_via_messages']:>9.2f}x")
     for key, unit in (("seconds_median", "s"), ("peak_mib_median", "MiB")):
         theirs, mine = cold["baseline"][key], cold["ours"][key]

@@ -14,7 +14,6 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent import futures
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -67,8 +66,6 @@ def build_requests():
 
 def in_process_floor(version_dir: Path, requests, seconds: float) -> dict[int, dict]:
     """The composed signature called in this process through the same session path as the server."""
-    import tensorflow as tf
-
     from client._codec import decode_tensor
     from devserver._servable import load_servable
 
@@ -78,9 +75,8 @@ def in_process_floor(version_dir: Path, requests, seconds: float) -> dict[int, d
     floors = {}
     for batch, request in requests.items():
         feeds = {signature.inputs[k].name: decode_tensor(v) for k, v in request.inputs.items()}
-        floors[batch] = latency_stats(time_calls(lambda: servable.run(feeds, fetches), seconds=seconds))
+        floors[batch] = latency_stats(time_calls(lambda feeds=feeds: servable.run(feeds, fetches), seconds=seconds))
     servable.close()
-    del tf
     return floors
 
 
@@ -132,7 +128,6 @@ def main() -> None:
     floor = in_process_floor(base / "composed" / "1", requests, args.seconds)
 
     with ServerProcess("--model_name=composed", f"--model_base_path={base / 'composed'}", "--grpc_max_threads=64") as server:
-        import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
         stub = prediction_service_pb2_grpc.PredictionServiceStub(server.channel)
