@@ -7,8 +7,11 @@
         outputs["prediction"], outputs.version
         serving.metadata("composed").signatures["part_tower_a"].inputs
         serving.parts("composed"); serving.check_consistency("composed")
+
+``AsyncClient`` offers the same calls (but parts and the consistency check) for asyncio code.
 """
 
+from ._async import AsyncClient
 from ._channel import TLS
 from ._client import DEFAULT_TARGET, Client
 from ._codec import TensorDecodeError, decode_tensor, encode_as_fields, encode_tensor
@@ -39,6 +42,7 @@ __all__ = [
     "TLS",
     "AbortedError",
     "AlreadyExistsError",
+    "AsyncClient",
     "CancelledError",
     "Client",
     "ClientError",

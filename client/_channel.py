@@ -76,6 +76,7 @@ def make_channel(
     keepalive_seconds: float | None = 30.0,
     max_message_bytes: int = -1,
     options: Sequence[tuple[str, object]] = (),
+    aio: bool = False,
 ) -> grpc.Channel:
     target, balance = resolve_target(targets)
     config: dict[str, object] = {}
@@ -108,6 +109,7 @@ def make_channel(
     if tls is not None and tls.server_name:
         channel_options.append(("grpc.ssl_target_name_override", tls.server_name))
     channel_options += list(options)
+    kind = grpc.aio if aio else grpc
     if tls is not None:
-        return grpc.secure_channel(target, tls.credentials(), options=channel_options)
-    return grpc.insecure_channel(target, options=channel_options)
+        return kind.secure_channel(target, tls.credentials(), options=channel_options)
+    return kind.insecure_channel(target, options=channel_options)

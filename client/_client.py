@@ -8,41 +8,30 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
-import numpy as np
 
 from ._channel import TLS, make_channel
-from ._wire import decode_predict_response, encode_predict_request
-from ._dtypes import numpy_dtype
-from ._errors import ClientError, FailedPreconditionError, InvalidArgumentError, NotFoundError, ServingError, error_from_rpc
-from ._protos import MESSAGES
-from ._types import ConsistencyReport, ModelMetadata, PartInfo, Prediction, Signature, TensorSpec, VersionStatus
+from ._errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, ServingError, error_from_rpc
+from ._requests import (
+    metadata_from,
+    metadata_request,
+    prediction_from,
+    predict_request,
+    reload_request,
+    status_request,
+    statuses_from,
+    stubs,
+)
+from ._types import ConsistencyReport, ModelMetadata, PartInfo, Prediction, VersionStatus
 
-__all__ = ["Client", "DEFAULT_TARGET"]
+__all__ = ["Client", "DEFAULT_TARGET", "LINEAGE_SIGNATURE", "parse_lineage"]
 
 DEFAULT_TARGET = "localhost:8500"
-_SIGNATURE_DEF_MAP = "type.googleapis.com/tensorflow.serving.SignatureDefMap"
-_METHODS = {
-    "Predict": ("/tensorflow.serving.PredictionService/Predict", "PredictRequest", "PredictResponse"),
-    "Classify": ("/tensorflow.serving.PredictionService/Classify", "ClassificationRequest", "ClassificationResponse"),
-    "Regress": ("/tensorflow.serving.PredictionService/Regress", "RegressionRequest", "RegressionResponse"),
-    "GetModelMetadata": ("/tensorflow.serving.PredictionService/GetModelMetadata", "GetModelMetadataRequest",
-                         "GetModelMetadataResponse"),
-    "GetModelStatus": ("/tensorflow.serving.ModelService/GetModelStatus", "GetModelStatusRequest", "GetModelStatusResponse"),
-    "HandleReloadConfigRequest": ("/tensorflow.serving.ModelService/HandleReloadConfigRequest", "ReloadConfigRequest",
-                                  "ReloadConfigResponse"),
-}
-_STATE_NAMES = {v.number: v.name for v in MESSAGES["ModelVersionStatus"].DESCRIPTOR.enum_types_by_name["State"].values}
-_CODE_NAMES = {v.number: v.name for v in MESSAGES["StatusProto"].DESCRIPTOR.fields_by_name["error_code"].enum_type.values}
 LINEAGE_SIGNATURE = "tfsk_lineage"
 
 
-def _spec(info: Any) -> TensorSpec:
-    try:
-        dtype = np.dtype(numpy_dtype(info.dtype))
-    except KeyError:
-        dtype = np.dtype(object)
-    shape = None if info.tensor_shape.unknown_rank else tuple(None if d.size < 0 else d.size for d in info.tensor_shape.dim)
-    return TensorSpec(dtype, shape, info.name)
+def parse_lineage(result: Prediction) -> dict[str, Any]:
+    value = result["lineage"]
+    return json.loads(bytes(value.item() if value.shape == () else value.ravel()[0]))
 
 
 class Client:
@@ -68,13 +57,7 @@ class Client:
         self.timeout = timeout
         self._channel = make_channel(target, tls=tls, retries=retries, keepalive_seconds=keepalive_seconds,
                                      max_message_bytes=max_message_bytes, options=channel_options)
-        self._stubs = {
-            name: self._channel.unary_unary(path, request_serializer=MESSAGES[request].SerializeToString,
-                                            response_deserializer=MESSAGES[response].FromString)
-            for name, (path, request, response) in _METHODS.items()
-        }
-        # Predict carries the big tensors: it sends and receives wire bytes built without extra copies.
-        self._stubs["Predict"] = self._channel.unary_unary(_METHODS["Predict"][0])
+        self._stubs = stubs(self._channel)
 
     # -- plumbing ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -91,18 +74,6 @@ class Client:
             return self._stubs[method](request, timeout=self.timeout if timeout is None else timeout)
         except grpc.RpcError as error:
             raise error_from_rpc(error) from None
-
-    @staticmethod
-    def _model_spec(target: Any, model: str, version: int | None, label: str | None, signature: str | None) -> None:
-        if version is not None and label is not None:
-            raise ClientError("give a version or a label, not both")
-        target.name = model
-        if version is not None:
-            target.version.value = version
-        if label is not None:
-            target.version_label = label
-        if signature:
-            target.signature_name = signature
 
     # -- calls ------------------------------------------------------------------------------
     def predict(
@@ -121,19 +92,12 @@ class Client:
         Outputs the server sent as ``tensor_content`` are read-only views of the response (no
         copy); ``.copy()`` one to change it.
         """
-        spec = MESSAGES["ModelSpec"]()
-        self._model_spec(spec, model, version, label, signature)
-        try:
-            request = encode_predict_request(spec, inputs, output_filter or ())
-        except (TypeError, ValueError) as error:
-            raise ClientError(f"inputs cannot be sent as tensors: {error}") from None
+        request = predict_request(model, inputs, version, label, signature, output_filter)
         try:
             response = self._call("Predict", request, timeout)
         except (InvalidArgumentError, FailedPreconditionError, NotFoundError) as error:
             raise self._with_hint(error, model, version, label, signature) from None
-        outputs, spec = decode_predict_response(response)
-        return Prediction(outputs, model=spec.name or model, version=spec.version.value,
-                          signature=spec.signature_name or signature or "serving_default")
+        return prediction_from(response, model, signature)
 
     def _with_hint(self, error: ServingError, model: str, version: int | None, label: str | None,
                    signature: str | None) -> ServingError:
@@ -157,41 +121,15 @@ class Client:
     def metadata(self, model: str, *, version: int | None = None, label: str | None = None,
                  timeout: float | None = None) -> ModelMetadata:
         """The model's signatures (TF's internal ``__saved_model_init_op`` left out)."""
-        request = MESSAGES["GetModelMetadataRequest"]()
-        self._model_spec(request.model_spec, model, version, label, None)
-        request.metadata_field.append("signature_def")
-        response = self._call("GetModelMetadata", request, timeout)
-        packed = response.metadata["signature_def"]
-        if packed.type_url != _SIGNATURE_DEF_MAP:
-            raise ClientError(f"unexpected metadata type {packed.type_url!r}")
-        signature_map = MESSAGES["SignatureDefMap"].FromString(packed.value)
-        signatures = {
-            name: Signature({k: _spec(v) for k, v in sorted(s.inputs.items())},
-                            {k: _spec(v) for k, v in sorted(s.outputs.items())}, s.method_name)
-            for name, s in sorted(signature_map.signature_def.items()) if not name.startswith("__")
-        }
-        return ModelMetadata(response.model_spec.name or model, response.model_spec.version.value, signatures)
+        return metadata_from(self._call("GetModelMetadata", metadata_request(model, version, label), timeout), model)
 
     def status(self, model: str, *, version: int | None = None, timeout: float | None = None) -> list[VersionStatus]:
         """Every version the server has seen, newest first (or only ``version``)."""
-        request = MESSAGES["GetModelStatusRequest"]()
-        self._model_spec(request.model_spec, model, version, None, None)
-        response = self._call("GetModelStatus", request, timeout)
-        return [
-            VersionStatus(s.version, _STATE_NAMES.get(s.state, str(s.state)),
-                          _CODE_NAMES.get(s.status.error_code, str(s.status.error_code)), s.status.error_message)
-            for s in response.model_version_status
-        ]
+        return statuses_from(self._call("GetModelStatus", status_request(model, version), timeout))
 
     def reload_config(self, config: Any, *, timeout: float | None = None) -> None:
         """Replace the server's model config (a ``ModelServerConfig`` or its text). Models left out unload."""
-        if isinstance(config, str):
-            from google.protobuf import text_format
-            from tensorflow_serving.config import model_server_config_pb2  # TF-free module
-
-            config = text_format.Parse(config, model_server_config_pb2.ModelServerConfig())
-        request = MESSAGES["ReloadConfigRequest"](config=config.SerializeToString())
-        self._call("HandleReloadConfigRequest", request, timeout)
+        self._call("HandleReloadConfigRequest", reload_request(config), timeout)
 
     def wait_until_available(self, model: str, version: int | None = None, timeout: float = 60.0,
                              poll_interval: float = 0.2) -> int:
@@ -224,7 +162,7 @@ class Client:
             result = self.predict(model, {}, version=version, label=label, signature=LINEAGE_SIGNATURE)
         except (FailedPreconditionError, InvalidArgumentError):
             return None
-        return json.loads(bytes(result["lineage"].item() if result["lineage"].shape == () else result["lineage"][0]))
+        return parse_lineage(result)
 
     def parts(self, model: str, *, version: int | None = None, label: str | None = None) -> list[PartInfo]:
         from ._composed import list_parts
