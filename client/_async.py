@@ -13,8 +13,10 @@ from ._channel import TLS, make_channel
 from ._client import DEFAULT_TARGET, LINEAGE_SIGNATURE, parse_lineage
 from ._errors import FailedPreconditionError, InvalidArgumentError, ServingError, error_from_rpc
 from ._requests import (
+    available_version,
     metadata_from,
     metadata_request,
+    not_available,
     prediction_from,
     predict_request,
     reload_request,
@@ -83,18 +85,15 @@ class AsyncClient:
                                    poll_interval: float = 0.2) -> int:
         """As :meth:`client.Client.wait_until_available`, without blocking the event loop."""
         deadline = time.monotonic() + timeout
+        last: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                for entry in await self.status(model, version=version, timeout=min(5.0, max(deadline - time.monotonic(), 0.1))):
-                    if entry.state == "AVAILABLE":
-                        return entry.version
-                    if version is not None and entry.state == "END" and entry.error_code != "OK":
-                        raise FailedPreconditionError(f"version {version} of {model} failed to load: "
-                                                      f"{entry.error_code}: {entry.error_message}")
-            except FailedPreconditionError:
-                raise
-            except ServingError:
-                pass
+                entries = await self.status(model, version=version, timeout=min(5.0, max(deadline - time.monotonic(), 0.1)))
+            except ServingError as error:  # not loaded yet, or the server not up yet: ask again
+                last = error
+            else:
+                found = available_version(entries, model, version)
+                if found is not None:
+                    return found
             await asyncio.sleep(poll_interval)
-        wanted = f"version {version} of {model}" if version is not None else f"a version of {model}"
-        raise TimeoutError(f"{wanted} was not AVAILABLE within {timeout}s")
+        raise not_available(model, version, timeout, last)

@@ -12,8 +12,10 @@ import grpc
 from ._channel import TLS, make_channel
 from ._errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, ServingError, error_from_rpc
 from ._requests import (
+    available_version,
     metadata_from,
     metadata_request,
+    not_available,
     prediction_from,
     predict_request,
     reload_request,
@@ -141,19 +143,15 @@ class Client:
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                for entry in self.status(model, version=version, timeout=min(5.0, max(deadline - time.monotonic(), 0.1))):
-                    if entry.state == "AVAILABLE":
-                        return entry.version
-                    if version is not None and entry.state == "END" and entry.error_code != "OK":
-                        raise FailedPreconditionError(f"version {version} of {model} failed to load: "
-                                                      f"{entry.error_code}: {entry.error_message}")
-            except (NotFoundError, ServingError) as error:
-                if isinstance(error, FailedPreconditionError):
-                    raise
+                entries = self.status(model, version=version, timeout=min(5.0, max(deadline - time.monotonic(), 0.1)))
+            except ServingError as error:  # not loaded yet, or the server not up yet: ask again
                 last = error
+            else:
+                found = available_version(entries, model, version)
+                if found is not None:
+                    return found
             time.sleep(poll_interval)
-        wanted = f"version {version} of {model}" if version is not None else f"a version of {model}"
-        raise TimeoutError(f"{wanted} was not AVAILABLE within {timeout}s" + (f" (last answer: {last})" if last else ""))
+        raise not_available(model, version, timeout, last)
 
     # -- composed models --------------------------------------------------------------------
     def lineage(self, model: str, *, version: int | None = None, label: str | None = None) -> dict[str, Any] | None:

@@ -91,8 +91,12 @@ def _strings_from_content(content: bytes, count: int) -> np.ndarray:
     return values
 
 
-def decode_tensor(proto: Any) -> np.ndarray:
-    """The numpy array a TensorProto stands for; :class:`TensorDecodeError` where TF would refuse it."""
+def decode_tensor(proto: Any, content: bytes | memoryview | None = None) -> np.ndarray:
+    """The numpy array a TensorProto stands for; :class:`TensorDecodeError` where TF would refuse it.
+
+    ``content`` stands in for ``proto.tensor_content`` when the caller holds it elsewhere (the wire
+    reader passes a view of the response, so the array is not copied).
+    """
     dtype = int(proto.dtype)
     if dtype == DataType.DT_INVALID:
         raise TensorDecodeError("tensor has no dtype")
@@ -102,7 +106,7 @@ def decode_tensor(proto: Any) -> np.ndarray:
         raise TensorDecodeError(f"tensor dtype {tf_type_string(dtype)} cannot be decoded") from None
     shape = _shape(proto)
     count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    content = proto.tensor_content
+    content = proto.tensor_content if content is None else content
     if content:
         if dtype == DataType.DT_STRING:
             return _strings_from_content(content, count).reshape(shape)

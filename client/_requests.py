@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 
 from ._dtypes import numpy_dtype
-from ._errors import ClientError
+from ._errors import ClientError, FailedPreconditionError
 from ._protos import MESSAGES
 from ._types import ModelMetadata, Prediction, Signature, TensorSpec, VersionStatus
 from ._wire import decode_predict_response, encode_predict_request
 
 __all__ = [
-    "METHODS", "metadata_from", "metadata_request", "model_spec", "predict_request", "prediction_from",
+    "METHODS", "available_version", "metadata_from", "not_available", "metadata_request", "model_spec", "predict_request", "prediction_from",
     "reload_request", "status_request", "statuses_from",
 ]
 
@@ -119,3 +119,19 @@ def stubs(channel: Any) -> dict[str, Any]:
             found[name] = channel.unary_unary(path, request_serializer=MESSAGES[request].SerializeToString,
                                               response_deserializer=MESSAGES[response].FromString)
     return found
+
+
+def available_version(entries: Sequence[VersionStatus], model: str, version: int | None) -> int | None:
+    """The AVAILABLE version among GetModelStatus ``entries``; raise if the awaited version failed to load."""
+    for entry in entries:
+        if entry.state == "AVAILABLE":
+            return entry.version
+        if version is not None and entry.state == "END" and entry.error_code != "OK":
+            raise FailedPreconditionError(f"version {version} of {model} failed to load: "
+                                          f"{entry.error_code}: {entry.error_message}")
+    return None
+
+
+def not_available(model: str, version: int | None, timeout: float, last: Exception | None) -> TimeoutError:
+    wanted = f"version {version} of {model}" if version is not None else f"a version of {model}"
+    return TimeoutError(f"{wanted} was not AVAILABLE within {timeout}s" + (f" (last answer: {last})" if last else ""))

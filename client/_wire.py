@@ -14,20 +14,18 @@ delimited values (wire type 2: strings, bytes, sub-messages, map entries) are
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ._codec import TensorDecodeError, _as_array, _shape, decode_tensor, encode_tensor, read_varint
+from ._codec import TensorDecodeError, _as_array, decode_tensor, encode_tensor, read_varint
 from ._dtypes import DataType, numpy_dtype, tf_dtype_of
 from ._protos import MESSAGES
 
 __all__ = ["decode_predict_response", "encode_predict_request"]
 
 _VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
-_LITTLE_ENDIAN = sys.byteorder == "little"
 TensorProto = MESSAGES["TensorProto"]
 TensorShapeProto = MESSAGES["TensorShapeProto"]
 
@@ -115,16 +113,7 @@ def _decode_tensor_bytes(data: memoryview) -> np.ndarray:
     header = TensorProto(dtype=dtype)
     if shape_bytes is not None:
         header.tensor_shape.ParseFromString(bytes(shape_bytes))
-    shape = _shape(header)
-    try:
-        target = numpy_dtype(dtype)
-    except KeyError:
-        raise TensorDecodeError(f"tensor dtype {dtype} cannot be decoded") from None
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if len(content) != count * target.itemsize:
-        raise TensorDecodeError(f"tensor_content has {len(content)} bytes, {count * target.itemsize} expected")
-    array = np.frombuffer(content, dtype=target.newbyteorder("<")).reshape(shape)
-    return array if _LITTLE_ENDIAN else array.astype(target)
+    return decode_tensor(header, content)
 
 
 def decode_predict_response(data: bytes) -> tuple[dict[str, np.ndarray], Any]:
