@@ -25,7 +25,13 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from _common import REPO, export_demo_once, latency_stats, time_calls, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    REPO,
+    export_demo_once,
+    latency_stats,
+    time_calls,
+    write_results,
+)
 
 # Peak memory is the process's own high-water mark (VmHWM): it starts afresh at exec, unlike
 # ru_maxrss, which would include the benchmark process the child was forked from.
@@ -34,7 +40,7 @@ print("peak-kib", next(l.split()[1] for l in open("/proc/self/status") if l.star
 """
 OURS_COLD = """
 import sys, numpy as np
-from client import Client
+from tfsk.client import Client
 with Client(sys.argv[1], timeout=60) as serving:
     serving.predict("tower_c", {"features": np.ones((1, 5), np.float32)})
 """ + PEAK
@@ -53,14 +59,11 @@ tf.make_ndarray(stub.Predict(request, timeout=60).outputs["embedding"])
 def codec(seconds: float) -> dict:
     import numpy as np
     import tensorflow as tf
-
-    from client import decode_tensor, encode_tensor
-    from client._protos import TensorProto
-
     from tensorflow_serving.apis import predict_pb2
 
-    from client._protos import MESSAGES
-    from client._wire import decode_predict_response, encode_predict_request
+    from tfsk._base.messages import MESSAGES, TensorProto
+    from tfsk.client import decode_tensor, encode_tensor
+    from tfsk.client._wire import decode_predict_response, encode_predict_request
 
     spec = MESSAGES["ModelSpec"](name="m")
 
@@ -129,8 +132,8 @@ def end_to_end(address: str, seconds: float) -> dict:
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    from client import Client
-    from exporter.demo import DEMO_TOWERS
+    from tfsk.client import Client
+    from tfsk.exporter.demo import DEMO_TOWERS
 
     results = {}
     channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", -1)])

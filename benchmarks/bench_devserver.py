@@ -18,7 +18,13 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from _common import REPO, export_demo_once, latency_stats, time_calls, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    REPO,
+    export_demo_once,
+    latency_stats,
+    time_calls,
+    write_results,
+)
 
 ECHO_SERVER = """
 import sys
@@ -51,7 +57,7 @@ def build_requests():
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
-    from exporter.demo import DEMO_TOWERS
+    from tfsk.exporter.demo import DEMO_TOWERS
 
     requests = {}
     for batch in (1, 256):
@@ -66,8 +72,8 @@ def build_requests():
 
 def in_process_floor(version_dir: Path, requests, seconds: float) -> dict[int, dict]:
     """The composed signature called in this process through the same session path as the server."""
-    from client._codec import decode_tensor
-    from devserver._servable import load_servable
+    from tfsk._base.codec import decode_tensor
+    from tfsk.devserver._servable import load_servable
 
     servable = load_servable("composed", 1, version_dir, ["serve"])
     signature = servable.signature_defs["serving_default"]

@@ -1,6 +1,6 @@
-"""client: a light gRPC client for TF Serving and the devserver. It never imports TensorFlow.
+"""tfsk.client: a light gRPC client for TF Serving and the devserver. It never imports TensorFlow.
 
-    from client import Client
+    from tfsk.client import Client
 
     with Client("localhost:8500") as serving:
         outputs = serving.predict("composed", {"tower_a__features": x, ...})
@@ -11,10 +11,16 @@
 ``AsyncClient`` offers the same calls (but parts and the consistency check) for asyncio code.
 """
 
+from tfsk._base.codec import (
+    TensorDecodeError,
+    decode_tensor,
+    encode_as_fields,
+    encode_tensor,
+)
+
 from ._async import AsyncClient
 from ._channel import TLS
 from ._client import DEFAULT_TARGET, Client
-from ._codec import TensorDecodeError, decode_tensor, encode_as_fields, encode_tensor
 from ._errors import (
     AbortedError,
     AlreadyExistsError,
@@ -35,7 +41,16 @@ from ._errors import (
     UnimplementedError,
     UnknownError,
 )
-from ._types import ConsistencyReport, ModelMetadata, PartCheck, PartInfo, Prediction, Signature, TensorSpec, VersionStatus
+from ._types import (
+    ConsistencyReport,
+    ModelMetadata,
+    PartCheck,
+    PartInfo,
+    Prediction,
+    Signature,
+    TensorSpec,
+    VersionStatus,
+)
 
 __all__ = [
     "DEFAULT_TARGET",

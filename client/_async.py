@@ -9,16 +9,23 @@ from typing import Any
 
 import grpc
 
+from tfsk._base.naming import LINEAGE_SIGNATURE
+
 from ._channel import TLS, make_channel
-from ._client import DEFAULT_TARGET, LINEAGE_SIGNATURE, parse_lineage
-from ._errors import FailedPreconditionError, InvalidArgumentError, ServingError, error_from_rpc
+from ._client import DEFAULT_TARGET, parse_lineage
+from ._errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    ServingError,
+    error_from_rpc,
+)
 from ._requests import (
     available_version,
     metadata_from,
     metadata_request,
     not_available,
-    prediction_from,
     predict_request,
+    prediction_from,
     reload_request,
     status_request,
     statuses_from,

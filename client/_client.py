@@ -9,30 +9,43 @@ from typing import Any
 
 import grpc
 
+from tfsk._base.naming import LINEAGE_OUTPUT, LINEAGE_SIGNATURE
+
 from ._channel import TLS, make_channel
-from ._errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, ServingError, error_from_rpc
+from ._errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    ServingError,
+    error_from_rpc,
+)
 from ._requests import (
     available_version,
     metadata_from,
     metadata_request,
     not_available,
-    prediction_from,
     predict_request,
+    prediction_from,
     reload_request,
     status_request,
     statuses_from,
     stubs,
 )
-from ._types import ConsistencyReport, ModelMetadata, PartInfo, Prediction, VersionStatus
+from ._types import (
+    ConsistencyReport,
+    ModelMetadata,
+    PartInfo,
+    Prediction,
+    VersionStatus,
+)
 
-__all__ = ["Client", "DEFAULT_TARGET", "LINEAGE_SIGNATURE", "parse_lineage"]
+__all__ = ["Client", "DEFAULT_TARGET", "parse_lineage"]
 
 DEFAULT_TARGET = "localhost:8500"
-LINEAGE_SIGNATURE = "tfsk_lineage"
 
 
 def parse_lineage(result: Prediction) -> dict[str, Any]:
-    value = result["lineage"]
+    value = result[LINEAGE_OUTPUT]
     return json.loads(bytes(value.item() if value.shape == () else value.ravel()[0]))
 
 

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tfsk._base.naming import INPUT_SEPARATOR as SEPARATOR
+from tfsk._base.naming import PART_SIGNATURE_PREFIX
+
 from ._errors import ServingError
 from ._types import ConsistencyReport, PartCheck, PartInfo, TensorSpec
 
 if TYPE_CHECKING:
     from ._client import Client
 
-__all__ = ["PART_SIGNATURE_PREFIX", "SEPARATOR", "check_consistency", "list_parts"]
-
-PART_SIGNATURE_PREFIX = "part_"
-SEPARATOR = "__"
+__all__ = ["check_consistency", "list_parts"]
 
 
 def _part_versions(lineage: Mapping[str, Any] | None) -> dict[str, int]:

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ._dtypes import numpy_dtype
+from tfsk._base.dtypes import numpy_dtype
+from tfsk._base.messages import MESSAGES
+
 from ._errors import ClientError, FailedPreconditionError
-from ._protos import MESSAGES
 from ._types import ModelMetadata, Prediction, Signature, TensorSpec, VersionStatus
 from ._wire import decode_predict_response, encode_predict_request
 
@@ -100,13 +101,15 @@ def statuses_from(response: Any) -> list[VersionStatus]:
 
 
 def reload_request(config: Any) -> Any:
-    """A ReloadConfigRequest for a ``ModelServerConfig`` or its text."""
+    """A ReloadConfigRequest for a ``ModelServerConfig`` (ours, TF Serving's generated one) or its text."""
+    request = MESSAGES["ReloadConfigRequest"]()
     if isinstance(config, str):
         from google.protobuf import text_format
-        from tensorflow_serving.config import model_server_config_pb2  # TF-free module
 
-        config = text_format.Parse(config, model_server_config_pb2.ModelServerConfig())
-    return MESSAGES["ReloadConfigRequest"](config=config.SerializeToString())
+        text_format.Parse(config, request.config)
+    else:  # any ModelServerConfig class: the bytes are the same in every descriptor pool
+        request.config.ParseFromString(config.SerializeToString())
+    return request
 
 
 def stubs(channel: Any) -> dict[str, Any]:

@@ -19,9 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from ._codec import TensorDecodeError, _as_array, decode_tensor, encode_tensor, read_varint
-from ._dtypes import DataType, numpy_dtype, tf_dtype_of
-from ._protos import MESSAGES
+from tfsk._base.codec import (
+    TensorDecodeError,
+    _as_array,
+    decode_tensor,
+    encode_tensor,
+    read_varint,
+)
+from tfsk._base.dtypes import DataType, numpy_dtype, tf_dtype_of
+from tfsk._base.messages import MESSAGES
 
 __all__ = ["decode_predict_response", "encode_predict_request"]
 

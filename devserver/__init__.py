@@ -1,6 +1,6 @@
-"""devserver: an embedded server that speaks TensorFlow Serving's gRPC API with its flags.
+"""tfsk.devserver: an embedded server that speaks TensorFlow Serving's gRPC API with its flags.
 
-Run it as ``tfsk serve --port=8500 --model_config_file=models.config`` (or ``python -m devserver``);
+Run it as ``tfsk serve --port=8500 --model_config_file=models.config`` (or ``python -m tfsk.devserver``);
 embed it with :class:`DevServer` and :func:`parse_flags`. It loads SavedModels the way TF Serving
 does (MetaGraph tag, SignatureDef tensor names, warmup records), discovers versions on disk with
 TF Serving's rules, keeps the old version serving while a new one loads, and answers with TF

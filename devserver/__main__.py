@@ -1,5 +1,5 @@
 import sys
 
-from devserver.cli import main
+from tfsk.devserver.cli import main
 
 sys.exit(main())

@@ -15,11 +15,12 @@ import urllib.parse
 from collections.abc import Callable
 
 from tensorflow_serving.apis import model_pb2
-from tensorflow_serving.config import model_server_config_pb2
+
+from tfsk._base.messages import ModelConfig, ModelServerConfig
 
 from ._manager import ServableHandle, VersionManager
 from ._source import aspired_versions
-from ._status import ServingError
+from ._status import StatusError
 
 __all__ = ["ServerCore"]
 
@@ -28,17 +29,17 @@ TENSORFLOW_PLATFORM = "tensorflow"
 _MODEL_TYPE_TENSORFLOW = 1
 
 
-def _platform(config: model_server_config_pb2.ModelConfig) -> str:
+def _platform(config: ModelConfig) -> str:
     if config.model_type and config.model_platform:
-        raise ServingError.invalid_argument(
+        raise StatusError.invalid_argument(
             "Illegal setting both ModelServerConfig::model_type (deprecated) and "
             f"ModelServerConfig::model_platform, model name is {config.name}")
     if config.model_type:
         if config.model_type != _MODEL_TYPE_TENSORFLOW:
-            raise ServingError.invalid_argument(f"ModelServerConfig::model_type choice {config.model_type} not supported.")
+            raise StatusError.invalid_argument(f"ModelServerConfig::model_type choice {config.model_type} not supported.")
         return TENSORFLOW_PLATFORM
     if not config.model_platform:
-        raise ServingError.invalid_argument(
+        raise StatusError.invalid_argument(
             "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
             f"ModelServerConfig::model_platform, model name is {config.name}")
     return config.model_platform
@@ -49,7 +50,7 @@ def _is_absolute_or_uri(path: str) -> bool:
     return path.startswith("/") or bool(parsed.scheme and parsed.netloc)
 
 
-def describe_failures(failures: list[tuple[str, int, ServingError]], noun: str) -> str:
+def describe_failures(failures: list[tuple[str, int, StatusError]], noun: str) -> str:
     groups = "".join(f"{{{{name: {m} version: {v}}} due to error: {e}}}, " for m, v, e in failures)
     return f"{len(failures)} {noun} did not become available: {{{groups}}}"
 
@@ -60,8 +61,8 @@ class ServerCore:
         self.manager = manager
         self._allow_unavailable_labels = allow_labels_for_unavailable
         self._poll_seconds = file_system_poll_seconds
-        self._config = model_server_config_pb2.ModelServerConfig()
-        self._models: dict[str, model_server_config_pb2.ModelConfig] = {}
+        self._config = ModelServerConfig()
+        self._models: dict[str, ModelConfig] = {}
         self._labels: dict[str, dict[str, int]] = {}
         self._reload_lock = threading.Lock()  # reloads are serialized, as in TF Serving
         self._state_lock = threading.Lock()
@@ -73,40 +74,40 @@ class ServerCore:
 
     # -- config -----------------------------------------------------------------------------
     @property
-    def config(self) -> model_server_config_pb2.ModelServerConfig:
+    def config(self) -> ModelServerConfig:
         with self._state_lock:
             return self._config
 
-    def reload_config(self, config: model_server_config_pb2.ModelServerConfig, *, initial: bool = False) -> None:
+    def reload_config(self, config: ModelServerConfig, *, initial: bool = False) -> None:
         with self._reload_lock:
             self._reload(config, initial)
 
-    def _reload(self, config: model_server_config_pb2.ModelServerConfig, initial: bool) -> None:
+    def _reload(self, config: ModelServerConfig, initial: bool) -> None:
         kind = config.WhichOneof("config")
         current_kind = self._config.WhichOneof("config")
         if not (current_kind is None or config == self._config or (kind == current_kind == "model_config_list")):
-            raise ServingError.failed_precondition(
+            raise StatusError.failed_precondition(
                 "Cannot transition to requested config. It is only legal to transition from one ModelConfigList to another.")
         if kind is None:
             logger.info("Taking no action for empty config.")
             return
         if kind != "model_config_list":
-            raise ServingError.unimplemented("ModelServer does not yet support custom model config.")
-        models: dict[str, model_server_config_pb2.ModelConfig] = {}
+            raise StatusError.unimplemented("ModelServer does not yet support custom model config.")
+        models: dict[str, ModelConfig] = {}
         platforms = {}
         for model in config.model_config_list.config:
             if model.name in models:
-                raise ServingError.invalid_argument(f"Illegal to list model {model.name} multiple times in config list")
+                raise StatusError.invalid_argument(f"Illegal to list model {model.name} multiple times in config list")
             models[model.name] = model
         for model in models.values():
             if not _is_absolute_or_uri(model.base_path):
-                raise ServingError.invalid_argument(
+                raise StatusError.invalid_argument(
                     f"Expected model {model.name} to have an absolute path or URI; got base_path()={model.base_path}")
         for model in models.values():
             platforms[model.name] = _platform(model)
             old = self._models.get(model.name)
             if old is not None and _platform(old) != platforms[model.name]:
-                raise ServingError.invalid_argument(
+                raise StatusError.invalid_argument(
                     f"Illegal to change a model's platform. For model {model.name} platform was {_platform(old)} "
                     f"and new platform requested is {platforms[model.name]}")
         new_models = [name for name in models if name not in self._models]
@@ -118,16 +119,16 @@ class ServerCore:
             self._update_labels(models)
             for name, platform in platforms.items():
                 if platform != TENSORFLOW_PLATFORM:
-                    raise ServingError.invalid_argument(f"Model {name} requests unsupported platform {platform}")
+                    raise StatusError.invalid_argument(f"Model {name} requests unsupported platform {platform}")
             for name in removed:
                 logger.info("unloading model %s: it is not in the new config", name)
                 self.manager.set_aspired(name, {})
         self.poll_once()
         failures = self.manager.wait_until_settled(new_models, should_stop=self._stop.is_set)
         if failures:
-            raise ServingError.unknown(describe_failures(failures, "servable(s)" if initial else "model(s)"))
+            raise StatusError.unknown(describe_failures(failures, "servable(s)" if initial else "model(s)"))
 
-    def _update_labels(self, models: dict[str, model_server_config_pb2.ModelConfig]) -> None:
+    def _update_labels(self, models: dict[str, ModelConfig]) -> None:
         labels: dict[str, dict[str, int]] = {}
         for model in models.values():
             if not model.version_labels:
@@ -138,7 +139,7 @@ class ServerCore:
                 allowed = version in available or (
                     self._allow_unavailable_labels and (label not in old or old[label] == version))
                 if not allowed:
-                    raise ServingError.failed_precondition(
+                    raise StatusError.failed_precondition(
                         f"Request to assign label to version {version} of model {model.name}, which is not "
                         "currently available for inference")
             labels[model.name] = dict(model.version_labels)
@@ -155,7 +156,7 @@ class ServerCore:
             for model in models:
                 try:
                     found[model.name] = aspired_versions(model)
-                except ServingError as error:
+                except StatusError as error:
                     # TF Serving: one missing base path aborts the whole poll; nothing is unloaded.
                     logger.error("File system poll failed: %s", error.message)
                     return
@@ -187,7 +188,7 @@ class ServerCore:
     def resolve(self, spec: model_pb2.ModelSpec) -> ServableHandle:
         """``ServableRequestFromModelSpec`` + the manager lookup, with TF Serving's errors."""
         if not spec.name:
-            raise ServingError.invalid_argument("ModelSpec has no name specified.")
+            raise StatusError.invalid_argument("ModelSpec has no name specified.")
         choice = spec.WhichOneof("version_choice")
         if choice == "version":
             version: int | None = spec.version.value
@@ -196,14 +197,14 @@ class ServerCore:
             with self._state_lock:
                 version = self._labels.get(spec.name, {}).get(spec.version_label)
             if version is None:
-                raise ServingError.invalid_argument(f"Unrecognized servable version label: {spec.version_label}")
+                raise StatusError.invalid_argument(f"Unrecognized servable version label: {spec.version_label}")
             request = f"Specific({spec.name}, {version})"
         else:
             version = None
             request = f"Latest({spec.name})"
         handle = self.manager.acquire(spec.name, version)
         if handle is None:
-            raise ServingError.not_found(f"Servable not found for request: {request}")
+            raise StatusError.not_found(f"Servable not found for request: {request}")
         return handle
 
     def stop(self) -> None:

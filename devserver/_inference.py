@@ -10,13 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from tensorflow_serving.apis import classification_pb2, inference_pb2, input_pb2, regression_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    inference_pb2,
+    input_pb2,
+    regression_pb2,
+)
 
-from client._dtypes import DataType
+from tfsk._base.dtypes import DataType
 
 from ._predict import DEFAULT_SIGNATURE, response_model_spec
 from ._servable import Servable
-from ._status import ServingError
+from ._status import StatusError
 
 __all__ = ["CLASSIFY_METHOD", "REGRESS_METHOD", "run_classify", "run_multi_inference", "run_regress"]
 
@@ -39,7 +44,7 @@ def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
     else:
         serialized = []
     if not serialized:
-        raise ServingError.invalid_argument("Input is empty.")
+        raise StatusError.invalid_argument("Input is empty.")
     array = np.empty(len(serialized), dtype=object)
     array[:] = serialized
     return array
@@ -47,32 +52,32 @@ def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
 
 def _classify_checks(signature: Any, method_name_check: bool) -> None:
     if method_name_check and signature.method_name != CLASSIFY_METHOD:
-        raise ServingError.invalid_argument(
+        raise StatusError.invalid_argument(
             f"Expected classification signature method_name to be {CLASSIFY_METHOD}. Was: {signature.method_name}")
     if len(signature.inputs) != 1:
-        raise ServingError.invalid_argument("Expected one input Tensor.")
+        raise StatusError.invalid_argument("Expected one input Tensor.")
     if len(signature.outputs) not in (1, 2):
-        raise ServingError.invalid_argument(f"Expected one or two output Tensors, found {len(signature.outputs)}")
+        raise StatusError.invalid_argument(f"Expected one or two output Tensors, found {len(signature.outputs)}")
     if "inputs" not in signature.inputs:
-        raise ServingError.invalid_argument(f"No classification inputs found in SignatureDef: {signature}")
+        raise StatusError.invalid_argument(f"No classification inputs found in SignatureDef: {signature}")
     if "classes" not in signature.outputs and "scores" not in signature.outputs:
-        raise ServingError.invalid_argument(
+        raise StatusError.invalid_argument(
             'Expected classification signature outputs to contain at least one of "classes" or "scores". '
             f"Signature was: {signature}")
 
 
 def _regress_checks(signature: Any, method_name_check: bool) -> None:
     if method_name_check and signature.method_name != REGRESS_METHOD:
-        raise ServingError.invalid_argument(
+        raise StatusError.invalid_argument(
             f"Expected regression signature method_name to be {REGRESS_METHOD}. Was: {signature.method_name}")
     if len(signature.inputs) != 1:
-        raise ServingError.invalid_argument("Expected one input Tensor.")
+        raise StatusError.invalid_argument("Expected one input Tensor.")
     if len(signature.outputs) != 1:
-        raise ServingError.invalid_argument("Expected one output Tensor.")
+        raise StatusError.invalid_argument("Expected one output Tensor.")
     if "inputs" not in signature.inputs:
-        raise ServingError.invalid_argument(f"No regression inputs found in SignatureDef: {signature}")
+        raise StatusError.invalid_argument(f"No regression inputs found in SignatureDef: {signature}")
     if "outputs" not in signature.outputs:
-        raise ServingError.invalid_argument(f"No regression outputs found in SignatureDef: {signature}")
+        raise StatusError.invalid_argument(f"No regression outputs found in SignatureDef: {signature}")
 
 
 def _classifications(count: int, classes: np.ndarray | None, scores: np.ndarray | None,
@@ -81,15 +86,15 @@ def _classifications(count: int, classes: np.ndarray | None, scores: np.ndarray 
         if value is None:
             continue
         if value.ndim != 2:
-            raise ServingError.invalid_argument(f"Expected Tensor shape: [batch_size num_classes] but got {_shape_text(value)}")
+            raise StatusError.invalid_argument(f"Expected Tensor shape: [batch_size num_classes] but got {_shape_text(value)}")
         actual = DataType.DT_STRING if value.dtype == object else {np.dtype(np.float32): DataType.DT_FLOAT}.get(value.dtype)
         if actual != dtype:
             got = _DT_NAMES.get(actual, str(value.dtype)) if actual is not None else f"DT_{str(value.dtype).upper()}"
-            raise ServingError.invalid_argument(f"Expected {name} Tensor of {_DT_NAMES[dtype]}. Got: {got}")
+            raise StatusError.invalid_argument(f"Expected {name} Tensor of {_DT_NAMES[dtype]}. Got: {got}")
         if value.shape[0] != count:
-            raise ServingError.invalid_argument(f"Expected {name} output batch size of {count}. Got: {value.shape[0]}")
+            raise StatusError.invalid_argument(f"Expected {name} output batch size of {count}. Got: {value.shape[0]}")
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
-        raise ServingError.invalid_argument(
+        raise StatusError.invalid_argument(
             f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}")
     width = (classes if classes is not None else scores).shape[1]
     for row in range(count):
@@ -104,13 +109,13 @@ def _classifications(count: int, classes: np.ndarray | None, scores: np.ndarray 
 
 def _regressions(count: int, values: np.ndarray, result: regression_pb2.RegressionResult) -> None:
     if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
-        raise ServingError.invalid_argument(
+        raise StatusError.invalid_argument(
             f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {_shape_text(values)}")
     if values.shape[0] != count:
-        raise ServingError.invalid_argument(f"Input batch size did not match output batch size: {count} vs. {values.shape[0]}")
+        raise StatusError.invalid_argument(f"Input batch size did not match output batch size: {count} vs. {values.shape[0]}")
     if values.dtype != np.float32:
         got = f"DT_{'DOUBLE' if values.dtype == np.float64 else str(values.dtype).upper()}"
-        raise ServingError.invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {got}")
+        raise StatusError.invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {got}")
     for value in values.reshape(count):
         result.regressions.add().value = float(value)
 
@@ -118,7 +123,7 @@ def _regressions(count: int, values: np.ndarray, result: regression_pb2.Regressi
 def _signature(servable: Servable, name: str, not_found: str) -> Any:
     signature = servable.signature_defs.get(name or DEFAULT_SIGNATURE)
     if signature is None:
-        raise ServingError.invalid_argument(not_found + (name or DEFAULT_SIGNATURE))
+        raise StatusError.invalid_argument(not_found + (name or DEFAULT_SIGNATURE))
     return signature
 
 
@@ -156,12 +161,12 @@ def run_multi_inference(servable: Servable, request: inference_pb2.MultiInferenc
     plans = []
     for task in request.tasks:
         if not task.model_spec.name:
-            raise ServingError.invalid_argument("Found ModelSpec with an empty model name.")
+            raise StatusError.invalid_argument("Found ModelSpec with an empty model name.")
         if task.model_spec.name != model_name:
-            raise ServingError.invalid_argument("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+            raise StatusError.invalid_argument("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
         name = task.model_spec.signature_name or DEFAULT_SIGNATURE
         if name in seen:
-            raise ServingError.invalid_argument(f"Duplicate evaluation of signature: {name}")
+            raise StatusError.invalid_argument(f"Duplicate evaluation of signature: {name}")
         seen.add(name)
         signature = _signature(servable, name, "Requested signature not found in model graph: ")
         if task.method_name == CLASSIFY_METHOD:
@@ -171,11 +176,11 @@ def run_multi_inference(servable: Servable, request: inference_pb2.MultiInferenc
             _regress_checks(signature, False)
             aliases = ["outputs"]
         else:
-            raise ServingError.unimplemented(f"Unsupported signature method_name: {task.method_name}")
+            raise StatusError.unimplemented(f"Unsupported signature method_name: {task.method_name}")
         plans.append((task, name, signature, aliases))
     input_names = {signature.inputs["inputs"].name for _, _, signature, _ in plans}
     if len(input_names) != 1:
-        raise ServingError.invalid_argument("Input tensor must be the same for all Signatures.")
+        raise StatusError.invalid_argument("Input tensor must be the same for all Signatures.")
     examples = serialized_examples(request.input)
     fetches = sorted({signature.outputs[a].name for _, _, signature, aliases in plans for a in aliases})
     values = dict(zip(fetches, servable.run({input_names.pop(): examples}, fetches)))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._servable import Servable
-from ._status import ServingError
+from ._status import StatusError
 
 __all__ = ["ServableHandle", "State", "VersionStatus", "VersionManager"]
 
@@ -38,7 +38,7 @@ class State(enum.IntEnum):
 @dataclass(frozen=True)
 class VersionStatus:
     state: State
-    error: ServingError | None = None
+    error: StatusError | None = None
 
 
 class ServableHandle:
@@ -60,7 +60,7 @@ class _Harness:
     version: int
     path: Path
     state: State = State.START
-    error: ServingError | None = None
+    error: StatusError | None = None
     servable: Servable | None = None
 
 
@@ -126,7 +126,7 @@ class VersionManager:
         with self._lock:
             return dict(self._monitor.get(model, {}))
 
-    def wait_until_settled(self, models: Iterable[str], should_stop: Callable[[], bool] = lambda: False) -> list[tuple[str, int, ServingError]]:
+    def wait_until_settled(self, models: Iterable[str], should_stop: Callable[[], bool] = lambda: False) -> list[tuple[str, int, StatusError]]:
         """Block until each model has a version AVAILABLE or one failed; return the failures.
 
         Like TF Serving there is no time limit: a model with no version on disk waits for one.
@@ -203,7 +203,7 @@ class VersionManager:
         while True:
             try:
                 servable = self._loader(model, harness.version, harness.path)
-            except ServingError as error:
+            except StatusError as error:
                 attempt += 1
                 logger.error("loading %s version %d failed: %s", model, harness.version, error)
                 if attempt > self._max_retries or not self._still_aspired(model, harness.version):

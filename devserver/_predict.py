@@ -12,11 +12,16 @@ from typing import Any
 import numpy as np
 from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from client._codec import TensorDecodeError, decode_tensor, encode_as_fields, encode_tensor
-from client._dtypes import tf_type_string
+from tfsk._base.codec import (
+    TensorDecodeError,
+    decode_tensor,
+    encode_as_fields,
+    encode_tensor,
+)
+from tfsk._base.dtypes import tf_type_string
 
 from ._servable import Servable
-from ._status import ServingError
+from ._status import StatusError
 
 __all__ = ["DEFAULT_SIGNATURE", "PREDICT_METHODS", "encode_outputs", "response_model_spec", "run_predict"]
 
@@ -45,7 +50,7 @@ def _check_inputs(request: predict_pb2.PredictRequest, signature: Any) -> dict[s
     requested, expected = set(request.inputs), set(signature.inputs)
     defaults = dict(getattr(signature, "defaults", {}) or {})
     if len(requested) > len(expected) or (len(requested) < len(expected) and not defaults):
-        raise ServingError.invalid_argument(
+        raise StatusError.invalid_argument(
             f"input size does not match signature: {len(requested)}!={len(expected)} "
             f"len({_braces(requested)}) != len({_braces(expected)}). "
             f"Sent extra: {_braces(requested - expected)}. Missing but required: {_braces(expected - requested)}."
@@ -58,7 +63,7 @@ def _check_inputs(request: predict_pb2.PredictRequest, signature: Any) -> dict[s
         elif alias in defaults:
             proto = defaults[alias]
         else:
-            raise ServingError.invalid_argument(
+            raise StatusError.invalid_argument(
                 f"Signature input alias: {alias}(feed name: {info.name}) not found in request and no default "
                 f"value provided. Inputs expected to be in the request {_braces(requested)}, or default input "
                 f"alias set: {_braces(defaults)}"
@@ -66,10 +71,10 @@ def _check_inputs(request: predict_pb2.PredictRequest, signature: Any) -> dict[s
         try:
             tensors[info.name] = (proto.dtype, decode_tensor(proto))
         except TensorDecodeError:
-            raise ServingError.invalid_argument(f"tensor parsing error: {alias}") from None
+            raise StatusError.invalid_argument(f"tensor parsing error: {alias}") from None
     unused = requested - expected
     if unused:
-        raise ServingError.invalid_argument(
+        raise StatusError.invalid_argument(
             f"Inputs contains invalid name. Used request inputs: {','.join(sorted(requested & expected))}, "
             f"request input: {','.join(sorted(requested))}"
         )
@@ -79,7 +84,7 @@ def _check_inputs(request: predict_pb2.PredictRequest, signature: Any) -> dict[s
     for position, name in enumerate(sorted(tensors)):
         given, value = tensors[name]
         if given != by_name[name]:
-            raise ServingError.invalid_argument(
+            raise StatusError.invalid_argument(
                 f"Expects arg[{position}] to be {tf_type_string(by_name[name])} but {tf_type_string(given)} is provided"
             )
         feeds[name] = value
@@ -92,25 +97,25 @@ def _output_aliases(request: predict_pb2.PredictRequest, signature: Any) -> list
     seen: set[str] = set()
     for alias in request.output_filter:
         if alias not in signature.outputs:
-            raise ServingError.invalid_argument(
+            raise StatusError.invalid_argument(
                 f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
                 f"{_braces(signature.outputs)}."
             )
         if alias in seen:
-            raise ServingError.invalid_argument(f"duplicate output tensor alias: {alias}")
+            raise StatusError.invalid_argument(f"duplicate output tensor alias: {alias}")
         seen.add(alias)
     return list(request.output_filter)
 
 
 def run_predict(servable: Servable, request: predict_pb2.PredictRequest, *, tensor_content: bool = False,
                 method_name_check: bool = False) -> predict_pb2.PredictResponse:
-    """Run a Predict request on a resolved servable; raise ServingError as TF Serving would."""
+    """Run a Predict request on a resolved servable; raise StatusError as TF Serving would."""
     signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
     signature = servable.signature_defs.get(signature_name)
     if signature is None:
-        raise ServingError.failed_precondition(f'Serving signature key "{signature_name}" not found.')
+        raise StatusError.failed_precondition(f'Serving signature key "{signature_name}" not found.')
     if method_name_check and signature.method_name not in PREDICT_METHODS:
-        raise ServingError.internal(
+        raise StatusError.internal(
             "Expected prediction signature method_name to be one of {" + ", ".join(PREDICT_METHODS)
             + "}. Was: " + signature.method_name
         )

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
-from ._status import ServingError
+from ._status import StatusError
 
 __all__ = ["Servable", "load_servable"]
 
@@ -57,7 +57,7 @@ class Servable:
         try:
             return list(self._callable(names, tuple(fetches))(*[feeds[n] for n in names]))
         except tf.errors.OpError as error:
-            raise ServingError.from_code_number(error.error_code, error.message) from None
+            raise StatusError.from_code_number(error.error_code, error.message) from None
 
     def close(self) -> None:
         self.session.close()
@@ -65,7 +65,7 @@ class Servable:
 
 def load_servable(name: str, version: int, path: Path, tags: Sequence[str],
                   intra_op_threads: int = 0, inter_op_threads: int = 0) -> Servable:
-    """Load ``path`` as TF Serving does; raise ServingError with the loader's code on failure."""
+    """Load ``path`` as TF Serving does; raise StatusError with the loader's code on failure."""
     config = tf.compat.v1.ConfigProto(
         intra_op_parallelism_threads=intra_op_threads,
         inter_op_parallelism_threads=inter_op_threads,
@@ -80,12 +80,12 @@ def load_servable(name: str, version: int, path: Path, tags: Sequence[str],
         meta_graph = tf.compat.v1.saved_model.loader.load(session, list(tags), str(path))
     except tf.errors.OpError as error:
         session.close()
-        raise ServingError.from_code_number(error.error_code, error.message) from None
+        raise StatusError.from_code_number(error.error_code, error.message) from None
     except (OSError, RuntimeError, ValueError) as error:
         session.close()
         # The Python loader raises OSError where TF Serving's C++ loader reports NOT_FOUND.
         code = 5 if isinstance(error, OSError) else 2
-        raise ServingError.from_code_number(code, str(error)) from None
+        raise StatusError.from_code_number(code, str(error)) from None
     finally:
         tf_logger.setLevel(level)
     return Servable(name, version, path, session, meta_graph)

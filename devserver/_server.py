@@ -9,9 +9,10 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
-import serving_config
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
-from tensorflow_serving.config import model_server_config_pb2
+
+from tfsk import serving_config
+from tfsk._base.messages import ModelServerConfig
 
 from ._core import ServerCore
 from ._flags import ServerOptions
@@ -19,7 +20,7 @@ from ._manager import VersionManager
 from ._servable import Servable, load_servable
 from ._services import ModelService, PredictionService
 from ._ssl import server_credentials
-from ._status import ServingError
+from ._status import StatusError
 from ._warmup import run_warmup
 
 __all__ = ["DevServer", "StartupError", "read_model_config"]
@@ -37,21 +38,21 @@ class StartupError(Exception):
         super().__init__(status)
 
 
-def read_model_config(path: str) -> model_server_config_pb2.ModelServerConfig:
+def read_model_config(path: str) -> ModelServerConfig:
     """Parse a models.config through serving_config; errors read (and are logged) like TF Serving's."""
     try:
         text = Path(path).read_text()
     except OSError as error:
-        raise ServingError.not_found(f"{path}; {error.strerror}") from None
+        raise StatusError.not_found(f"{path}; {error.strerror}") from None
     try:
         return serving_config.parse_model_server_config(text, source=path)
     except serving_config.ConfigParseError as error:
         logger.error("Error parsing text-format tensorflow.serving.ModelServerConfig: %s:%s: %s",
                      error.line, error.column, error.reason)
-        raise ServingError.invalid_argument(f"Invalid protobuf file: '{path}'") from None
+        raise StatusError.invalid_argument(f"Invalid protobuf file: '{path}'") from None
 
 
-def log_config_advice(config: model_server_config_pb2.ModelServerConfig, allow_unavailable_labels: bool) -> None:
+def log_config_advice(config: ModelServerConfig, allow_unavailable_labels: bool) -> None:
     """Say what serving_config's validator sees (a base path with no versions waits forever, ...).
 
     Advice only: what the server accepts or refuses is decided by TF Serving's own rules in ServerCore.
@@ -62,8 +63,8 @@ def log_config_advice(config: model_server_config_pb2.ModelServerConfig, allow_u
         logger.warning("config check: %s", finding)
 
 
-def single_model_config(options: ServerOptions) -> model_server_config_pb2.ModelServerConfig:
-    config = model_server_config_pb2.ModelServerConfig()
+def single_model_config(options: ServerOptions) -> ModelServerConfig:
+    config = ModelServerConfig()
     model = config.model_config_list.config.add()
     model.name, model.base_path, model.model_platform = options.model_name, options.model_base_path, "tensorflow"
     return config
@@ -93,12 +94,12 @@ class DevServer:
         if self.options.enable_model_warmup:
             try:
                 run_warmup(servable, self.options.num_request_iterations_for_warmup)
-            except ServingError:
+            except StatusError:
                 servable.close()
                 raise
         return servable
 
-    def _check_options(self) -> model_server_config_pb2.ModelServerConfig:
+    def _check_options(self) -> ModelServerConfig:
         options = self.options
         if options.port == 0 and not options.grpc_socket_path:
             raise StartupError("INVALID_ARGUMENT: At least one of server_options.grpc_port or "
@@ -106,7 +107,7 @@ class DevServer:
         if options.model_config_file:
             try:
                 return read_model_config(options.model_config_file)
-            except ServingError as error:
+            except StatusError as error:
                 raise StartupError(str(error)) from None
         if not options.model_base_path:
             raise StartupError("INVALID_ARGUMENT: Both server_options.model_base_path and "
@@ -116,7 +117,7 @@ class DevServer:
     def _reload_from_file(self) -> None:
         try:
             config = read_model_config(self.options.model_config_file)
-        except ServingError as error:
+        except StatusError as error:
             logger.error("Failed to read ModelServerConfig file: %s", error)
             return
         if config == self.core.config:
@@ -124,7 +125,7 @@ class DevServer:
         log_config_advice(config, self.options.allow_version_labels_for_unavailable_models)
         try:
             self.core.reload_config(config)
-        except ServingError as error:
+        except StatusError as error:
             logger.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", error)
 
     def start(self) -> None:
@@ -133,7 +134,7 @@ class DevServer:
         log_config_advice(config, self.options.allow_version_labels_for_unavailable_models)
         try:
             self.core.reload_config(config, initial=True)
-        except ServingError as error:
+        except StatusError as error:
             raise StartupError(str(error)) from None
         options = self.options
         server = grpc.server(
@@ -152,7 +153,7 @@ class DevServer:
         if options.ssl_config_file:
             try:
                 credentials = server_credentials(options.ssl_config_file)
-            except ServingError as error:
+            except StatusError as error:
                 raise StartupError(str(error)) from None
         if options.port:
             address = f"{options.bind_address}:{options.port}"

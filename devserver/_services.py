@@ -23,10 +23,12 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from tfsk._base.messages import ModelServerConfig
+
 from ._core import ServerCore
 from ._inference import run_classify, run_multi_inference, run_regress
 from ._predict import run_predict
-from ._status import ServingError, grpc_message
+from ._status import StatusError, grpc_message
 
 __all__ = ["ModelService", "PredictionService"]
 
@@ -40,7 +42,7 @@ def _reports_errors(method: Handler) -> Handler:
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
-        except ServingError as error:
+        except StatusError as error:
             context.abort(error.code, grpc_message(error.message))
         except Exception as error:  # a bug of ours must not look like a bad request, nor kill the server
             logger.exception("unexpected failure in %s", method.__name__)
@@ -51,7 +53,7 @@ def _reports_errors(method: Handler) -> Handler:
 
 def _require_model_spec(request: Any) -> None:
     if not request.HasField("model_spec"):
-        raise ServingError.invalid_argument("Missing ModelSpec")
+        raise StatusError.invalid_argument("Missing ModelSpec")
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -89,10 +91,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
         _require_model_spec(request)
         if not request.metadata_field:
-            raise ServingError.invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
+            raise StatusError.invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
         for field in request.metadata_field:
             if field != SIGNATURE_DEF_FIELD:
-                raise ServingError.invalid_argument(f"Metadata field {field} is not supported")
+                raise StatusError.invalid_argument(f"Metadata field {field} is not supported")
         with self._core.resolve(request.model_spec) as servable:
             response = get_model_metadata_pb2.GetModelMetadataResponse()
             response.model_spec.name = request.model_spec.name
@@ -118,11 +120,11 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         if request.model_spec.WhichOneof("version_choice") == "version":
             version = request.model_spec.version.value
             if version not in statuses:
-                raise ServingError.not_found(f"Could not find version {version} of model {name}")
+                raise StatusError.not_found(f"Could not find version {version} of model {name}")
             chosen = {version: statuses[version]}
         else:  # labels are ignored here, as in TF Serving
             if not statuses:
-                raise ServingError.not_found(f"Could not find any versions of model {name}")
+                raise StatusError.not_found(f"Could not find any versions of model {name}")
             chosen = statuses
         response = get_model_status_pb2.GetModelStatusResponse()
         for version in sorted(chosen, reverse=True):
@@ -136,10 +138,11 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     @_reports_errors
     def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
         if request.config.WhichOneof("config") != "model_config_list":
-            raise ServingError.invalid_argument(
+            raise StatusError.invalid_argument(
                 "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is "
                 "currently supported")
-        self._core.reload_config(request.config)
+        # The generated request carries TF Serving's class; the core works on the TF-free one (same bytes).
+        self._core.reload_config(ModelServerConfig.FromString(request.config.SerializeToString()))
         response = model_management_pb2.ReloadConfigResponse()
         response.status.error_code = 0
         for name in request.metric_names:

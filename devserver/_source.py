@@ -10,22 +10,21 @@ import logging
 import os
 from pathlib import Path
 
-from tensorflow_serving.config import model_server_config_pb2
+from tfsk._base import layout
+from tfsk._base.messages import ModelConfig
 
-from tfsk import layout
-
-from ._status import ServingError
+from ._status import StatusError
 
 __all__ = ["aspired_versions"]
 
 logger = logging.getLogger(__name__)
 
 
-def aspired_versions(config: model_server_config_pb2.ModelConfig) -> dict[int, Path]:
-    """Version number -> folder for ``config``'s policy; ServingError if the base path is missing."""
+def aspired_versions(config: ModelConfig) -> dict[int, Path]:
+    """Version number -> folder for ``config``'s policy; StatusError if the base path is missing."""
     base = config.base_path
     if not os.path.isdir(base):
-        raise ServingError.invalid_argument(
+        raise StatusError.invalid_argument(
             f"Could not find base path {base} for servable {config.name} with error NOT_FOUND: {base} not found")
     children = layout.list_versions(base)
     if not children:

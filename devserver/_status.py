@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import grpc
 
-__all__ = ["MAX_MESSAGE_BYTES", "ServingError", "grpc_message"]
+__all__ = ["MAX_MESSAGE_BYTES", "StatusError", "grpc_message"]
 
 #: TF Serving cuts gRPC error messages to this many bytes and appends "...TRUNCATED".
 MAX_MESSAGE_BYTES = 1024
 
 
-class ServingError(Exception):
-    """A request or config that TF Serving would refuse, with the status it would return."""
+class StatusError(Exception):
+    """A TF Serving status raised inside the server: a request or config it would refuse, with its code.
+
+    Named apart from :class:`tfsk.client.ServingError`, which is what a client sees of it.
+    """
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)
@@ -22,31 +25,31 @@ class ServingError(Exception):
         return f"{self.code.name}: {self.message}"
 
     @classmethod
-    def invalid_argument(cls, message: str) -> ServingError:
+    def invalid_argument(cls, message: str) -> StatusError:
         return cls(grpc.StatusCode.INVALID_ARGUMENT, message)
 
     @classmethod
-    def not_found(cls, message: str) -> ServingError:
+    def not_found(cls, message: str) -> StatusError:
         return cls(grpc.StatusCode.NOT_FOUND, message)
 
     @classmethod
-    def failed_precondition(cls, message: str) -> ServingError:
+    def failed_precondition(cls, message: str) -> StatusError:
         return cls(grpc.StatusCode.FAILED_PRECONDITION, message)
 
     @classmethod
-    def unimplemented(cls, message: str) -> ServingError:
+    def unimplemented(cls, message: str) -> StatusError:
         return cls(grpc.StatusCode.UNIMPLEMENTED, message)
 
     @classmethod
-    def unknown(cls, message: str) -> ServingError:
+    def unknown(cls, message: str) -> StatusError:
         return cls(grpc.StatusCode.UNKNOWN, message)
 
     @classmethod
-    def internal(cls, message: str) -> ServingError:
+    def internal(cls, message: str) -> StatusError:
         return cls(grpc.StatusCode.INTERNAL, message)
 
     @classmethod
-    def from_code_number(cls, number: int, message: str) -> ServingError:
+    def from_code_number(cls, number: int, message: str) -> StatusError:
         """From a TensorFlow error code number (TF and gRPC share the numbering)."""
         for code in grpc.StatusCode:
             if code.value[0] == number:

@@ -9,17 +9,17 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tfsk import layout
+from tfsk._base import layout
+from tfsk._base.naming import MAX_WARMUP_RECORDS
 
 from ._inference import run_classify, run_multi_inference, run_regress
 from ._predict import run_predict
 from ._servable import Servable
-from ._status import ServingError
+from ._status import StatusError
 
-__all__ = ["MAX_WARMUP_RECORDS", "run_warmup"]
+__all__ = ["run_warmup"]
 
 logger = logging.getLogger(__name__)
-MAX_WARMUP_RECORDS = 1000
 _CASE_NUMBERS = {"session_run_log": 5, "predict_streamed_log": 7}
 
 
@@ -28,7 +28,7 @@ def _records(path: Path):  # type: ignore[no-untyped-def]
         for raw in tf.data.TFRecordDataset(str(path)):
             yield raw.numpy()
     except tf.errors.DataLossError as error:
-        raise ServingError.from_code_number(15, f"{error.message}. Please verify your warmup data is in TFRecord format.") from None
+        raise StatusError.from_code_number(15, f"{error.message}. Please verify your warmup data is in TFRecord format.") from None
 
 
 def _replay(servable: Servable, log: prediction_log_pb2.PredictionLog) -> None:
@@ -42,7 +42,7 @@ def _replay(servable: Servable, log: prediction_log_pb2.PredictionLog) -> None:
     elif kind == "multi_inference_log":
         run_multi_inference(servable, log.multi_inference_log.request)
     elif kind is not None:
-        raise ServingError.unimplemented(f"Unsupported log_type for warmup: {_CASE_NUMBERS.get(kind, kind)}")
+        raise StatusError.unimplemented(f"Unsupported log_type for warmup: {_CASE_NUMBERS.get(kind, kind)}")
 
 
 def run_warmup(servable: Servable, iterations: int) -> int:
@@ -56,11 +56,11 @@ def run_warmup(servable: Servable, iterations: int) -> int:
         try:
             log.ParseFromString(raw)
         except DecodeError:
-            raise ServingError.invalid_argument(f"Failed to parse warmup record: {raw!r} from {path}") from None
+            raise StatusError.invalid_argument(f"Failed to parse warmup record: {raw!r} from {path}") from None
         for _ in range(max(iterations, 1)):
             _replay(servable, log)
         count += 1
         if count > MAX_WARMUP_RECORDS:
-            raise ServingError.invalid_argument(f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}")
+            raise StatusError.invalid_argument(f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}")
     logger.info("finished reading warmup data for %s version %d: %d records", servable.name, servable.version, count)
     return count

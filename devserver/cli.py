@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk serve") -> int:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
-    from devserver._flags import FlagError, parse_flags
+    from tfsk.devserver._flags import FlagError, parse_flags
 
     try:
         options = parse_flags(args)
@@ -51,6 +51,6 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk serve") -> int:
     for argument in options.not_implemented:
         logging.getLogger("devserver").warning("%s is a TF Serving flag the devserver does not implement yet; ignored",
                                                argument.split("=")[0])
-    from devserver._server import run
+    from tfsk.devserver._server import run
 
     return run(options)

@@ -1,4 +1,4 @@
-"""exporter: Keras 3 models to versioned SavedModels with explicit signatures, published atomically.
+"""tfsk.exporter: Keras 3 models to versioned SavedModels with explicit signatures, published atomically.
 
 - :func:`export_part` writes one model (a part) as ``<base>/<name>/<version>/``.
 - :func:`export_composed` assembles ``head(concat(parts))`` from exported part versions into a
@@ -7,7 +7,12 @@
 - :func:`export_demo` exports the demo towers and their composed model.
 """
 
-from ._composed import HEAD_OUTPUT_NAME, PART_SIGNATURE_PREFIX, SEPARATOR, export_composed
+from ._composed import (
+    HEAD_OUTPUT_NAME,
+    PART_SIGNATURE_PREFIX,
+    SEPARATOR,
+    export_composed,
+)
 from ._errors import (
     ExportError,
     InputNamingError,

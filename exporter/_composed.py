@@ -18,6 +18,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsk._base.naming import HEAD_OUTPUT_NAME, PART_SIGNATURE_PREFIX
+from tfsk._base.naming import INPUT_SEPARATOR as SEPARATOR
+
 from ._errors import ExportError, InputNamingError, WidthMismatchError, check_name
 from ._examples import Examples, normalize_examples, synthesize_examples
 from ._keras_interface import KerasInterface, describe_keras_model
@@ -30,9 +33,6 @@ from ._write import write_and_publish
 
 __all__ = ["HEAD_OUTPUT_NAME", "PART_SIGNATURE_PREFIX", "SEPARATOR", "export_composed"]
 
-SEPARATOR = "__"
-PART_SIGNATURE_PREFIX = "part_"
-HEAD_OUTPUT_NAME = "prediction"
 SERVING_DEFAULT = "serving_default"
 
 

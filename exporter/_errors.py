@@ -6,7 +6,7 @@ model folder as it was (no numeric version folder is created or touched).
 
 from __future__ import annotations
 
-from tfsk import layout
+from tfsk._base import layout
 
 __all__ = [
     "ExportError",
@@ -53,7 +53,7 @@ class VerificationError(ExportError):
 
 
 def check_name(name: str, what: str = "model name") -> str:
-    """:func:`tfsk.layout.check_model_name`, raising this package's :class:`InvalidNameError`."""
+    """:func:`tfsk._base.layout.check_model_name`, raising this package's :class:`InvalidNameError`."""
     try:
         return layout.check_model_name(name, what)
     except layout.InvalidNameError as error:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfsk import layout
+from tfsk._base import layout
 
 from ._lineage import read_lineage
 from ._signature_defs import read_signatures

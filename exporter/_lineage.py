@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from tfsk import __version__ as tfsk_version
-from tfsk import layout
+from tfsk._base import layout
 
 __all__ = ["LINEAGE_FORMAT", "build_lineage", "read_lineage", "write_lineage"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from tfsk import layout
+from tfsk._base import layout
 
 from ._errors import ExportError, PartNotFoundError, check_name
 from ._lineage import read_lineage

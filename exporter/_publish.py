@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from tfsk import layout
+from tfsk._base import layout
 
 from ._errors import ExportError, VersionExistsError
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfsk import layout
+from tfsk._base import layout
 
 from ._errors import ExportError, check_name
 from ._publish import model_lock, remove_version

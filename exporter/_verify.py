@@ -18,10 +18,17 @@ from typing import Any, Iterator
 import numpy as np
 import tensorflow as tf
 
+from tfsk._base.naming import MAX_WARMUP_RECORDS
+
 from ._errors import VerificationError
-from ._signature_defs import PREDICT_METHOD, SERVE_TAG, serving_signature_defs, signature_spec
+from ._signature_defs import (
+    PREDICT_METHOD,
+    SERVE_TAG,
+    serving_signature_defs,
+    signature_spec,
+)
 from ._specs import SignatureSpec
-from ._warmup import MAX_WARMUP_RECORDS, read_warmup
+from ._warmup import read_warmup
 
 __all__ = ["SignatureRun", "verify_saved_model"]
 

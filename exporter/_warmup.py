@@ -9,14 +9,12 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-from tfsk import layout
+from tfsk._base import layout
+from tfsk._base.naming import MAX_WARMUP_RECORDS
 
 from ._errors import ExportError
 
-__all__ = ["MAX_WARMUP_RECORDS", "WarmupRequest", "read_warmup", "write_warmup"]
-
-#: TF Serving refuses a version with more records than this.
-MAX_WARMUP_RECORDS = 1000
+__all__ = ["WarmupRequest", "read_warmup", "write_warmup"]
 
 WarmupRequest = tuple[str, Mapping[str, np.ndarray]]  # (signature name, inputs)
 

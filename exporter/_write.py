@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import json
-
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfsk._base.naming import LINEAGE_OUTPUT, LINEAGE_SIGNATURE
 
 from ._errors import ExportError
 from ._lineage import build_lineage, write_lineage
@@ -20,12 +21,7 @@ from ._specs import SignatureSpec, TensorSpecInfo
 from ._verify import SignatureRun, verify_saved_model
 from ._warmup import WarmupRequest, write_warmup
 
-__all__ = ["LINEAGE_OUTPUT", "LINEAGE_SIGNATURE", "write_and_publish"]
-
-#: A signature with no inputs whose one output is the lineage (JSON), so clients can read over
-#: the wire which part versions a composed model holds, from TF Serving as from the devserver.
-LINEAGE_SIGNATURE = "tfsk_lineage"
-LINEAGE_OUTPUT = "lineage"
+__all__ = ["write_and_publish"]
 
 
 def _add_lineage_signature(archive: keras.export.ExportArchive, lineage: Mapping[str, Any]) -> tuple[SignatureSpec, bytes]:

@@ -73,7 +73,7 @@ def _add_export_options(sub: argparse.ArgumentParser) -> None:
 def _progress(label: str) -> Iterator[Callable[[str], None]]:
     from tqdm import tqdm
 
-    from exporter import EXPORT_STEPS
+    from tfsk.exporter import EXPORT_STEPS
 
     # disable=None: a bar on a terminal, silence in logs and CI.
     with tqdm(total=len(EXPORT_STEPS), desc=label, unit="step", file=sys.stderr, disable=None, leave=False) as bar:
@@ -91,7 +91,7 @@ def _load_examples(path: Path | None) -> dict[str, Any] | None:
         return None
     import numpy as np
 
-    from exporter import ExportError
+    from tfsk.exporter import ExportError
 
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -141,7 +141,7 @@ def _print_listing(models: Sequence[Any]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import exporter
+    from tfsk import exporter
 
     if args.command == "part":
         with _progress(args.name) as on_step:
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk export") -> int:
     args = _parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
-    from exporter import ExportError
+    from tfsk.exporter import ExportError
 
     try:
         return _run(args)

@@ -27,7 +27,7 @@ DEMO_TOWERS: dict[str, tuple[int, tuple[int, ...], int]] = {
 }
 COMPOSED_NAME = "composed"
 INPUT_NAME = "features"
-HEAD_FACTORY = "exporter.demo:build_head"
+HEAD_FACTORY = "tfsk.exporter.demo:build_head"
 
 
 def _dense(units: int, activation: str, seed: int, name: str) -> keras.layers.Dense:
@@ -87,7 +87,7 @@ def export_demo(base: str | os.PathLike[str], on_step: ProgressCallback = no_pro
     return results
 
 
-def main() -> None:  # pragma: no cover - convenience for `python -m exporter.demo DIR`
+def main() -> None:  # pragma: no cover - convenience for `python -m tfsk.exporter.demo DIR`
     import sys
 
     for name, result in export_demo(Path(sys.argv[1] if len(sys.argv) > 1 else "demo-models")).items():

@@ -1,4 +1,4 @@
-"""serving_config: TF Serving's config files, written from one declaration and validated like the server does.
+"""tfsk.serving_config: TF Serving's config files, written from one declaration and validated like the server does.
 
 - :func:`load_declaration` reads ``tfsk.toml``; :func:`write_configs` writes ``models.config`` for
   the container (container paths) and for the host (absolute host paths), ``monitoring.config``
@@ -12,6 +12,14 @@
 
 This package imports protobuf messages only, never TensorFlow.
 """
+
+from tfsk._base.messages import (
+    BatchingParameters,
+    ModelConfig,
+    ModelServerConfig,
+    MonitoringConfig,
+    PrometheusConfig,
+)
 
 from ._batching import (
     BatchingSettings,
@@ -64,13 +72,6 @@ from ._monitoring import (
 )
 from ._paths import PathMapping, is_relative_base_path
 from ._policy import VersionPolicy
-from ._protos import (
-    BatchingParameters,
-    ModelConfig,
-    ModelServerConfig,
-    MonitoringConfig,
-    PrometheusConfig,
-)
 from ._validate import ServerState, validate_model_server_config
 from ._write import RenderedConfig, render_configs, write_configs
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from tfsk._base.messages import BatchingParameters
+
 from ._findings import FindingList, ValidationReport
-from ._protos import BatchingParameters
 from ._textproto import (
     one_line_fields,
     parse_text,

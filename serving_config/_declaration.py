@@ -15,7 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from tfsk.layout import InvalidNameError, check_model_name
+from tfsk._base.layout import InvalidNameError, check_model_name
+from tfsk._base.messages import ModelServerConfig
 
 from ._batching import BatchingSettings
 from ._errors import ConfigError, DeclarationError
@@ -23,7 +24,6 @@ from ._models_config import check_label_name, model_config, model_server_config
 from ._monitoring import DEFAULT_PROMETHEUS_PATH, MonitoringSettings
 from ._paths import PathMapping
 from ._policy import POLICY_KINDS, VersionPolicy
-from ._protos import ModelServerConfig
 
 Target = Literal["container", "host"]
 TARGETS: tuple[Target, ...] = ("container", "host")

@@ -13,11 +13,12 @@ from typing import Any
 
 from google.protobuf import text_format
 
+from tfsk._base.messages import ModelConfig, ModelServerConfig
+
 from ._disk import aspired_versions
 from ._models_config import labels_of, model_entries
 from ._paths import PathMapping
 from ._policy import VersionPolicy
-from ._protos import ModelConfig, ModelServerConfig
 
 _LABEL_RULE = ("TF Serving applies the new label map only if version {v} is AVAILABLE when the reload runs; "
                "otherwise it refuses the whole label map (FAILED_PRECONDITION) and the old labels stay")

@@ -1,6 +1,6 @@
 """What TF Serving's file-system source would find under a model's base path.
 
-Version folders are recognised by :mod:`tfsk.layout` (the contract the exporter and the
+Version folders are recognised by :mod:`tfsk._base.layout` (the contract the exporter and the
 devserver share), so the validator sees exactly what the server sees.
 """
 
@@ -10,12 +10,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfsk.layout import VersionDir, list_versions
+from tfsk._base.layout import VersionDir, list_versions
+from tfsk._base.messages import ModelServerConfig
 
 from ._models_config import model_entries
 from ._paths import PathMapping, is_relative_base_path, local_path
 from ._policy import VersionPolicy
-from ._protos import ModelServerConfig
 
 
 @dataclass(frozen=True)

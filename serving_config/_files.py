@@ -6,13 +6,14 @@ import os
 import re
 from typing import Literal
 
+from tfsk._base.messages import BatchingParameters, MonitoringConfig
+
 from ._batching import parse_batching_parameters, validate_batching_settings
 from ._errors import ConfigError, ConfigParseError
 from ._findings import Finding, Severity, ValidationReport
 from ._models_config import parse_model_server_config
 from ._monitoring import parse_monitoring_config, validate_monitoring_settings
 from ._paths import PathMapping
-from ._protos import BatchingParameters, MonitoringConfig
 from ._textproto import read_text
 from ._validate import ServerState, validate_model_server_config
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tfsk._base.messages import ModelConfig, ModelServerConfig
+
 from ._diff import Change, diff_configs
 from ._disk import aspired_versions, inspect_model_folder
 from ._errors import ConfigError, LabelPlanError
@@ -29,7 +31,6 @@ from ._models_config import (
 )
 from ._paths import PathMapping
 from ._policy import VersionPolicy
-from ._protos import ModelConfig, ModelServerConfig
 from ._validate import ServerState, validate_model_server_config
 
 

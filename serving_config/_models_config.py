@@ -8,9 +8,10 @@ from collections.abc import Iterable, Mapping
 
 from google.protobuf import text_format
 
+from tfsk._base.messages import ModelConfig, ModelServerConfig
+
 from ._errors import ConfigError
 from ._policy import VersionPolicy
-from ._protos import ModelConfig, ModelServerConfig
 from ._textproto import parse_text, read_text, with_header, write_atomic
 
 #: The only platform ``tensorflow_model_server`` knows.

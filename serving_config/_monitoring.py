@@ -8,8 +8,9 @@ from typing import Any, cast
 
 from google.protobuf.message import Message
 
+from tfsk._base.messages import MonitoringConfig
+
 from ._findings import FindingList, ValidationReport
-from ._protos import MonitoringConfig
 from ._textproto import (
     one_line_fields,
     parse_text,

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tfsk.layout import VersionDir
+from tfsk._base.layout import VersionDir
+from tfsk._base.messages import ModelConfig, ServableVersionPolicy
 
 from ._errors import ConfigError
-from ._protos import ModelConfig, ServableVersionPolicy
 
 PolicyKind = Literal["latest", "all", "specific"]
 POLICY_KINDS: tuple[str, ...] = ("latest", "all", "specific")

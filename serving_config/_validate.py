@@ -13,14 +13,14 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from tfsk.layout import InvalidNameError, check_model_name
+from tfsk._base.layout import InvalidNameError, check_model_name
+from tfsk._base.messages import ModelConfig, ModelServerConfig
 
 from ._disk import ModelFolder, inspect_model_folder
 from ._findings import Finding, FindingList, ValidationReport
 from ._models_config import LABEL_PATTERN, PLATFORM, label_name_ok, model_entries
 from ._paths import PathMapping, is_relative_base_path
 from ._policy import VersionPolicy
-from ._protos import ModelConfig, ModelServerConfig
 
 _ALLOW_FLAG = "--allow_version_labels_for_unavailable_models"
 _MODEL_TYPE_TENSORFLOW = 1  # ModelType.TENSORFLOW (deprecated enum)

@@ -53,7 +53,7 @@ def python(code: str, *args: str, env: Mapping[str, str] | None = None, preexec_
 
 
 def numeric_children(model_dir: Path) -> list[str]:
-    from tfsk import layout
+    from tfsk._base import layout
 
     return sorted(v.path.name for v in layout.list_versions(model_dir))
 
@@ -72,6 +72,6 @@ def assert_every_version_loads(model_dir: Path, names: Sequence[str] | None = No
 
 def tower_c_factory():
     """A ``module:function`` factory the tests name as ``support:tower_c_factory``."""
-    from exporter.demo import build_tower
+    from tfsk.exporter.demo import build_tower
 
     return build_tower("tower_c")

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 # command -> ("module" or "module:function" taking (argv, prog), one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("tfsk.demo", "the main job: export the demo, write its configs, serve it on the devserver, query it"),
-    "export": ("exporter.cli", "export parts and composed models as versioned SavedModels; list and prune versions"),
-    "config": ("serving_config.cli", "write and validate TF Serving's models.config, monitoring and batching configs; plan label moves"),
-    "serve": ("devserver.cli", "run the embedded TF-Serving-compatible server (tensorflow_model_server's flags)"),
-    "predict": ("client.cli:predict", "run a model's signature on inputs over gRPC"),
-    "metadata": ("client.cli:metadata", "show a served model's signatures"),
-    "status": ("client.cli:status", "show the state of a served model's versions"),
-    "parts": ("client.cli:parts", "list a served composed model's parts and part versions"),
-    "check": ("client.cli:check", "check a composed model's parts against the standalone part versions"),
+    "export": ("tfsk.exporter.cli", "export parts and composed models as versioned SavedModels; list and prune versions"),
+    "config": ("tfsk.serving_config.cli", "write and validate TF Serving's models.config, monitoring and batching configs; plan label moves"),
+    "serve": ("tfsk.devserver.cli", "run the embedded TF-Serving-compatible server (tensorflow_model_server's flags)"),
+    "predict": ("tfsk.client.cli:predict", "run a model's signature on inputs over gRPC"),
+    "metadata": ("tfsk.client.cli:metadata", "show a served model's signatures"),
+    "status": ("tfsk.client.cli:status", "show the state of a served model's versions"),
+    "parts": ("tfsk.client.cli:parts", "list a served composed model's parts and part versions"),
+    "check": ("tfsk.client.cli:check", "check a composed model's parts against the standalone part versions"),
 }
 
 

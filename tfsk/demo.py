@@ -25,14 +25,14 @@ def _step(text: str) -> None:
 
 def _export(base: Path) -> None:
     _step(f"export the demo parts and the composed model into {base}")
-    from exporter import export_demo
+    from tfsk.exporter import export_demo
 
     for name, result in export_demo(base).items():
         print(f"  {name}: version {result.version} at {result.path}")
 
 
 def _write_configs(declaration_path: Path) -> Path:
-    import serving_config
+    from tfsk import serving_config
 
     _step(f"write TF Serving configs from {declaration_path}")
     declaration = serving_config.load_declaration(declaration_path)
@@ -50,7 +50,7 @@ def _write_configs(declaration_path: Path) -> Path:
 
 
 def _query(target: str, models: Sequence[str]) -> bool:
-    from client import Client
+    from tfsk.client import Client
 
     _step(f"query over gRPC at {target}")
     with Client(target, timeout=30) as serving:
@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk demo") -> int:
     parser.add_argument("--keep-serving", action="store_true", help="leave the devserver running at the end")
     args = parser.parse_args(argv)
 
-    import serving_config
+    from tfsk import serving_config
 
     try:
         declaration = serving_config.load_declaration(args.declaration)

@@ -5,8 +5,8 @@ import asyncio
 import numpy as np
 import pytest
 
-import client
-from client import AsyncClient
+from tfsk import client
+from tfsk.client import AsyncClient
 
 
 def test_async_calls_answer_like_the_blocking_client(demo_server, composed_inputs):

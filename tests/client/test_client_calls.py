@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from server_process import ServerProcess, free_port
 
-import client
-from client import Client
-from exporter.demo import DEMO_TOWERS, build_head
+from tfsk import client
+from tfsk.client import Client
+from tfsk.exporter.demo import DEMO_TOWERS, build_head
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ class _Aborting(grpc.GenericRpcHandler):
             code = grpc.StatusCode[request.model_spec.name]
             context.abort(code, f"deliberate {code.name}")
 
-        from client._protos import MESSAGES
+        from tfsk._base.messages import MESSAGES
 
         return grpc.unary_unary_rpc_method_handler(
             abort, request_deserializer=MESSAGES["GetModelStatusRequest"].FromString,
@@ -155,7 +155,7 @@ def test_messages_over_4_mib_both_ways(serving):
 def test_round_robin_across_three_servers(tmp_path):
     import keras
 
-    import exporter
+    from tfsk import exporter
 
     servers = []
     try:

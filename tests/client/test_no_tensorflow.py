@@ -6,7 +6,7 @@ SCRIPT = """
 import sys, resource, time
 start = time.perf_counter()
 import numpy as np
-from client import Client
+from tfsk.client import Client
 with Client(sys.argv[1]) as serving:
     result = serving.predict("tower_c", {"features": np.ones((2, 5), np.float32)})
     serving.metadata("composed"); serving.status("composed"); serving.parts("composed")

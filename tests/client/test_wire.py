@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tensorflow_serving.apis import predict_pb2
 
-from client._codec import encode_as_fields
-from client._protos import MESSAGES
-from client._wire import decode_predict_response, encode_predict_request
+from tfsk._base.codec import encode_as_fields
+from tfsk._base.messages import MESSAGES
+from tfsk.client._wire import decode_predict_response, encode_predict_request
 
 DTYPES = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
           np.uint64, np.bool_, np.complex64, np.complex128]
@@ -93,7 +93,7 @@ def test_tensor_content_outputs_are_zero_copy_read_only_views():
 
 
 def test_a_tensor_content_of_the_wrong_size_is_refused():
-    from client import TensorDecodeError
+    from tfsk.client import TensorDecodeError
 
     response = predict_pb2.PredictResponse()
     response.outputs["x"].CopyFrom(tf.make_tensor_proto(np.ones(4, np.float32)))

@@ -12,15 +12,21 @@ import sys
 import time
 
 import pytest
-from support import REPO, assert_every_version_loads, numeric_children, python, tree_digest
+from support import (
+    REPO,
+    assert_every_version_loads,
+    numeric_children,
+    python,
+    tree_digest,
+)
 
-import exporter
-from exporter.demo import build_tower
+from tfsk import exporter
+from tfsk.exporter.demo import build_tower
 
 # A part large enough (about 40 MB of weights) that writing it takes a while.
 BIG_PART = """
 import sys, keras
-import exporter
+from tfsk import exporter
 inputs = keras.Input((2000,), name="x")
 outputs = keras.layers.Dense(5000)(inputs)
 result = exporter.export_part(keras.Model(inputs, outputs), sys.argv[1], "big")
@@ -29,8 +35,8 @@ print(result.version)
 
 SMALL_PART = """
 import sys
-import exporter
-from exporter.demo import build_tower
+from tfsk import exporter
+from tfsk.exporter.demo import build_tower
 print(exporter.export_part(build_tower("tower_a"), sys.argv[1], "tower_a").version)
 """
 

@@ -9,9 +9,9 @@ import tensorflow as tf
 from support import numeric_children, run_like_tf_serving, run_with_tf2_loader
 from tensorflow_serving.apis import prediction_log_pb2
 
-import exporter
-from exporter.demo import build_tower, demo_examples
-from tfsk import layout
+from tfsk import exporter
+from tfsk._base import layout
+from tfsk.exporter.demo import build_tower, demo_examples
 
 
 def _small_model(width=4, units=3, seed=0, name="small"):

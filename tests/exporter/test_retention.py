@@ -4,7 +4,7 @@ import keras
 import pytest
 from support import assert_every_version_loads, numeric_children
 
-import exporter
+from tfsk import exporter
 
 
 @pytest.fixture

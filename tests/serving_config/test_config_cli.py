@@ -7,7 +7,7 @@ import shutil
 import pytest
 from support import REPO, tfsk
 
-import serving_config as sc
+from tfsk import serving_config as sc
 
 DEMO_MODELS = ("tower_a", "tower_b", "tower_c", "composed")
 

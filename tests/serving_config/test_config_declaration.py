@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from support import REPO
 
-import serving_config as sc
+from tfsk import serving_config as sc
 
 DEMO_MODELS = ("tower_a", "tower_b", "tower_c", "composed")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-import serving_config as sc
+from tfsk import serving_config as sc
 
 
 def test_monitoring_round_trip_in_tf_serving_style(tmp_path):

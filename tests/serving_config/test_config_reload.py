@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-import serving_config as sc
+from tfsk import serving_config as sc
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import pytest
 
-import serving_config as sc
+from tfsk import serving_config as sc
 
 
 def _version(root, model, name, complete=True):

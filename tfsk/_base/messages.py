@@ -1,24 +1,35 @@
-"""The TensorFlow and TF Serving messages the client sends and receives, without TensorFlow.
+"""The TensorFlow and TF Serving messages the toolkit reads and writes, without TensorFlow.
 
 Declared with TF's own package, message and field names and numbers (so they are the same on the
-wire and in text format) and built in a private descriptor pool (see :mod:`tfsk.protoschema`), so
-that importing the client never loads TensorFlow and a later ``import tensorflow`` in the same
-process is unaffected. ``tests/client`` checks every message here against TensorFlow's own.
+wire and in text format) and built in a private descriptor pool (see :mod:`.protoschema`), so
+that the client and the config tools never load TensorFlow and a later ``import tensorflow`` in
+the same process is unaffected. ``tests/base/test_messages.py`` checks every message here against
+TensorFlow's and TF Serving's own descriptors, field by field.
 
 Fields the serving APIs never use (resource and variant tensors, sparse TensorInfo encodings,
 request logging options) are left out; protobuf keeps them as unknown fields if they arrive.
-``ReloadConfigRequest.config`` is declared as bytes: a message field and a bytes field have the
-same wire form, and the caller's ``ModelServerConfig`` (TF-free, from ``tensorflow-serving-api``)
-is serialized into it.
+A message from TF's generated modules crosses into these classes through its bytes
+(``ModelServerConfig.FromString(theirs.SerializeToString())``): same wire form, different pools.
 """
 
 from __future__ import annotations
 
 from google.protobuf import any_pb2, wrappers_pb2
 
-from tfsk.protoschema import EnumSpec, FileSpec, MessageSpec, build_pool, message_class
+from .protoschema import EnumSpec, FileSpec, MessageSpec, build_pool, message_class
 
-__all__ = ["MESSAGES", "POOL"]
+__all__ = [
+    "MESSAGES",
+    "POOL",
+    "BatchingParameters",
+    "ModelConfig",
+    "ModelServerConfig",
+    "MonitoringConfig",
+    "PrometheusConfig",
+    "SSLConfig",
+    "ServableVersionPolicy",
+    "TensorProto",
+]
 
 _DATA_TYPES = {
     "DT_INVALID": 0, "DT_FLOAT": 1, "DT_DOUBLE": 2, "DT_INT32": 3, "DT_UINT8": 4, "DT_INT16": 5, "DT_INT8": 6,
@@ -34,7 +45,7 @@ _ERROR_CODES = {
 }
 
 _TENSORFLOW = FileSpec(
-    name="tfsk/client/tensorflow.proto",
+    name="tfsk/base/tensorflow.proto",
     package="tensorflow",
     enums={"DataType": EnumSpec(_DATA_TYPES)},
     messages={
@@ -83,12 +94,13 @@ _TENSORFLOW = FileSpec(
     },
 )
 
-_ERRORS = FileSpec(name="tfsk/client/error_codes.proto", package="tensorflow.error", enums={"Code": EnumSpec(_ERROR_CODES)})
+_ERRORS = FileSpec(name="tfsk/base/error_codes.proto", package="tensorflow.error", enums={"Code": EnumSpec(_ERROR_CODES)})
 
 _SERVING = FileSpec(
-    name="tfsk/client/tensorflow_serving.proto",
+    name="tfsk/base/tensorflow_serving.proto",
     package="tensorflow.serving",
-    dependencies=["google/protobuf/wrappers.proto", "google/protobuf/any.proto", _TENSORFLOW.name, _ERRORS.name],
+    dependencies=["google/protobuf/wrappers.proto", "google/protobuf/any.proto", _TENSORFLOW.name, _ERRORS.name,
+                  "tfsk/base/tensorflow_serving_config.proto"],
     messages={
         "ModelSpec": MessageSpec([
             ("name", 1, "string"),
@@ -122,7 +134,10 @@ _SERVING = FileSpec(
             enums={"State": EnumSpec({"UNKNOWN": 0, "START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 50})},
         ),
         "GetModelStatusResponse": MessageSpec([("model_version_status", 1, "repeated .tensorflow.serving.ModelVersionStatus")]),
-        "ReloadConfigRequest": MessageSpec([("config", 1, "bytes"), ("metric_names", 2, "repeated string")]),
+        "ReloadConfigRequest": MessageSpec([
+            ("config", 1, ".tensorflow.serving.ModelServerConfig"),
+            ("metric_names", 2, "repeated string"),
+        ]),
         "Metric": MessageSpec([("name", 1, "string"), ("int64_value_increase", 2, "int64", "value_increase")]),
         "ReloadConfigResponse": MessageSpec([
             ("status", 1, ".tensorflow.serving.StatusProto"),
@@ -161,12 +176,111 @@ _SERVING = FileSpec(
     },
 )
 
-POOL = build_pool([_TENSORFLOW, _ERRORS, _SERVING], base_files=[wrappers_pb2, any_pb2])
+_POLICY = "FileSystemStoragePathSourceConfig.ServableVersionPolicy"
+
+# TF Serving's config messages (config/model_server_config.proto, file_system_storage_path_source.proto,
+# logging_config.proto, log_collector_config.proto, monitoring_config.proto, ssl_config.proto and
+# servables/tensorflow/session_bundle_config.proto's BatchingParameters).
+_CONFIG = FileSpec(
+    name="tfsk/base/tensorflow_serving_config.proto",
+    package="tensorflow.serving",
+    dependencies=["google/protobuf/wrappers.proto", "google/protobuf/any.proto"],
+    enums={"ModelType": EnumSpec({"MODEL_TYPE_UNSPECIFIED": 0, "TENSORFLOW": 1, "OTHER": 2})},
+    messages={
+        "FileSystemStoragePathSourceConfig": MessageSpec(
+            fields=[
+                ("servables", 5, "repeated .tensorflow.serving.FileSystemStoragePathSourceConfig.ServableToMonitor"),
+                ("file_system_poll_wait_seconds", 3, "int64"),
+                ("fail_if_zero_versions_at_startup", 4, "bool"),
+                ("servable_versions_always_present", 6, "bool"),
+            ],
+            messages={
+                "ServableVersionPolicy": MessageSpec(
+                    fields=[
+                        ("latest", 100, f".tensorflow.serving.{_POLICY}.Latest", "policy_choice"),
+                        ("all", 101, f".tensorflow.serving.{_POLICY}.All", "policy_choice"),
+                        ("specific", 102, f".tensorflow.serving.{_POLICY}.Specific", "policy_choice"),
+                    ],
+                    messages={
+                        "Latest": MessageSpec([("num_versions", 1, "uint32")]),
+                        "All": MessageSpec(),
+                        "Specific": MessageSpec([("versions", 1, "repeated int64")]),
+                    },
+                ),
+                "ServableToMonitor": MessageSpec([
+                    ("servable_name", 1, "string"),
+                    ("base_path", 2, "string"),
+                    ("servable_version_policy", 4, f".tensorflow.serving.{_POLICY}"),
+                ]),
+            },
+        ),
+        "LogCollectorConfig": MessageSpec([("type", 1, "string"), ("filename_prefix", 2, "string")]),
+        "PerTaskSamplingConfig": MessageSpec([
+            ("dc", 1, "string"),
+            ("task_index", 2, "int32", "_task_index"),  # proto3 `optional`: a one-field oneof on the wire and in text
+            ("sampling_rate", 3, "double"),
+        ]),
+        "SamplingConfig": MessageSpec(
+            fields=[
+                ("sampling_rate", 1, "double"),
+                ("per_task_sampling_configs", 3, "repeated .tensorflow.serving.PerTaskSamplingConfig"),
+                ("attributes", 2, "int32"),
+            ],
+            enums={"Attributes": EnumSpec({"ATTR_DEFAULT": 0, "ATTR_REQUEST_ORIGIN": 1, "ATTR_REQUEST_CRITICALITY": 2})},
+        ),
+        "LoggingConfig": MessageSpec([
+            ("log_collector_config", 1, ".tensorflow.serving.LogCollectorConfig"),
+            ("sampling_config", 2, ".tensorflow.serving.SamplingConfig"),
+            ("custom_logging_config", 3, ".google.protobuf.Any"),
+        ]),
+        "ModelConfig": MessageSpec([
+            ("name", 1, "string"),
+            ("base_path", 2, "string"),
+            ("model_type", 3, ".tensorflow.serving.ModelType"),
+            ("model_platform", 4, "string"),
+            ("model_version_policy", 7, f".tensorflow.serving.{_POLICY}"),
+            ("version_labels", 8, "map<string, int64>"),
+            ("logging_config", 6, ".tensorflow.serving.LoggingConfig"),
+        ]),
+        "ModelConfigList": MessageSpec([("config", 1, "repeated .tensorflow.serving.ModelConfig")]),
+        "ModelServerConfig": MessageSpec([
+            ("model_config_list", 1, ".tensorflow.serving.ModelConfigList", "config"),
+            ("custom_model_config", 2, ".google.protobuf.Any", "config"),
+        ]),
+        "PrometheusConfig": MessageSpec([("enable", 1, "bool"), ("path", 2, "string")]),
+        "MonitoringConfig": MessageSpec([("prometheus_config", 1, ".tensorflow.serving.PrometheusConfig")]),
+        "BatchingParameters": MessageSpec([
+            ("max_batch_size", 1, ".google.protobuf.Int64Value"),
+            ("batch_timeout_micros", 2, ".google.protobuf.Int64Value"),
+            ("max_enqueued_batches", 3, ".google.protobuf.Int64Value"),
+            ("num_batch_threads", 4, ".google.protobuf.Int64Value"),
+            ("thread_pool_name", 5, ".google.protobuf.StringValue"),
+            ("enable_large_batch_splitting", 8, ".google.protobuf.BoolValue"),
+            ("max_execution_batch_size", 9, ".google.protobuf.Int64Value"),
+            ("allowed_batch_sizes", 6, "repeated int64"),
+            ("pad_variable_length_inputs", 7, "bool"),
+        ]),
+        "SSLConfig": MessageSpec([
+            ("server_key", 1, "string"), ("server_cert", 2, "string"), ("custom_ca", 3, "string"),
+            ("client_verify", 4, "bool"),
+        ]),
+    },
+)
+
+POOL = build_pool([_TENSORFLOW, _ERRORS, _CONFIG, _SERVING], base_files=[wrappers_pb2, any_pb2])
 
 #: Short name -> message class, e.g. ``MESSAGES["PredictRequest"]``.
 MESSAGES: dict[str, type] = {
     **{name: message_class(POOL, f"tensorflow.{name}") for name in _TENSORFLOW.messages},
     **{name: message_class(POOL, f"tensorflow.serving.{name}") for name in _SERVING.messages},
+    **{name: message_class(POOL, f"tensorflow.serving.{name}") for name in _CONFIG.messages},
 }
 
 TensorProto = MESSAGES["TensorProto"]
+ModelServerConfig = MESSAGES["ModelServerConfig"]
+ModelConfig = MESSAGES["ModelConfig"]
+ServableVersionPolicy = message_class(POOL, f"tensorflow.serving.{_POLICY}")
+PrometheusConfig = MESSAGES["PrometheusConfig"]
+MonitoringConfig = MESSAGES["MonitoringConfig"]
+BatchingParameters = MESSAGES["BatchingParameters"]
+SSLConfig = MESSAGES["SSLConfig"]

@@ -9,8 +9,13 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tensorflow.core.framework import tensor_pb2
 
-from client import TensorDecodeError, decode_tensor, encode_as_fields, encode_tensor
-from client._protos import TensorProto
+from tfsk._base.messages import TensorProto
+from tfsk.client import (
+    TensorDecodeError,
+    decode_tensor,
+    encode_as_fields,
+    encode_tensor,
+)
 
 NUMERIC = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
            np.uint32, np.uint64, np.bool_, np.complex64, np.complex128]

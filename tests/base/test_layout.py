@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfsk import layout
+from tfsk._base import layout
 
 
 @pytest.mark.parametrize(

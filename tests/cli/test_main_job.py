@@ -1,15 +1,12 @@
 """The README's main job, ``tfsk demo``: export, configure, serve and query, in a fresh process."""
 
 from server_process import free_port
-from support import tfsk
-
-from tfsk import layout
+from support import REPO, tfsk
 
 
 def test_the_main_job_runs_end_to_end(tmp_path):
     declaration = tmp_path / "tfsk.toml"
-    shipped = (layout.__file__.rsplit("/", 2)[0] + "/tfsk.toml")
-    declaration.write_text(open(shipped).read())  # the repository's own declaration, rooted in tmp_path
+    declaration.write_text((REPO / "tfsk.toml").read_text())  # the repository's own declaration, rooted in tmp_path
     for run_number in (1, 2):
         run = tfsk("demo", "--declaration", str(declaration), "--port", str(free_port()), cwd=tmp_path)
         assert run.returncode == 0, run.stdout + run.stderr

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
+from .dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
 
 __all__ = ["TensorDecodeError", "decode_tensor", "encode_as_fields", "encode_tensor"]
 
