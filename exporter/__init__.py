@@ -14,7 +14,9 @@ from ._composed import (
     export_composed,
 )
 from ._errors import (
+    ContractChangeError,
     ExportError,
+    HeadReuseError,
     InputNamingError,
     InvalidNameError,
     ModelSourceError,
@@ -23,6 +25,7 @@ from ._errors import (
     VersionExistsError,
     WidthMismatchError,
 )
+from ._head import HeadRef
 from ._inventory import ModelInfo, VersionInfo, list_models
 from ._lineage import read_lineage
 from ._part import export_part
@@ -37,8 +40,11 @@ __all__ = [
     "HEAD_OUTPUT_NAME",
     "PART_SIGNATURE_PREFIX",
     "SEPARATOR",
+    "ContractChangeError",
     "ExportError",
     "ExportResult",
+    "HeadRef",
+    "HeadReuseError",
     "InputNamingError",
     "InvalidNameError",
     "ModelInfo",

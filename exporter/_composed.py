@@ -10,6 +10,7 @@ against the composed model with ``signature_name="part_<name>"``.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from tfsk._base.naming import INPUT_SEPARATOR as SEPARATOR
 
 from ._errors import ExportError, InputNamingError, WidthMismatchError, check_name
 from ._examples import Examples, normalize_examples, synthesize_examples
+from ._head import HEAD_FILE, HeadRef, check_reused_layout, is_head_ref, load_head, store_head
 from ._keras_interface import KerasInterface, describe_keras_model
 from ._parts import LoadedPart, PartRef, load_part
 from ._result import ExportResult, ProgressCallback, no_progress
@@ -112,13 +114,14 @@ def export_composed(
     base: str | os.PathLike[str],
     name: str,
     parts: Sequence[str | PartRef],
-    head: ModelSource,
+    head: ModelSource | HeadRef,
     *,
     parts_base: str | os.PathLike[str] | None = None,
     version: int | None = None,
     examples: Examples | None = None,
     atol: float = 1e-5,
     rtol: float = 1e-4,
+    allow_contract_change: bool = False,
     on_step: ProgressCallback = no_progress,
 ) -> ExportResult:
     """Assemble ``head(concat(parts))`` from exported part versions and export it as ``<base>/<name>``.
@@ -128,6 +131,13 @@ def export_composed(
     order given (each part's outputs in key order). ``head`` is a Keras model, a ``.keras`` file
     or a ``module:function`` factory called with the concatenated width. ``examples`` are keyed by
     the composed input names (``<part>__<input>``).
+
+    ``head`` may also be an existing composed version (:class:`HeadRef`, or ``"NAME@VERSION"`` /
+    ``"NAME@latest"`` under ``base``): its stored head is reused, and the parts must lay out
+    (order, outputs, widths) exactly as that head was built for, else :class:`HeadReuseError`.
+    Every composed version stores its head in ``assets.extra/tfsk_head.keras`` for that. A
+    version whose signatures or part layout break the newest version's raises
+    :class:`ContractChangeError` unless ``allow_contract_change``.
     """
     check_name(name, "composed model name")
     refs = [ref if isinstance(ref, PartRef) else PartRef.parse(ref) for ref in parts]
@@ -136,8 +146,14 @@ def export_composed(
     _check_distinct([ref.name for ref in refs], "parts")
     on_step("load")
     loaded = [load_part(parts_base if parts_base is not None else base, ref) for ref in refs]
-    width = sum(width for _, _, width in _concatenation_layout(loaded))
-    head_model, head_origin = load_model_source(head, what="head", factory_args=(width,))
+    new_layout = [(part.name, key, width) for part, key, width in _concatenation_layout(loaded)]
+    width = sum(width for _, _, width in new_layout)
+    if is_head_ref(head):
+        reused = load_head(base, head if isinstance(head, HeadRef) else HeadRef.parse(str(head)))
+        check_reused_layout(reused, new_layout)
+        head_model, head_origin = reused.model, reused.origin
+    else:
+        head_model, head_origin = load_model_source(head, what="head", factory_args=(width,))
     head_interface = describe_keras_model(head_model, default_output_name=HEAD_OUTPUT_NAME)
     composition = _Composition(loaded, head_interface)
     _check_head(head_interface, composition.width, composition.describe_layout())
@@ -192,17 +208,23 @@ def export_composed(
         ],
         "naming": {"input_separator": SEPARATOR, "part_signature_prefix": PART_SIGNATURE_PREFIX},
     }
-    return write_and_publish(
-        archive,
-        model_dir=Path(base) / name,
-        model_name=name,
-        kind="composed",
-        version=version,
-        expected=expected,
-        runs=runs,
-        warmup=warmup if examples is not None else [],
-        facts=facts,
-        atol=atol,
-        rtol=rtol,
-        on_step=on_step,
-    )
+    with tempfile.TemporaryDirectory(prefix="tfsk-head-") as scratch:
+        stored, head_facts = store_head(head_interface, Path(scratch))
+        facts["head"].update(head_facts)
+        return write_and_publish(
+            archive,
+            model_dir=Path(base) / name,
+            model_name=name,
+            kind="composed",
+            version=version,
+            expected=expected,
+            runs=runs,
+            warmup=warmup if examples is not None else [],
+            facts=facts,
+            atol=atol,
+            rtol=rtol,
+            on_step=on_step,
+            allow_contract_change=allow_contract_change,
+            concatenation=new_layout,
+            extra_files={HEAD_FILE: stored} if stored is not None else None,
+        )

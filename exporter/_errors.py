@@ -9,7 +9,9 @@ from __future__ import annotations
 from tfsk._base import layout
 
 __all__ = [
+    "ContractChangeError",
     "ExportError",
+    "HeadReuseError",
     "InputNamingError",
     "InvalidNameError",
     "ModelSourceError",
@@ -46,6 +48,23 @@ class InputNamingError(ExportError):
 
 class ModelSourceError(ExportError):
     """A ``.keras`` file, factory or model object that could not be turned into a Keras model."""
+
+
+class ContractChangeError(ExportError):
+    """The new version would break the serving contract of the previous one; nothing was published.
+
+    ``changes`` lists each difference (``before -> after``); ``previous_version`` is the version
+    compared with. Pass ``allow_contract_change=True`` (``--allow-contract-change``) when intended.
+    """
+
+    def __init__(self, message: str, *, previous_version: int | None = None, changes: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.previous_version = previous_version
+        self.changes = list(changes or [])
+
+
+class HeadReuseError(ExportError):
+    """The head of an existing composed version cannot be reused for the new parts."""
 
 
 class VerificationError(ExportError):

@@ -18,7 +18,13 @@ import tensorflow as tf
 from ._errors import InputNamingError
 from ._specs import Shape, TensorSpecInfo
 
-__all__ = ["DEFAULT_OUTPUT_NAME", "KerasInterface", "check_tensor_name", "describe_keras_model"]
+__all__ = [
+    "DEFAULT_OUTPUT_NAME",
+    "GENERATED_INPUT_NAME_RE",
+    "KerasInterface",
+    "check_tensor_name",
+    "describe_keras_model",
+]
 
 #: Output name of a single-output part when none is given.
 DEFAULT_OUTPUT_NAME = "embedding"
@@ -26,6 +32,11 @@ DEFAULT_OUTPUT_NAME = "embedding"
 _TENSOR_NAME_RE = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-]*")
 
 InputSpecs = Mapping[str, tuple[Sequence[int | None], str]]
+#: Names Keras makes up for an unnamed ``keras.Input``: Keras 3 calls the symbolic tensor
+#: ``keras_tensor[_N]`` and, once saved and reloaded, ``input_layer[_N]`` (after its InputLayer);
+#: Keras 2 / tf.keras files carry ``input_N``. Such a name changes with the order models are built
+#: in, so it is no contract to publish.
+GENERATED_INPUT_NAME_RE = re.compile(r"(?:keras_tensor|input_layer)(?:_\d+)?|input_\d+")
 
 
 def check_tensor_name(name: object, what: str) -> str:
@@ -109,7 +120,20 @@ def _from_input_specs(model: keras.Model, input_specs: InputSpecs) -> tuple[dict
     return inputs, lambda given: {name: given[name] for name in names}
 
 
-def _from_symbolic_inputs(model: keras.Model, input_names: Sequence[str] | None) -> tuple[dict[str, TensorSpecInfo], Callable]:
+def _refuse_generated(names: Sequence[str], model: keras.Model) -> None:
+    generated = [name for name in names if GENERATED_INPUT_NAME_RE.fullmatch(name)]
+    if generated:
+        raise InputNamingError(
+            f"model '{model.name}' has inputs named {generated} by Keras, not by you; such names change "
+            "with build order (input_layer, input_layer_1, ...) and would become the serving contract. "
+            "Name each input when building the model, e.g. keras.Input(shape=(10,), name=\"features\"), "
+            "or pass input_names=[...] (--input-name NAME on the command line)"
+        )
+
+
+def _from_symbolic_inputs(
+    model: keras.Model, input_names: Sequence[str] | None, refuse_generated: bool
+) -> tuple[dict[str, TensorSpecInfo], Callable]:
     try:
         structure = model.input
         tensors = list(model.inputs)
@@ -132,6 +156,8 @@ def _from_symbolic_inputs(model: keras.Model, input_names: Sequence[str] | None)
         names = list(input_names)
     else:
         names = own_names
+        if refuse_generated and not isinstance(structure, Mapping):  # dict keys are the user's own
+            _refuse_generated(names, model)
     for name in names:
         check_tensor_name(name, "input name")
     _check_unique(names, "input")
@@ -152,12 +178,17 @@ def describe_keras_model(
     input_specs: InputSpecs | None = None,
     output_names: Sequence[str] | None = None,
     default_output_name: str = DEFAULT_OUTPUT_NAME,
+    refuse_generated_names: bool = False,
 ) -> KerasInterface:
-    """Work out the named signature of ``model``; raise :class:`InputNamingError` if it cannot be named."""
+    """Work out the named signature of ``model``; raise :class:`InputNamingError` if it cannot be named.
+
+    With ``refuse_generated_names``, input names Keras made up (:data:`GENERATED_INPUT_NAME_RE`)
+    are refused unless ``input_names`` replaces them.
+    """
     if input_specs is not None:
         inputs, to_args = _from_input_specs(model, input_specs)
     else:
-        inputs, to_args = _from_symbolic_inputs(model, input_names)
+        inputs, to_args = _from_symbolic_inputs(model, input_names, refuse_generated_names)
     if output_names is not None:
         output_names = [check_tensor_name(n, "output name") for n in output_names]
         _check_unique(output_names, "output")

@@ -41,6 +41,7 @@ def export_part(
     examples: Examples | None = None,
     atol: float = 1e-5,
     rtol: float = 1e-4,
+    allow_contract_change: bool = False,
     on_step: ProgressCallback = no_progress,
 ) -> ExportResult:
     """Export ``model`` as ``<base>/<name>/<version>/`` with a named ``serving_default`` signature.
@@ -52,6 +53,11 @@ def export_part(
     the written model and stored as TF Serving warmup requests; without them, made-up inputs are
     used for the check only. The version is ``version`` or the next free number; it appears on
     disk only complete and verified.
+
+    Input names Keras made up (``input_layer``, ``keras_tensor_1``, ...) are refused: name the
+    ``keras.Input`` or pass ``input_names``. A version whose signature breaks the newest one's
+    (see :mod:`tfsk.exporter._contract`) raises :class:`ContractChangeError` unless
+    ``allow_contract_change``.
     """
     check_name(name, "part name")
     on_step("load")
@@ -62,6 +68,7 @@ def export_part(
         input_specs=input_specs,
         output_names=output_names,
         default_output_name=default_output_name,
+        refuse_generated_names=True,
     )
     what = f"part '{name}'"
     batches = normalize_examples(examples, interface.inputs, what) if examples is not None else [
@@ -87,4 +94,5 @@ def export_part(
         atol=atol,
         rtol=rtol,
         on_step=on_step,
+        allow_contract_change=allow_contract_change,
     )

@@ -16,7 +16,7 @@ from ._errors import ExportError, PartNotFoundError, check_name
 from ._lineage import read_lineage
 from ._specs import TensorSpecInfo
 
-__all__ = ["LoadedPart", "PartRef", "load_part"]
+__all__ = ["LoadedPart", "PartRef", "load_part", "resolve_version"]
 
 LATEST = "latest"
 
@@ -75,28 +75,31 @@ class LoadedPart:
         return self.signature(**inputs)
 
 
-def _resolve(parts_base: Path, ref: PartRef) -> layout.VersionDir:
-    model_dir = parts_base / ref.name
+def resolve_version(
+    base: Path, name: str, version: int | None, *, what: str = "part", hint: str = "'tfsk export part'"
+) -> layout.VersionDir:
+    """``base/name``'s complete ``version`` (None: the newest), or :class:`PartNotFoundError` saying what exists."""
+    model_dir = base / name
     if not model_dir.is_dir():
-        present = sorted(p.name for p in parts_base.iterdir() if p.is_dir()) if parts_base.is_dir() else []
+        present = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
         raise PartNotFoundError(
-            f"no exported part '{ref.name}' under {parts_base} (models there: {present or 'none'}); "
-            f"export it first with 'tfsk export part'"
+            f"no exported {what} '{name}' under {base} (models there: {present or 'none'}); "
+            f"export it first with {hint}"
         )
     complete = [v for v in layout.list_versions(model_dir) if v.complete]
     available = [v.version for v in complete]
-    if ref.version is None:
+    if version is None:
         if not complete:
-            raise PartNotFoundError(f"part '{ref.name}' has no complete version in {model_dir}; export it first")
+            raise PartNotFoundError(f"{what} '{name}' has no complete version in {model_dir}; export it first")
         return complete[-1]
     for found in reversed(complete):
-        if found.version == ref.version:
+        if found.version == version:
             return found
-    raise PartNotFoundError(f"part '{ref.name}' has no version {ref.version} in {model_dir}; available versions: {available}")
+    raise PartNotFoundError(f"{what} '{name}' has no version {version} in {model_dir}; available versions: {available}")
 
 
 def load_part(parts_base: str | os.PathLike[str], ref: PartRef) -> LoadedPart:
-    found = _resolve(Path(parts_base), ref)
+    found = resolve_version(Path(parts_base), ref.name, ref.version)
     try:
         loaded = tf.saved_model.load(str(found.path))
     except Exception as error:

@@ -18,7 +18,7 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -181,12 +181,18 @@ class VersionWriter:
                 "or prune the old version first"
             )
 
-    def publish(self) -> int:
-        """Flush, pick the version number and rename into place; return the version."""
+    def publish(self, check: Callable[[], None] | None = None) -> int:
+        """Flush, pick the version number and rename into place; return the version.
+
+        ``check`` runs under the model lock just before the rename (a last look at the neighbours
+        that no other exporter can change meanwhile); raising there publishes nothing.
+        """
         _fsync_tree(self.path)
         with model_lock(self.model_dir):
             version = self.requested_version or next_version(self.model_dir)
             self._refuse_existing(version)
+            if check is not None:
+                check()
             target = self.model_dir / str(version)
             try:
                 _rename_no_replace(self.path, target)

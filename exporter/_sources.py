@@ -13,13 +13,13 @@ import keras
 
 from ._errors import ModelSourceError
 
-__all__ = ["ModelSource", "load_model_source"]
+__all__ = ["ModelSource", "load_model_source", "sha256_of"]
 
 ModelSource = keras.Model | str | os.PathLike[str]
 _KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -37,7 +37,7 @@ def _from_file(path: Path, what: str) -> tuple[keras.Model, dict[str, Any]]:
             f"{what}: could not load {path} as a Keras model ({type(error).__name__}: {error}); "
             "save it with model.save('name.keras') from Keras 3, or name a module:function factory"
         ) from error
-    return model, {"type": "keras_file", "path": str(path.resolve()), "sha256": _sha256(path)}
+    return model, {"type": "keras_file", "path": str(path.resolve()), "sha256": sha256_of(path)}
 
 
 def _from_factory(reference: str, what: str, args: tuple[Any, ...]) -> tuple[keras.Model, dict[str, Any]]:

@@ -1,0 +1,161 @@
+"""The head stored with every composed version, and its reuse for the next one.
+
+Each composed version carries its head as a Keras 3 ``.keras`` file in ``assets.extra/`` (which TF
+Serving ignores), recorded in the lineage with its checksum and the part layout it was built for.
+``export_composed(..., head=HeadRef("composed", 3))`` (``--head composed@3``) loads it back, so a
+rollout of one tower keeps the trained head; the new parts must lay out exactly as recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from tfsk._base import layout
+
+from ._contract import LayoutEntry, compare_layouts, describe_layout, layout_of_lineage
+from ._errors import HeadReuseError, check_name
+from ._keras_interface import KerasInterface, describe_keras_model
+from ._lineage import read_lineage
+from ._parts import LATEST, resolve_version
+from ._sources import sha256_of
+
+__all__ = ["HEAD_FILE", "HeadRef", "ReusedHead", "is_head_ref", "load_head", "store_head"]
+
+logger = logging.getLogger(__name__)
+
+#: The head's file in a composed version's ``assets.extra/``.
+HEAD_FILE = "tfsk_head.keras"
+_REF_RE = re.compile(rf"({layout.MODEL_NAME_PATTERN})@([A-Za-z0-9_.-]+)")
+
+
+@dataclass(frozen=True)
+class HeadRef:
+    """The head of an existing composed version: ``composed@3`` or ``composed@latest``."""
+
+    model: str
+    version: int | None = None  # None: the newest complete version
+
+    @classmethod
+    def parse(cls, text: str, labels: Mapping[str, int] | None = None) -> HeadRef:
+        """``NAME@VERSION``, ``NAME@latest`` or ``NAME@LABEL`` (a label looked up in ``labels``).
+
+        Labels live in a server's models.config, which the exporter does not read: the caller
+        passes them (``tfsk export composed --config`` reads them from models.config or tfsk.toml).
+        """
+        match = _REF_RE.fullmatch(text)
+        if not match:
+            raise HeadReuseError(f"head reference {text!r}: write NAME@VERSION, NAME@latest or NAME@LABEL")
+        name, suffix = check_name(match.group(1), "composed model name"), match.group(2)
+        if suffix == LATEST:
+            return cls(name)
+        version = layout.parse_version(suffix)
+        if version is not None and suffix.isdigit():
+            if version < 1:
+                raise HeadReuseError(f"head reference {text!r}: versions are positive integers")
+            return cls(name, version)
+        if labels is None:
+            raise HeadReuseError(
+                f"head reference {text!r}: '{suffix}' is a label, and labels live in models.config; "
+                "give the config (--config models.config or tfsk.toml) or the version number"
+            )
+        if suffix not in labels:
+            raise HeadReuseError(
+                f"head reference {text!r}: model '{name}' has no label '{suffix}' "
+                f"(its labels: {dict(sorted(labels.items())) or 'none'})"
+            )
+        return cls(name, int(labels[suffix]))
+
+    def __str__(self) -> str:
+        return f"{self.model}@{LATEST if self.version is None else self.version}"
+
+
+def is_head_ref(source: object) -> bool:
+    """Whether a ``head`` argument names a composed version rather than a file or factory."""
+    if isinstance(source, HeadRef):
+        return True
+    return isinstance(source, str) and bool(_REF_RE.fullmatch(source)) and not os.path.exists(source)
+
+
+@dataclass
+class ReusedHead:
+    """A head loaded from a composed version, with the layout it was built for."""
+
+    model: keras.Model
+    origin: dict[str, Any]
+    layout: list[LayoutEntry]
+    ref: str
+
+
+def load_head(base: str | os.PathLike[str], ref: HeadRef) -> ReusedHead:
+    """Load the head stored with composed version ``ref`` under ``base``."""
+    found = resolve_version(Path(base), ref.model, ref.version, what="composed model",
+                            hint="'tfsk export composed' (with a .keras or factory head)")
+    where = f"{ref.model}@{found.version}"
+    lineage = read_lineage(found.path) or {}
+    recorded = lineage.get("head") or {}
+    entries = layout_of_lineage(lineage)
+    if lineage.get("kind") != "composed" or entries is None:
+        raise HeadReuseError(f"{where} at {found.path} is not a composed version made by tfsk; its head cannot be reused")
+    if not recorded.get("file"):
+        reason = recorded.get("not_stored") or "it was exported before tfsk stored heads"
+        raise HeadReuseError(
+            f"{where} stores no head ({reason}); pass the head as a .keras file or module:function factory instead"
+        )
+    path = found.path / layout.ASSETS_EXTRA / recorded["file"]
+    if not path.is_file():
+        raise HeadReuseError(f"{where}: its head file {path} is missing; pass the head as a .keras file instead")
+    digest = sha256_of(path)
+    if recorded.get("sha256") and digest != recorded["sha256"]:
+        raise HeadReuseError(f"{where}: {path} was changed after export (checksum differs from the lineage's)")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many kinds; all mean "this head cannot be used"
+        raise HeadReuseError(f"{where}: cannot load its head {path}: {type(error).__name__}: {error}") from error
+    origin = {"type": "composed_version", "model": ref.model, "version": found.version, "sha256": digest}
+    return ReusedHead(model, origin, entries, where)
+
+
+def check_reused_layout(head: ReusedHead, new_layout: Sequence[LayoutEntry]) -> None:
+    """The new parts must lay out (order, outputs, widths) exactly as the head was built for."""
+    difference = compare_layouts(head.layout, new_layout)
+    if difference:
+        raise HeadReuseError(
+            f"the head of {head.ref} was built for {describe_layout(head.layout)}, but the new parts lay out "
+            f"{describe_layout(new_layout)}; reusing it would feed it features in the wrong order or width. "
+            "Give the --part flags in the head's order with parts of the same widths, or pass a newly "
+            "trained head (.keras file or factory) with --allow-contract-change"
+        )
+
+
+def store_head(head: KerasInterface, folder: Path, seed: int = 0) -> tuple[Path | None, dict[str, Any]]:
+    """Save the head as ``folder/HEAD_FILE`` and check it loads back computing the same.
+
+    Returns the file (None if the head cannot round-trip through ``.keras``, e.g. a custom layer
+    without ``get_config``) and the lineage facts; a head that cannot be stored only loses reuse.
+    """
+    path = folder / HEAD_FILE
+    try:
+        head.model.save(path)
+        reloaded = describe_keras_model(keras.models.load_model(path, compile=False),
+                                        default_output_name=head.default_output_name)
+        rng = np.random.default_rng(seed)
+        probe = {k: rng.standard_normal((2, *v.shape[1:])).astype(v.dtype) for k, v in head.inputs.items()}
+        got_all = reloaded(probe)
+        for key, want in head(probe).items():
+            got = got_all[key]
+            if not np.allclose(np.asarray(got), np.asarray(want), atol=1e-6, rtol=1e-5):
+                raise ValueError(f"the reloaded head's output '{key}' differs from the head's")
+    except Exception as error:  # any failure only means this version's head cannot be reused
+        reason = f"the head does not round-trip through a .keras file: {type(error).__name__}: {error}"
+        logger.warning("not storing the head for reuse: %s", reason)
+        return None, {"file": None, "not_stored": reason}
+    return path, {"file": HEAD_FILE, "sha256": sha256_of(path), "format": "keras", "keras": keras.__version__}
