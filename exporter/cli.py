@@ -39,7 +39,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     composed.add_argument("--part", action="append", dest="parts", required=True, metavar="NAME[@VERSION|@latest]",
                           help="a part to include, in concatenation order (repeat for each part)")
     composed.add_argument("--head", required=True,
-                          help="a .keras file, or a module:function factory called with the concatenated width")
+                          help="a .keras file, a module:function factory called with the concatenated width, or "
+                               "NAME@VERSION|@latest|@LABEL: the head stored with that composed version under --base")
+    composed.add_argument("--config", type=Path, metavar="FILE",
+                          help="models.config or tfsk.toml whose labels resolve --head NAME@LABEL")
     composed.add_argument("--parts-base", type=Path, help="where the parts live (default: --base)")
     _add_export_options(composed)
 
@@ -67,6 +70,9 @@ def _add_export_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance of the output check")
     sub.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance of the output check")
     sub.add_argument("--json", action="store_true", help="print the result as JSON")
+    sub.add_argument("--allow-contract-change", action="store_true",
+                     help="publish even if signatures, keys, dtypes, shapes or the part layout differ from the "
+                          "newest version's")
 
 
 @contextmanager
@@ -98,6 +104,24 @@ def _load_examples(path: Path | None) -> dict[str, Any] | None:
             return {name: archive[name] for name in archive.files}
     except (OSError, ValueError) as error:
         raise ExportError(f"cannot read examples from {path}: {error}; give an .npz file (numpy.savez)") from None
+
+
+def _head(args: argparse.Namespace) -> Any:
+    """``--head`` as given, or a HeadRef with its label resolved from --config (serving_config reads it)."""
+    from tfsk import exporter, serving_config
+
+    if args.config is None or "@" not in args.head or os.path.exists(args.head):
+        return args.head
+    model = args.head.partition("@")[0]
+    try:
+        if args.config.suffix == ".toml":
+            labels = serving_config.load_declaration(args.config).model(model).label_map
+        else:
+            found = serving_config.find_model(serving_config.read_model_server_config(args.config), model)
+            labels = dict(found.version_labels) if found is not None else {}
+    except serving_config.ConfigError as error:
+        raise exporter.ExportError(f"cannot read the labels of '{model}' from {args.config}: {error}") from None
+    return exporter.HeadRef.parse(args.head, labels)
 
 
 def _print_result(result: Any, as_json: bool) -> None:
@@ -148,14 +172,15 @@ def _run(args: argparse.Namespace) -> int:
             result = exporter.export_part(
                 args.source, args.base, args.name, version=args.version, input_names=args.input_names,
                 output_names=args.output_names, examples=_load_examples(args.examples),
-                atol=args.atol, rtol=args.rtol, on_step=on_step,
+                atol=args.atol, rtol=args.rtol, allow_contract_change=args.allow_contract_change, on_step=on_step,
             )
         _print_result(result, args.json)
     elif args.command == "composed":
         with _progress(args.name) as on_step:
             result = exporter.export_composed(
-                args.base, args.name, args.parts, args.head, parts_base=args.parts_base, version=args.version,
-                examples=_load_examples(args.examples), atol=args.atol, rtol=args.rtol, on_step=on_step,
+                args.base, args.name, args.parts, _head(args), parts_base=args.parts_base, version=args.version,
+                examples=_load_examples(args.examples), atol=args.atol, rtol=args.rtol,
+                allow_contract_change=args.allow_contract_change, on_step=on_step,
             )
         _print_result(result, args.json)
     elif args.command == "demo":
