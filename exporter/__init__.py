@@ -3,6 +3,8 @@
 - :func:`export_part` writes one model (a part) as ``<base>/<name>/<version>/``.
 - :func:`export_composed` assembles ``head(concat(parts))`` from exported part versions into a
   self-contained composed model with a signature for the whole and one for each part.
+- A new version must keep the newest version's serving contract (:class:`ContractChangeError`,
+  :func:`compare_signatures`); a composed version stores its head for reuse (:class:`HeadRef`).
 - :func:`list_models` and :func:`prune_versions` show and trim what is on disk.
 - :func:`export_demo` exports the demo towers and their composed model.
 """
@@ -13,6 +15,7 @@ from ._composed import (
     SEPARATOR,
     export_composed,
 )
+from ._contract import compare_signatures
 from ._errors import (
     ContractChangeError,
     ExportError,
@@ -58,6 +61,7 @@ __all__ = [
     "VersionExistsError",
     "VersionInfo",
     "WidthMismatchError",
+    "compare_signatures",
     "export_composed",
     "export_demo",
     "export_part",

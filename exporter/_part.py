@@ -56,7 +56,7 @@ def export_part(
 
     Input names Keras made up (``input_layer``, ``keras_tensor_1``, ...) are refused: name the
     ``keras.Input`` or pass ``input_names``. A version whose signature breaks the newest one's
-    (see :mod:`tfsk.exporter._contract`) raises :class:`ContractChangeError` unless
+    (see :func:`compare_signatures`) raises :class:`ContractChangeError` unless
     ``allow_contract_change``.
     """
     check_name(name, "part name")

@@ -147,3 +147,28 @@ def test_the_command_line_refuses_then_allows_a_contract_change(tmp_path):
                    "--allow-contract-change")
     assert allowed.returncode == 0, allowed.stderr
     assert numeric_children(models / "t") == ["1", "2"]
+
+
+def _spec(side, shape, dtype="float32"):
+    tensor = {"t": exporter.TensorSpecInfo(dtype, shape)}
+    return {"serving_default": exporter.SignatureSpec(**{side: tensor})}
+
+
+@pytest.mark.parametrize("side, before, after, compatible", [
+    ("inputs", (None, 3), (None, 3), True),
+    ("inputs", (None, 3), (None, None), True),       # accepts more: old requests still fit
+    ("inputs", (None, None), (None, 3), False),      # accepts less
+    ("inputs", (None, 3), (None, 4), False),
+    ("inputs", (None, 3), (None, 3, 1), False),      # rank
+    ("inputs", (None, 3), None, True),               # unknown rank accepts everything
+    ("inputs", None, (None, 3), False),
+    ("outputs", (None, None), (None, 3), True),      # promises more: old readers still cope
+    ("outputs", (None, 3), (None, None), False),     # a reader relying on width 3 breaks
+    ("outputs", (None, 3), (None, 4), False),
+    ("outputs", None, (None, 3), True),
+    ("outputs", (None, 3), None, False),
+])
+def test_the_shape_rules_inputs_may_widen_outputs_may_narrow(side, before, after, compatible):
+    changes = exporter.compare_signatures(_spec(side, before), _spec(side, after))
+    assert (changes == []) is compatible, changes
+    assert exporter.compare_signatures(_spec(side, before), _spec(side, before, dtype="int64")) != []
