@@ -58,7 +58,7 @@ class HeadRef:
         if suffix == LATEST:
             return cls(name)
         version = layout.parse_version(suffix)
-        if version is not None and suffix.isdigit():
+        if version is not None:
             if version < 1:
                 raise HeadReuseError(f"head reference {text!r}: versions are positive integers")
             return cls(name, version)
