@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from tfsk import serving_config as sc
 
@@ -75,7 +74,3 @@ def prepare_stack(declaration_path: str | os.PathLike[str] = sc.DECLARATION_FILE
         reports.append(sc.validate_batching_settings(declaration.batching,
                                                      str(declaration.outputs.batching_parameters)))
     return PreparedStack(declaration, exported, written, tuple(reports))
-
-
-def host_root(declaration_path: str | os.PathLike[str]) -> Path:
-    return sc.load_declaration(declaration_path).mapping.host_root
