@@ -28,5 +28,9 @@ CMD ["--help"]
 
 FROM light AS exporter
 USER root
-RUN pip install --constraint constraints.txt ".[export]"
+RUN pip install --constraint constraints.txt ".[export]" \
+    && install -m 0755 deploy/exporter-entrypoint.sh /usr/local/bin/tfsk-exporter
+# The compose file starts it as root so the entrypoint can give the model folder to the host user
+# who owns tfsk.toml; it then drops to that user (setpriv) before running tfsk.
+ENTRYPOINT ["tfsk-exporter"]
 USER 1000:1000

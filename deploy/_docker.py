@@ -79,7 +79,7 @@ class DockerStack:
 
     def up(self, *, profiles: Sequence[str] = (), batching: bool = False, build: bool = False,
            timeout: float = 600, on_progress: Callable[[str], None] = lambda _: None) -> Endpoints:
-        env = {"TFSK_UID": str(os.getuid()), "TFSK_GID": str(os.getgid())} if hasattr(os, "getuid") else {}
+        env: dict[str, str] = {}
         if batching:
             batching_file = self.spec.declaration.outputs.batching_parameters
             container = self.spec.declaration.mapping.to_container(batching_file) if batching_file else None
@@ -87,7 +87,7 @@ class DockerStack:
                 raise StackError("--batching needs [batching] in tfsk.toml, written under the mounted model folder")
             env.update(TFSK_BATCHING="true", TFSK_BATCHING_PARAMETERS_FILE=container)
         selected = [argument for profile in profiles for argument in ("--profile", profile)]
-        self.spec.declaration.mapping.host_root.mkdir(parents=True, exist_ok=True)  # else Docker makes it, root-owned
+        self.spec.declaration.mapping.host_root.mkdir(parents=True, exist_ok=True)  # ours, not Docker's (root's)
         on_progress("docker compose " + " ".join([*selected, "up", "-d", *(["--build"] if build else [])]))
         run = self._run(*selected, "up", "-d", *(["--build"] if build else []), env=env, check=False)
         if run.returncode != 0:

@@ -1,8 +1,13 @@
 """docker-compose.yml itself: what it runs, how Compose reads it, and Compose's own validator."""
 
+import os
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -142,7 +147,10 @@ def test_dockerfile_is_pinned_slim_non_root_and_its_context_is_small():
     assert not {".venv", "demo-models", ".git", "tests"} & allowed
     compose = repo_compose()
     assert compose.raw["services"]["exporter"]["build"]["target"] == "exporter"
-    assert compose.raw["services"]["exporter"]["user"] == "1000:1000"
+    exporter = compose.raw["services"]["exporter"]
+    assert exporter["user"] == "0:0" and 'ENTRYPOINT ["tfsk-exporter"]' in dockerfile
+    entrypoint = (REPO / "deploy" / "exporter-entrypoint.sh").read_text()
+    assert 'exec setpriv --reuid="${owner%:*}"' in entrypoint and 'stat -c %u:%g "$declaration"' in entrypoint
 
 
 def test_the_image_version_check_reads_tags_as_docker_writes_them():
@@ -152,3 +160,26 @@ def test_the_image_version_check_reads_tags_as_docker_writes_them():
     assert sc.serving_image_version("tensorflow/serving:latest") is None
     assert sc.serving_image_version("registry:5000/tensorflow/serving") is None
     assert shutil.which("bash"), "the healthcheck tests need bash"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv, as the exporter container has")
+def test_the_exporter_entrypoint_gives_the_model_folder_to_the_declarations_owner():
+    with tempfile.TemporaryDirectory() as folder:  # pytest's tmp_path is not reachable by another uid
+        check_entrypoint(Path(folder))
+
+
+def check_entrypoint(tmp_path):
+    (tmp_path / "tfsk.toml").write_text("")
+    os.chown(tmp_path / "tfsk.toml", 4321, 4321)
+    (tmp_path / "models").mkdir()  # root-owned, as Docker creates a missing bind-mount folder
+    tmp_path.chmod(0o755)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "TFSK_DECLARATION": str(tmp_path / "tfsk.toml"), "TFSK_MODELS": str(tmp_path / "models")}
+    run = subprocess.run(["sh", str(REPO / "deploy" / "exporter-entrypoint.sh"), "config", "monitoring", "--out",
+                          str(tmp_path / "models" / "monitoring.config")], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    written = tmp_path / "models" / "monitoring.config"
+    assert (written.stat().st_uid, (tmp_path / "models").stat().st_uid) == (4321, 4321)
+    assert "prometheus_config" in written.read_text()
