@@ -4,7 +4,7 @@ import json
 
 import yaml
 
-from support import tfsk
+from support import python, tfsk
 from tfsk import deploy
 from tfsk import serving_config as sc
 
@@ -114,3 +114,11 @@ def test_config_validate_warns_about_an_older_serving_image(served_stack_dir):
     run = tfsk("config", "validate", str(config), "--declaration", str(served_stack_dir / "tfsk.toml"),
                "--serving-image", "tensorflow/serving:2.21.0", cwd=served_stack_dir)
     assert run.returncode == 0 and "image-older-than-export" not in run.stdout
+
+
+def test_the_checks_and_the_stack_commands_load_no_tensorflow(served_stack_dir):
+    code = ("import sys\nfrom tfsk.deploy import cli\ncode = cli.main(['check', '-f', sys.argv[1]])\n"
+            "print('exit', code, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    run = python(code, str(served_stack_dir / "docker-compose.yml"))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "exit 0 False False"

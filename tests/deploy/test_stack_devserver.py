@@ -2,12 +2,13 @@
 
 import json
 import socket
+import subprocess
 
 import numpy as np
 import pytest
 
 from server_process import free_port
-from support import tfsk
+from support import REPO, tfsk
 from tfsk import deploy
 from tfsk.client import Client
 
@@ -67,6 +68,11 @@ def test_stack_up_serves_queries_reports_and_stops_on_the_devserver(stack_dir):
         assert "health: healthy" in status.stdout and "model composed: 1 AVAILABLE; labels stable->1" in status.stdout
         data = json.loads(tfsk("stack", "status", "--json", cwd=stack_dir, env=env).stdout)
         assert data["engine"] == "devserver" and data["healthy"] and len(data["models"]) == 4
+        if not refused(rest_port):  # the devserver serves REST: the container's healthcheck works on it too
+            health = subprocess.run(["bash", str(REPO / "monitoring" / "healthcheck.sh"), str(rest_port),
+                                     str(stack_dir / "demo-models" / "models.config")], capture_output=True, text=True,
+                                    timeout=60)
+            assert health.returncode == 0 and "model composed: AVAILABLE" in health.stdout, health.stdout
         logs = tfsk("stack", "logs", "--engine", "devserver", cwd=stack_dir, env=env)
         assert f"Running gRPC ModelServer at 127.0.0.1:{grpc_port}" in logs.stdout
         again = tfsk("stack", "up", "--engine", "devserver", cwd=stack_dir, env=env)
