@@ -45,8 +45,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     add("down", "stop the stack")
     status = add("status", "show the engine, the endpoints, and each model's versions, states and labels")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    logs = add("logs", "show the serving log")
-    logs.add_argument("--follow", "-F", action="store_true", help="keep printing new lines (Ctrl-C to stop)")
+    logs = add("logs", "follow the serving log (until the server stops, or Ctrl-C)")
+    logs.add_argument("--no-follow", dest="follow", action="store_false", help="print the log so far and exit")
     check = add("check", "check docker-compose.yml against tfsk.toml and the files it mounts (no engine needed)",
                 engine=False)
     check.add_argument("--json", action="store_true", help="machine-readable output")

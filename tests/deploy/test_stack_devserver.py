@@ -1,8 +1,11 @@
 """`tfsk stack` on the devserver, for real: the compose file's serving flags run on this machine."""
 
 import json
+import os
 import socket
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,14 +76,23 @@ def test_stack_up_serves_queries_reports_and_stops_on_the_devserver(stack_dir):
                                      str(stack_dir / "demo-models" / "models.config")], capture_output=True, text=True,
                                     timeout=60)
             assert health.returncode == 0 and "model composed: AVAILABLE" in health.stdout, health.stdout
-        logs = tfsk("stack", "logs", "--engine", "devserver", cwd=stack_dir, env=env)
+        logs = tfsk("stack", "logs", "--no-follow", "--engine", "devserver", cwd=stack_dir, env=env)
         assert f"Running gRPC ModelServer at 127.0.0.1:{grpc_port}" in logs.stdout
+        smoke = deploy.load_compose(stack_dir / "docker-compose.yml", environ={}).raw["services"]["smoke"]
+        run = subprocess.run([*smoke["entrypoint"], smoke["command"][0].replace("serving:8500", f"127.0.0.1:{grpc_port}")],
+                             capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+        assert run.returncode == 0 and "composed version 1: consistent" in run.stdout, run.stdout + run.stderr
+        follower = subprocess.Popen([sys.executable, "-m", "tfsk", "stack", "logs", "--engine", "devserver"],
+                                    cwd=stack_dir, stdout=subprocess.PIPE, text=True)
         again = tfsk("stack", "up", "--engine", "devserver", cwd=stack_dir, env=env)
         assert again.returncode == 1 and "already running" in again.stderr
         pid = json.loads((stack_dir / ".tfsk" / "stack" / "devserver.pid").read_text())["pid"]
     finally:
         down = tfsk("stack", "down", "--engine", "devserver", cwd=stack_dir, env=env)
     assert down.returncode == 0 and f"stopped the devserver (pid {pid})" in down.stdout
+    followed, _ = follower.communicate(timeout=60)  # following ends when the server stops
+    assert follower.returncode == 0 and "Running gRPC ModelServer" in followed
     assert refused(grpc_port) and not (stack_dir / ".tfsk" / "stack" / "devserver.pid").exists()
     status = tfsk("stack", "status", "--engine", "devserver", cwd=stack_dir, env=env)
     assert status.returncode == 3 and "not running" in status.stdout
