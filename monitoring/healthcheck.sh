@@ -25,14 +25,23 @@ for name in "${names[@]}"; do
     echo "REST port $port is not open yet"
     exit 1
   fi
-  printf 'GET /v1/models/%s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' "$name" >&3
-  body=""
-  while IFS= read -r -t 5 chunk <&3 || [[ -n "$chunk" ]]; do
-    body+="$chunk"$'\n'
+  printf 'GET /v1/models/%s HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n' "$name" >&3
+  # Status line and headers up to the empty line; then Content-Length characters of body (or
+  # up to the end of the stream), so a server that keeps the connection open does not stall us.
+  status="" length="" body=""
+  while IFS= read -r -t 5 line <&3; do
+    line="${line%$'\r'}"
+    [[ -z "$status" ]] && status="$line" && continue
+    [[ -z "$line" ]] && break
+    if [[ "${line,,}" =~ ^content-length:[[:space:]]*([0-9]+) ]]; then length="${BASH_REMATCH[1]}"; fi
   done
+  if [[ -n "$length" ]]; then
+    IFS= read -r -N "$length" -t 5 body <&3
+  else
+    while IFS= read -r -t 5 chunk <&3 || [[ -n "$chunk" ]]; do body+="$chunk"$'\n'; done
+  fi
   exec 3>&-
   if [[ ! "$body" =~ \"state\"[[:space:]]*:[[:space:]]*\"AVAILABLE\" ]]; then
-    status="${body%%$'\r'*}"
     echo "model $name: no version AVAILABLE (${status:-no answer})"
     exit 1
   fi

@@ -33,6 +33,10 @@ def test_devserver_arguments_map_container_paths_and_ports_to_the_host(served_st
     assert arguments[:3] == ["--port=9700", "--rest_api_port=8501", f"--model_config_file={models / 'models.host.config'}"]
     assert f"--monitoring_config_file={models / 'monitoring.config'}" in arguments
     assert "--batching_parameters_file=" in arguments and arguments[-1] == "--bind_address=127.0.0.1"
+    batched = deploy.devserver_arguments(deploy.load_stack(
+        served_stack_dir / "docker-compose.yml",
+        environ={"TFSK_BATCHING": "true", "TFSK_BATCHING_PARAMETERS_FILE": "/models/batching_parameters.config"}))
+    assert {"--enable_batching=true", f"--batching_parameters_file={models / 'batching_parameters.config'}"} <= set(batched)
     # models.host.config out of date with models.config: refused, with the fix
     host_config = models / "models.host.config"
     host_config.write_text(host_config.read_text().replace("tower_a", "tower_x"))
