@@ -10,7 +10,7 @@
 This package uses the other packages' public APIs only; the devserver runs as a process.
 """
 
-from ._checks import ComposeValidation, check_stack, validate_with_compose_cli
+from ._checks import ComposeValidation, check_stack, validate_with_compose_cli, validate_with_promtool
 from ._compose import COMPOSE_FILE, ComposeFile, Mount, PortBinding, ServiceSpec, load_compose
 from ._devserver import DevserverStack, devserver_arguments
 from ._docker import DockerStack, docker_engine_problem
@@ -43,5 +43,6 @@ __all__ = [
     "load_stack",
     "prepare_stack",
     "validate_with_compose_cli",
+    "validate_with_promtool",
     "wait_for_models",
 ]

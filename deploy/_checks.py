@@ -25,7 +25,7 @@ from tfsk import serving_config as sc
 from ._compose import ComposeFile, ServiceSpec
 from ._flags import BOOL_FLAGS, PATH_FLAGS, TFSERVING_ENTRYPOINT
 
-__all__ = ["ComposeValidation", "check_stack", "validate_with_compose_cli"]
+__all__ = ["ComposeValidation", "check_stack", "prometheus_config", "validate_with_compose_cli", "validate_with_promtool"]
 
 SERVING_SERVICE = "serving"
 #: Flags the stack passes explicitly (see docker-compose.yml); each missing one is a warning.
@@ -203,12 +203,19 @@ def _check_monitoring(compose: ComposeFile, serving: ServiceSpec, declaration: s
                        "scrape the --rest_api_port")
 
 
-def prometheus_scrape(compose: ComposeFile, target_service: str) -> tuple[str, int | None] | None:
-    """``(metrics_path, port)`` of the Prometheus job scraping ``target_service``, if the stack has one."""
+def prometheus_config(compose: ComposeFile) -> Path | None:
+    """The host file a service of the stack mounts as Prometheus's config, if one does."""
     for service in compose.services.values():
         host = service.host_path("/etc/prometheus/prometheus.yml")
-        if host is None or not host.is_file():
-            continue
+        if host is not None and host.is_file():
+            return host
+    return None
+
+
+def prometheus_scrape(compose: ComposeFile, target_service: str) -> tuple[str, int | None] | None:
+    """``(metrics_path, port)`` of the Prometheus job scraping ``target_service``, if the stack has one."""
+    host = prometheus_config(compose)
+    if host is not None:
         config = yaml.safe_load(host.read_text(encoding="utf-8")) or {}
         for job in config.get("scrape_configs", []) or []:
             for static in job.get("static_configs", []) or []:
@@ -279,6 +286,16 @@ def compose_cli() -> list[str] | None:
     return [legacy] if legacy else None
 
 
+def validate_with_promtool(compose: ComposeFile) -> ComposeValidation | None:
+    """``promtool check config`` on the stack's Prometheus config; ``None`` without promtool or config."""
+    promtool, config = shutil.which("promtool"), prometheus_config(compose)
+    if promtool is None or config is None:
+        return None
+    run = subprocess.run([promtool, "check", "config", "--syntax-only", str(config)], capture_output=True, text=True,
+                         timeout=60)
+    return ComposeValidation("promtool check config", run.returncode == 0, (run.stdout + run.stderr).strip())
+
+
 def validate_with_compose_cli(path: Path, profiles: Sequence[str] = ("monitoring", "smoke")) -> ComposeValidation | None:
     """Run Compose's ``config`` on the file (schema and interpolation); ``None`` when Compose is not installed."""
     command = compose_cli()
@@ -287,5 +304,5 @@ def validate_with_compose_cli(path: Path, profiles: Sequence[str] = ("monitoring
     selected = [argument for profile in profiles for argument in ("--profile", profile)]
     run = subprocess.run([*command, "-f", str(path), *selected, "config", "-q"], capture_output=True, text=True,
                          timeout=60, cwd=path.parent)
-    return ComposeValidation(" ".join(Path(command[0]).name.split() + command[1:]), run.returncode == 0,
+    return ComposeValidation(" ".join([Path(command[0]).name, *command[1:], "config"]), run.returncode == 0,
                              (run.stdout + run.stderr).strip())

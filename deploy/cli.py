@@ -206,21 +206,23 @@ def _cmd_logs(args: argparse.Namespace, spec: Any) -> int:
 
 
 def _cmd_check(args: argparse.Namespace, spec: Any) -> int:
-    from tfsk.deploy import check_stack, validate_with_compose_cli
+    from tfsk.deploy import check_stack, validate_with_compose_cli, validate_with_promtool
 
     reports = check_stack(spec.compose, spec.declaration, check_disk=not args.no_disk_check)
-    compose = validate_with_compose_cli(spec.compose.path)
-    ok = all(r.ok for r in reports) and (compose is None or compose.ok)
+    tools = {"compose schema": validate_with_compose_cli(spec.compose.path),
+             "Prometheus config": validate_with_promtool(spec.compose)}
+    ok = all(r.ok for r in reports) and all(t is None or t.ok for t in tools.values())
     if args.json:
         print(json.dumps({"ok": ok, "reports": [r.to_json() for r in reports],
-                          "compose_cli": vars(compose) if compose else None}, indent=2))
+                          "tools": {name: vars(t) if t else None for name, t in tools.items()}}, indent=2))
         return 0 if ok else 1
-    if compose is None:
-        _say("compose schema: not checked (neither `docker compose` nor `docker-compose` is installed)")
-    else:
-        _say(f"compose schema ({compose.tool} config): {'OK' if compose.ok else 'INVALID'}")
-        if not compose.ok:
-            _say("  " + compose.output.replace("\n", "\n  "))
+    for name, tool in tools.items():
+        if tool is None:
+            _say(f"{name}: not checked (docker compose / docker-compose / promtool not installed)")
+            continue
+        _say(f"{name} ({tool.tool}): {'OK' if tool.ok else 'INVALID'}")
+        if not tool.ok:
+            _say("  " + tool.output.replace("\n", "\n  "))
     for report in reports:
         _say(f"{report.source}: {'OK' if report.ok else 'INVALID'} ({len(report.errors)} error(s), "
              f"{len(report.warnings)} warning(s))")

@@ -1,7 +1,9 @@
 """`tfsk stack check`: the compose file against tfsk.toml and the files it mounts, on every machine."""
 
 import json
+import shutil
 
+import pytest
 import yaml
 
 from support import python, tfsk
@@ -122,3 +124,12 @@ def test_the_checks_and_the_stack_commands_load_no_tensorflow(served_stack_dir):
     run = python(code, str(served_stack_dir / "docker-compose.yml"))
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[-1] == "exit 0 False False"
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (apt-get install prometheus)")
+def test_stack_check_runs_promtool_on_the_prometheus_config(served_stack_dir):
+    edit(served_stack_dir / "monitoring" / "prometheus.yml", "scrape_interval: 5s", "scrape_interval: often")
+    run = tfsk("stack", "check", "--json", cwd=served_stack_dir)
+    data = json.loads(run.stdout)
+    assert run.returncode == 1 and not data["tools"]["Prometheus config"]["ok"]
+    assert "often" in data["tools"]["Prometheus config"]["output"]
