@@ -48,6 +48,7 @@ from ._errors import (
 )
 from ._files import CONFIG_KINDS, detect_kind, validate_file, validate_text
 from ._findings import Finding, Severity, ValidationReport
+from ._image import exported_tensorflow_version, serving_image_version, validate_serving_image
 from ._labels import LabelPlan, PlanPhase, plan_label_move
 from ._models_config import (
     LABEL_PATTERN,
@@ -111,6 +112,7 @@ __all__ = [
     "aspired_versions",
     "detect_kind",
     "diff_configs",
+    "exported_tensorflow_version",
     "find_model",
     "format_batching_parameters",
     "format_model_server_config",
@@ -130,10 +132,12 @@ __all__ = [
     "read_model_server_config",
     "read_monitoring_config",
     "render_configs",
+    "serving_image_version",
     "validate_batching_settings",
     "validate_file",
     "validate_model_server_config",
     "validate_monitoring_settings",
+    "validate_serving_image",
     "validate_text",
     "write_batching_parameters",
     "write_configs",

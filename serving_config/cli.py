@@ -21,6 +21,7 @@ from ._diff import diff_configs
 from ._errors import ConfigError
 from ._files import CONFIG_KINDS, validate_file
 from ._findings import ValidationReport
+from ._image import validate_serving_image
 from ._labels import LabelPlan, plan_label_move
 from ._models_config import read_model_server_config
 from ._monitoring import (
@@ -60,6 +61,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     validate.add_argument("--kind", choices=CONFIG_KINDS, help="the file's kind (default: told by its first field)")
     validate.add_argument("--startup", action="store_true",
                           help="the file is a start-up config: no version is loaded yet, so labels are errors")
+    validate.add_argument("--serving-image", metavar="IMAGE", help="warn about served versions exported by a newer "
+                          "TensorFlow than this image runs (e.g. tensorflow/serving:2.21.0)")
     _add_common(validate)
 
     plan = add("plan-label", "plan moving a version label: phases of complete configs to push in order")
@@ -203,6 +206,9 @@ def _cmd_validate(args: argparse.Namespace, mapping: PathMapping | None) -> int:
     reports = [validate_file(path, kind=args.kind, mapping=mapping, check_disk=not args.no_disk_check, server=server,
                              allow_version_labels_for_unavailable_models=args.allow_unavailable)
                for path in args.files]
+    if args.serving_image:  # the image's TensorFlow against each served version's lineage
+        reports += [validate_serving_image(read_model_server_config(r.source), args.serving_image, mapping=mapping,
+                                           source=r.source) for r in reports if r.kind == "models" and r.ok]
     ok = all(r.ok for r in reports)
     if args.json:
         print(json.dumps({"ok": ok, "reports": [r.to_json() for r in reports]}, indent=2))

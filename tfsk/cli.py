@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("tfsk.demo", "the main job: export the demo, write its configs, serve it on the devserver, query it"),
     "export": ("tfsk.exporter.cli", "export parts and composed models as versioned SavedModels; list and prune versions"),
     "config": ("tfsk.serving_config.cli", "write and validate TF Serving's models.config, monitoring and batching configs; plan label moves"),
+    "stack": ("tfsk.deploy.cli", "the serving stack of docker-compose.yml: up, down, status, logs, check (Docker or the devserver)"),
     "serve": ("tfsk.devserver.cli", "run the embedded TF-Serving-compatible server (tensorflow_model_server's flags)"),
     "predict": ("tfsk.client.cli:predict", "run a model's signature on inputs over gRPC"),
     "metadata": ("tfsk.client.cli:metadata", "show a served model's signatures"),

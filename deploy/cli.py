@@ -1,0 +1,257 @@
+"""``tfsk stack``: the serving stack of docker-compose.yml, on Docker or, without it, on the devserver."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the exporter step imports TensorFlow
+_ENGINES = ("auto", "docker", "devserver")
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Bring up the serving stack of docker-compose.yml: TF Serving on a Docker engine "
+                               "or, where there is none, the same serving service (same flags, paths mapped "
+                               "through its volumes, ports through its published ports) on the devserver.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str, engine: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--compose-file", "-f", type=Path, default=Path("docker-compose.yml"),
+                         help="the compose file (default: ./docker-compose.yml)")
+        sub.add_argument("--declaration", "-d", type=Path,
+                         help="the declaration (default: tfsk.toml beside the compose file)")
+        if engine:
+            sub.add_argument("--engine", choices=_ENGINES, default="auto",
+                             help="docker, devserver, or auto: Docker when an engine answers (default)")
+        return sub
+
+    up = add("up", "export the demo if no model exists, write the configs, start serving, wait until every "
+                   "model is AVAILABLE, print the endpoints")
+    up.add_argument("--timeout", type=float, default=600, help="seconds to wait for the models (default 600)")
+    up.add_argument("--monitoring", action="store_true", help="Docker: also start Prometheus and Grafana")
+    up.add_argument("--batching", action="store_true",
+                    help="server-side batching with tfsk.toml's [batching] (sets TFSK_BATCHING and "
+                         "TFSK_BATCHING_PARAMETERS_FILE)")
+    up.add_argument("--build", action="store_true", help="Docker: rebuild the exporter image")
+    up.add_argument("--no-prepare", action="store_true",
+                    help="devserver: serve what is there, without the exporter step")
+    add("down", "stop the stack")
+    status = add("status", "show the engine, the endpoints, and each model's versions, states and labels")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    logs = add("logs", "follow the serving log (until the server stops, or Ctrl-C)")
+    logs.add_argument("--no-follow", dest="follow", action="store_false", help="print the log so far and exit")
+    check = add("check", "check docker-compose.yml against tfsk.toml and the files it mounts (no engine needed)",
+                engine=False)
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument("--no-disk-check", action="store_true", help="skip the checks of files and model folders")
+    prepare = commands.add_parser("prepare", help="the exporter service's step: export the demo models when "
+                                  "none exist, then write the configs from the declaration")
+    prepare.add_argument("--declaration", "-d", type=Path, default=Path("tfsk.toml"))
+    return parser
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _environ(args: argparse.Namespace) -> dict[str, str] | None:
+    """The variables Compose sees: the environment, plus the batching switch of ``--batching``."""
+    if not getattr(args, "batching", False):
+        return None
+    from tfsk import serving_config as sc
+
+    declaration = sc.load_declaration(args.declaration or args.compose_file.parent / sc.DECLARATION_FILE)
+    written = declaration.outputs.batching_parameters
+    container = declaration.mapping.to_container(written) if written is not None else None
+    if container is None:
+        raise _usage_error("--batching needs a [batching] table in tfsk.toml (written under the model folder)")
+    return {**os.environ, "TFSK_BATCHING": "true", "TFSK_BATCHING_PARAMETERS_FILE": container}
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _usage_error(text: str) -> _UsageError:
+    return _UsageError(text)
+
+
+def _engine(args: argparse.Namespace, spec: Any, for_up: bool) -> Any:
+    from tfsk.deploy import DevserverStack, DockerStack, docker_engine_problem
+
+    if args.engine == "devserver":
+        return DevserverStack(spec)
+    if args.engine == "docker":
+        problem = docker_engine_problem()
+        if problem is not None:
+            raise _usage_error(f"--engine docker: {problem}")
+        return DockerStack(spec)
+    devserver = DevserverStack(spec)
+    if not for_up and devserver.record() is not None:
+        return devserver
+    problem = docker_engine_problem()
+    if problem is None:
+        return DockerStack(spec)
+    if for_up:
+        _say(f"{problem}: running the same stack on the devserver")
+    return devserver
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from tfsk.deploy import prepare_stack
+
+    prepared = prepare_stack(args.declaration, on_step=lambda line: _say(f"  {line}"))
+    for name, version in prepared.exported.items():
+        _say(f"  exported {name} version {version}")
+    for report in prepared.reports:
+        for finding in report.findings:
+            _say(f"  {finding}")
+    return 0 if prepared.ok else 1
+
+
+def _cmd_up(args: argparse.Namespace, spec: Any) -> int:
+    from tfsk.deploy import DevserverStack, prepare_stack
+
+    engine = _engine(args, spec, for_up=True)
+    if isinstance(engine, DevserverStack):
+        if args.monitoring:
+            _say("note: --monitoring starts Prometheus and Grafana containers, which need Docker; the devserver "
+                 "serves its own metrics")
+        if not args.no_prepare:
+            _say("== exporter: models and configs")
+            prepared = prepare_stack(spec.declaration.source, on_step=lambda line: _say(f"  {line}"))
+            if not prepared.ok:
+                for finding in (f for r in prepared.reports for f in r.findings):
+                    _say(f"  {finding}")
+                return 1
+        _say(f"== serving on the devserver (the flags of service '{spec.serving.name}' in {spec.compose.path.name})")
+        endpoints = engine.up(timeout=args.timeout, on_progress=lambda line: _say(f"  {line}"))
+    else:
+        _say(f"== serving on Docker: docker compose -f {spec.compose.path.name}")
+        profiles = ("monitoring",) if args.monitoring else ()
+        endpoints = engine.up(profiles=profiles, batching=args.batching, build=args.build, timeout=args.timeout,
+                              on_progress=lambda line: _say(f"  {line}"))
+    _say(f"\nthe stack is up ({engine.name}); every model is AVAILABLE:")
+    for line in endpoints.lines():
+        _say(f"  {line}")
+    _say(f"try: tfsk status composed --target {endpoints.grpc}   |   tfsk stack status   |   tfsk stack down")
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace, spec: Any) -> int:
+    engine = _engine(args, spec, for_up=False)
+    stopped = engine.down()
+    if engine.name == "devserver":
+        _say(f"stopped the devserver (pid {stopped})" if stopped else "the devserver stack is not running")
+    else:
+        _say("stopped the Docker stack")
+    return 0
+
+
+def _labels(spec: Any) -> dict[str, dict[str, int]]:
+    from tfsk import serving_config as sc
+
+    return {entry.name: dict(entry.version_labels) for entry in sc.model_entries(spec.served_config())}
+
+
+def _cmd_status(args: argparse.Namespace, spec: Any) -> int:
+    engine = _engine(args, spec, for_up=False)
+    if engine.name == "devserver":
+        record, states = engine.status()
+        if record is None:
+            if args.json:
+                print(json.dumps({"engine": "devserver", "running": False}))
+            else:
+                _say("the stack is not running (no devserver started by `tfsk stack up`, no Docker engine)")
+            return 3
+        running, endpoints, header = True, record.endpoints, f"devserver pid {record.pid}, log {record.log}"
+    else:
+        header, states = engine.status()
+        endpoints, running = spec.endpoints().to_json(), True
+    labels = _labels(spec)
+    healthy = all(state.available for state in states)
+    if args.json:
+        print(json.dumps({"engine": engine.name, "running": running, "healthy": healthy, "endpoints": endpoints,
+                          "models": [{"name": s.name, "error": s.error, "labels": labels.get(s.name, {}),
+                                      "versions": [vars(v) for v in s.versions]} for s in states]}, indent=2))
+        return 0 if healthy else 1
+    _say(f"engine: {engine.name} ({header})" if engine.name == "devserver" else f"engine: docker\n{header}")
+    _say(f"health: {'healthy (every model has a version AVAILABLE)' if healthy else 'NOT healthy'}")
+    for name, value in endpoints.items():
+        if value:
+            _say(f"  {name:<10} {value}")
+    for state in states:
+        named = ", ".join(f"{label}->{version}" for label, version in sorted(labels.get(state.name, {}).items()))
+        _say(f"  model {state.name}: {state.describe()}" + (f"; labels {named}" if named else ""))
+    return 0 if healthy else 1
+
+
+def _cmd_logs(args: argparse.Namespace, spec: Any) -> int:
+    engine = _engine(args, spec, for_up=False)
+    if engine.name == "docker":
+        return int(engine.logs(args.follow))
+    try:
+        for line in engine.logs(args.follow):
+            print(line, flush=True)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace, spec: Any) -> int:
+    from tfsk.deploy import check_stack, validate_with_compose_cli, validate_with_promtool
+
+    reports = check_stack(spec.compose, spec.declaration, check_disk=not args.no_disk_check)
+    tools = {"compose schema": validate_with_compose_cli(spec.compose.path),
+             "Prometheus config": validate_with_promtool(spec.compose)}
+    ok = all(r.ok for r in reports) and all(t is None or t.ok for t in tools.values())
+    if args.json:
+        print(json.dumps({"ok": ok, "reports": [r.to_json() for r in reports],
+                          "tools": {name: vars(t) if t else None for name, t in tools.items()}}, indent=2))
+        return 0 if ok else 1
+    for name, tool in tools.items():
+        if tool is None:
+            _say(f"{name}: not checked (docker compose / docker-compose / promtool not installed)")
+            continue
+        _say(f"{name} ({tool.tool}): {'OK' if tool.ok else 'INVALID'}")
+        if not tool.ok:
+            _say("  " + tool.output.replace("\n", "\n  "))
+    for report in reports:
+        _say(f"{report.source}: {'OK' if report.ok else 'INVALID'} ({len(report.errors)} error(s), "
+             f"{len(report.warnings)} warning(s))")
+        for finding in report.findings:
+            _say(f"  {finding}")
+    return 0 if ok else 1
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "tfsk stack") -> int:
+    parser = _parser(prog)
+    args = parser.parse_args(argv)
+    from tfsk import serving_config as sc
+    from tfsk.deploy import StackError, load_stack
+
+    try:
+        if args.command == "prepare":
+            return _cmd_prepare(args)
+        spec = load_stack(args.compose_file, args.declaration, environ=_environ(args))
+        handlers = {"up": _cmd_up, "down": _cmd_down, "status": _cmd_status, "logs": _cmd_logs, "check": _cmd_check}
+        return int(handlers[args.command](args, spec))
+    except StackError as error:
+        print(f"{prog} {args.command}: error: {error}", file=sys.stderr)
+        if error.log_tail:
+            print(f"--- last lines of the server's log ---\n{error.log_tail}", file=sys.stderr)
+        return 1
+    except (sc.ConfigError, _UsageError) as error:
+        print(f"{prog} {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"{prog} {args.command}: error: {error.strerror or error}: {os.fspath(error.filename or '')}",
+              file=sys.stderr)
+        return 1
