@@ -5,57 +5,78 @@
   self-contained composed model with a signature for the whole and one for each part.
 - :func:`list_models` and :func:`prune_versions` show and trim what is on disk.
 - :func:`export_demo` exports the demo towers and their composed model.
+
+Names are imported on first use (module ``__getattr__``), so ``import tfsk.exporter`` (and so
+``tfsk export --help``) does not load TensorFlow until something that needs it is asked for.
 """
 
-from ._composed import (
-    HEAD_OUTPUT_NAME,
-    PART_SIGNATURE_PREFIX,
-    SEPARATOR,
-    export_composed,
-)
-from ._errors import (
-    ExportError,
-    InputNamingError,
-    InvalidNameError,
-    ModelSourceError,
-    PartNotFoundError,
-    VerificationError,
-    VersionExistsError,
-    WidthMismatchError,
-)
-from ._inventory import ModelInfo, VersionInfo, list_models
-from ._lineage import read_lineage
-from ._part import export_part
-from ._parts import PartRef
-from ._result import EXPORT_STEPS, ExportResult
-from ._retention import PruneResult, prune_versions
-from ._specs import SignatureSpec, TensorSpecInfo
-from .demo import export_demo
+from __future__ import annotations
 
-__all__ = [
-    "EXPORT_STEPS",
-    "HEAD_OUTPUT_NAME",
-    "PART_SIGNATURE_PREFIX",
-    "SEPARATOR",
-    "ExportError",
-    "ExportResult",
-    "InputNamingError",
-    "InvalidNameError",
-    "ModelInfo",
-    "ModelSourceError",
-    "PartNotFoundError",
-    "PartRef",
-    "PruneResult",
-    "SignatureSpec",
-    "TensorSpecInfo",
-    "VerificationError",
-    "VersionExistsError",
-    "VersionInfo",
-    "WidthMismatchError",
-    "export_composed",
-    "export_demo",
-    "export_part",
-    "list_models",
-    "prune_versions",
-    "read_lineage",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> the private module that defines it
+_WHERE = {
+    "EXPORT_STEPS": "._result",
+    "HEAD_OUTPUT_NAME": "._composed",
+    "PART_SIGNATURE_PREFIX": "._composed",
+    "SEPARATOR": "._composed",
+    "ExportError": "._errors",
+    "ExportResult": "._result",
+    "InputNamingError": "._errors",
+    "InvalidNameError": "._errors",
+    "ModelInfo": "._inventory",
+    "ModelSourceError": "._errors",
+    "PartNotFoundError": "._errors",
+    "PartRef": "._parts",
+    "PruneResult": "._retention",
+    "SignatureSpec": "._specs",
+    "TensorSpecInfo": "._specs",
+    "VerificationError": "._errors",
+    "VersionExistsError": "._errors",
+    "VersionInfo": "._inventory",
+    "WidthMismatchError": "._errors",
+    "export_composed": "._composed",
+    "export_demo": ".demo",
+    "export_part": "._part",
+    "list_models": "._inventory",
+    "prune_versions": "._retention",
+    "read_lineage": "._lineage",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
+    from ._composed import HEAD_OUTPUT_NAME, PART_SIGNATURE_PREFIX, SEPARATOR, export_composed
+    from ._errors import (
+        ExportError,
+        InputNamingError,
+        InvalidNameError,
+        ModelSourceError,
+        PartNotFoundError,
+        VerificationError,
+        VersionExistsError,
+        WidthMismatchError,
+    )
+    from ._inventory import ModelInfo, VersionInfo, list_models
+    from ._lineage import read_lineage
+    from ._part import export_part
+    from ._parts import PartRef
+    from ._result import EXPORT_STEPS, ExportResult
+    from ._retention import PruneResult, prune_versions
+    from ._specs import SignatureSpec, TensorSpecInfo
+    from .demo import export_demo
