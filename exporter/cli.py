@@ -111,22 +111,6 @@ def _load_examples(path: Path | None) -> dict[str, Any] | None:
         raise CommandError(f"cannot read examples from {path}: {error}; give an .npz file (numpy.savez)") from None
 
 
-class _Steps:
-    """The export's ``on_step`` callback: one bar step per step of each model, plus the import."""
-
-    def __init__(self, progress: Progress, names: Sequence[str]) -> None:
-        self.progress, self.names, self.index = progress, list(names), -1
-
-    def __call__(self, step: str) -> None:
-        if step == "load":
-            self.index += 1
-        name = self.names[self.index] if 0 <= self.index < len(self.names) else "model"
-        self.progress.step(f"{name}: {step}")
-
-    def done(self) -> None:
-        self.progress.step("done")
-
-
 def _result_json(result: Any) -> dict[str, Any]:
     return {"model": result.model_name, "version": result.version, "path": str(result.path),
             "lineage": result.lineage}
@@ -140,8 +124,7 @@ def _export(args: argparse.Namespace, progress: Progress) -> int:
         from tfsk.exporter.demo import COMPOSED_NAME, DEMO_TOWERS
 
         names = [*DEMO_TOWERS, COMPOSED_NAME]
-    progress.set_total(1 + len(exporter.EXPORT_STEPS) * len(names))
-    steps = _Steps(progress, names)
+    steps = _console.ExportSteps(progress, names, len(exporter.EXPORT_STEPS))
     if args.command == "part":
         results = [exporter.export_part(
             args.source, args.base, args.name, version=args.version, input_names=args.input_names,

@@ -35,6 +35,7 @@ __all__ = [
     "EXIT_USAGE",
     "ArgumentParser",
     "CommandError",
+    "ExportSteps",
     "Progress",
     "describe_os_error",
     "emit_json",
@@ -164,7 +165,7 @@ def guarded(prog: str, argv: Sequence[str], body: Callable[[], int],
         _quiet_closed_pipe()
         return EXIT_OK
     except KeyboardInterrupt:
-        message, code = on_interrupt() if on_interrupt else ("interrupted; nothing was changed", EXIT_INTERRUPTED)
+        message, code = on_interrupt() if on_interrupt else ("interrupted", EXIT_INTERRUPTED)
         return report_error(prog, message, code, as_json, interrupted=True)
 
 
@@ -299,3 +300,23 @@ class Progress:
             self.console.print(text, markup=False, highlight=False)
         else:
             print(text, file=sys.stderr, flush=True)
+
+
+class ExportSteps:
+    """An exporter ``on_step`` callback: one bar step per step of each model, models in ``names`` order.
+
+    The bar's first step is the import of TensorFlow, which comes before any model.
+    """
+
+    def __init__(self, progress: Progress, names: Sequence[str], steps_per_model: int) -> None:
+        self.progress, self.names, self.index = progress, list(names), -1
+        progress.set_total(1 + steps_per_model * len(self.names))
+
+    def __call__(self, step: str) -> None:
+        if step == "load":  # the first step of each model
+            self.index += 1
+        name = self.names[self.index] if 0 <= self.index < len(self.names) else "model"
+        self.progress.step(f"{name}: {step}")
+
+    def done(self) -> None:
+        self.progress.step("done")
