@@ -12,8 +12,9 @@ Names are imported on first use (module ``__getattr__``), so ``import tfsk.expor
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tfsk._base.lazy import lazy_exports
 
 # public name -> the private module that defines it
 _WHERE = {
@@ -47,17 +48,7 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
