@@ -130,6 +130,8 @@ def _run(command: str, parser: argparse.ArgumentParser, argv: Sequence[str] | No
         try:
             with _client(args) as client:
                 return int(action(client, args))
+        except BrokenPipeError:
+            raise  # a closed pipe ends quietly (tfsk._console)
         except (ClientError, OSError, ValueError) as error:  # could not run: exit 2
             raise _console.CommandError(str(error)) from None
 

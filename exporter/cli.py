@@ -254,6 +254,8 @@ def _run(args: argparse.Namespace) -> int:
                 raise CommandError(str(error), code=EXIT_NOT_RIGHT) from None
             except ExportError as error:
                 raise CommandError(str(error)) from None
+            except BrokenPipeError:
+                raise  # a closed pipe ends quietly (tfsk._console)
             except OSError as error:
                 raise CommandError(_console.describe_os_error(error)) from None
 

@@ -332,6 +332,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk config") -> int:
             return _dispatch(args, parser)
         except ConfigError as error:  # could not run: exit 2 (findings in a file are exit 1)
             raise _console.CommandError(str(error)) from None
+        except BrokenPipeError:
+            raise  # a closed pipe ends quietly (tfsk._console)
         except OSError as error:
             raise _console.CommandError(_console.describe_os_error(error)) from None
 

@@ -53,7 +53,7 @@ def test_part_and_composed_from_files_with_examples(tmp_path):
     assert outputs["embedding"].shape == (1, 32)
 
 
-def test_failures_exit_non_zero_with_the_reason(tmp_path):
+def test_failures_exit_2_with_the_reason(tmp_path):
     build_tower("tower_c").save(tmp_path / "tower_c.keras")
     models = tmp_path / "models"
     ok = tfsk("export", "part", str(tmp_path / "tower_c.keras"), "--base", str(models), "--name", "tower_c")
@@ -61,19 +61,19 @@ def test_failures_exit_non_zero_with_the_reason(tmp_path):
 
     again = tfsk("export", "part", str(tmp_path / "tower_c.keras"), "--base", str(models), "--name", "tower_c",
                  "--version", "1")
-    assert again.returncode == 1
+    assert again.returncode == 2
     assert "error: version 1 of 'tower_c' already exists" in again.stderr
 
     missing = tfsk("export", "composed", "--base", str(models), "--name", "c", "--part", "tower_c@3",
                    "--head", "tfsk.exporter.demo:build_head")
-    assert missing.returncode == 1 and "has no version 3" in missing.stderr and "available versions: [1]" in missing.stderr
+    assert missing.returncode == 2 and "has no version 3" in missing.stderr and "available versions: [1]" in missing.stderr
 
     width = tfsk("export", "composed", "--base", str(models), "--name", "c", "--part", "tower_c",
                  "--head", str(tmp_path / "tower_c.keras"))
-    assert width.returncode == 1 and "head takes input width 5 but the parts concatenate to width 32" in width.stderr
+    assert width.returncode == 2 and "head takes input width 5 but the parts concatenate to width 32" in width.stderr
 
     bad_name = tfsk("export", "part", str(tmp_path / "tower_c.keras"), "--base", str(models), "--name", "a/b")
-    assert bad_name.returncode == 1 and "invalid part name 'a/b'" in bad_name.stderr
+    assert bad_name.returncode == 2 and "invalid part name 'a/b'" in bad_name.stderr
 
     usage = tfsk("export", "part", "--base", str(models))
     assert usage.returncode == 2 and "required" in usage.stderr
