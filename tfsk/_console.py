@@ -21,9 +21,7 @@ import io
 import json
 import logging
 import os
-import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -52,11 +50,6 @@ EXIT_OK = 0
 EXIT_NOT_RIGHT = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-#: TensorFlow's C++ errors and fatal errors (absl's format: ``E0000 00:00:...`` / ``F0000 ...``).
-_ABSL_ERROR = re.compile(r"^[EF]\d{4} ")
-#: The few lines of captured TensorFlow C++ output worth showing when something went wrong.
-_REPLAY_LINES = 20
 
 
 class CommandError(Exception):
@@ -185,10 +178,10 @@ def finish(code: int) -> NoReturn:
 def quiet_native_stderr(verbose: bool = False) -> Iterator[None]:
     """Keep TensorFlow's C++ logs (start-up banner, cuInit, oneDNN notes) off the terminal.
 
-    They are written straight to file descriptor 2 before TensorFlow's log level applies, so the
-    descriptor is pointed at a temporary file while the block runs; Python's own ``sys.stderr``
-    (our messages, logging, the progress bar) keeps writing to the real stderr. If the block
-    fails, the last captured lines are shown, since they may say why. ``verbose`` shows everything.
+    They are written straight to file descriptor 2, before TensorFlow's log level applies, so the
+    descriptor points at /dev/null while the block runs; Python's own ``sys.stderr`` (our
+    messages, logging, the progress bar) keeps writing to the real stderr. TensorFlow's failures
+    still reach the user as Python exceptions; ``verbose`` shows everything.
     """
     if verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
@@ -202,27 +195,18 @@ def quiet_native_stderr(verbose: bool = False) -> Iterator[None]:
         yield
         return
     original = sys.stderr
-    sink = tempfile.TemporaryFile()
-    os.dup2(sink.fileno(), 2)
+    sink = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(sink, 2)
+    os.close(sink)
     sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(saved), "wb", buffering=0), write_through=True,
                                   encoding=getattr(original, "encoding", None) or "utf-8", errors="replace")
-    failed = False
     try:
         yield
-    except BaseException:
-        failed = True
-        raise
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
         sys.stderr = original
-        if failed:
-            sink.seek(0)
-            lines = sink.read().decode(errors="replace").splitlines()[-_REPLAY_LINES:]
-            for line in (line for line in lines if _ABSL_ERROR.match(line)):
-                print(line, file=sys.stderr)
-        sink.close()
 
 
 def setup_logging(verbose: bool, progress: Progress | None = None, level: int = logging.WARNING) -> None:

@@ -97,3 +97,61 @@ def test_top_level_help_and_unknown_commands():
     assert shown.returncode == 0 and "export" in shown.stdout
     unknown = tfsk("nonsense")
     assert unknown.returncode == 2 and "unknown command 'nonsense'" in unknown.stderr
+
+
+def test_export_shows_no_tensorflow_log_lines(tmp_path):
+    run = tfsk("export", "demo", "--base", str(tmp_path), "--json")
+    assert run.returncode == 0, run.stderr
+    assert [m["model"] for m in json.loads(run.stdout)["models"]] == ["tower_a", "tower_b", "tower_c", "composed"]
+    # The C++ start-up banner is written before TensorFlow's log level applies: the CLI must keep it off stderr.
+    assert run.stderr == ""
+
+
+def test_an_unwritable_base_is_one_line_that_says_what_and_where(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    run = tfsk("export", "demo", "--base", str(tmp_path / "file" / "models"))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [run.stderr.strip()]
+    assert f"{tmp_path / 'file'}" in run.stderr and "is a file, not a folder" in run.stderr
+
+
+SLOW_FACTORY = '''
+import pathlib, time
+
+def build():
+    pathlib.Path("loading").write_text("now")
+    time.sleep(60)  # the test interrupts us here
+'''
+
+
+def _interrupt_when(process, ready, timeout=120):
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not ready() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    return process.communicate(timeout=60)
+
+
+def test_ctrl_c_says_what_was_published(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "slow_factory.py").write_text(SLOW_FACTORY)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    early = subprocess.Popen([sys.executable, "-m", "tfsk", "export", "part", "slow_factory:build", "--base",
+                              str(tmp_path / "models"), "--name", "slow"], cwd=tmp_path, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = _interrupt_when(early, (tmp_path / "loading").exists)
+    assert early.returncode == 130, err
+    assert err.strip() == f"tfsk export part: error: interrupted; nothing was published under {tmp_path / 'models'}"
+
+    demo = subprocess.Popen([sys.executable, "-m", "tfsk", "export", "demo", "--base", str(tmp_path / "demo")],
+                            cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = _interrupt_when(demo, (tmp_path / "demo" / "tower_a" / "1").exists)
+    assert demo.returncode == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "interrupted; published tower_a@1" in err and "not published:" in err and "composed" in err
