@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import errno
 import io
-import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -66,6 +64,8 @@ def wants_json(argv: Sequence[str]) -> bool:
 
 
 def emit_json(data: Any) -> None:
+    import json
+
     print(json.dumps(data, indent=2, default=str), flush=True)
 
 
@@ -209,8 +209,10 @@ def quiet_native_stderr(verbose: bool = False) -> Iterator[None]:
         sys.stderr = original
 
 
-def setup_logging(verbose: bool, progress: Progress | None = None, level: int = logging.WARNING) -> None:
+def setup_logging(verbose: bool, progress: Progress | None = None) -> None:
     """Library log lines go through the progress display (so they never break its bar), or to stderr."""
+    import logging
+
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -223,7 +225,7 @@ def setup_logging(verbose: bool, progress: Progress | None = None, level: int = 
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else level)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     for noisy in ("tensorflow", "absl", "h5py", "keras"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.ERROR)
 
