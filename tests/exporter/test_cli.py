@@ -155,3 +155,48 @@ def test_ctrl_c_says_what_was_published(tmp_path):
     assert demo.returncode == 2, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "interrupted; published tower_a@1" in err and "not published:" in err and "composed" in err
+
+
+def _mount_tmpfs(mount_point, options):
+    import subprocess
+
+    import pytest
+
+    mount_point.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    return lambda: subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_read_only_or_full_disk_is_one_line_that_says_what_and_where(tmp_path):
+    import subprocess
+
+    build_tower("tower_c").save(tmp_path / "tower_c.keras")
+    disk = tmp_path / "disk"
+    unmount = _mount_tmpfs(disk, "size=1m")
+    try:
+        (disk / "models" / "tower_c").mkdir(parents=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        read_only = tfsk("export", "part", str(tmp_path / "tower_c.keras"), "--base", str(disk / "models"),
+                         "--name", "tower_c")
+        assert read_only.returncode == 2 and "Traceback" not in read_only.stderr
+        assert read_only.stderr.strip() == (f"tfsk export part: error: {disk / 'models' / 'tower_c' / '.tfsk.lock'}: "
+                                            "Read-only file system; the file system is read-only: choose a folder "
+                                            "you can write to")
+        subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
+        with open(disk / "filler", "wb") as filler:  # fill the 1 MiB disk to the last byte
+            for _ in range(1024):
+                try:
+                    filler.write(b"\0" * 1024)
+                    filler.flush()
+                except OSError:
+                    break
+        full = tfsk("export", "part", str(tmp_path / "tower_c.keras"), "--base", str(disk / "models"),
+                    "--name", "tower_c")
+        assert full.returncode == 2 and "Traceback" not in full.stderr
+        assert len(full.stderr.strip().splitlines()) == 1 and "No space left on device" in full.stderr
+        assert numeric_children(disk / "models" / "tower_c") == []
+    finally:
+        unmount()
