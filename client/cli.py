@@ -217,10 +217,12 @@ def status(argv: Sequence[str] | None = None, prog: str = "tfsk status") -> int:
         if args.json:
             print(json.dumps([vars(v) for v in versions]))
             return 0
-        print(f"{'VERSION':>8}  {'STATE':<10}  STATUS")
-        for entry in versions:
-            detail = entry.error_code + (f": {entry.error_message}" if entry.error_message else "")
-            print(f"{entry.version:>8}  {entry.state:<10}  {detail}")
+        from tfsk._console import print_table
+
+        rows = [(entry.version, entry.state, entry.error_code + (f": {entry.error_message}" if entry.error_message else ""))
+                for entry in versions]
+        print_table(("VERSION", "STATE", "STATUS"), rows,
+                    [f"{'VERSION':>8}  {'STATE':<10}  STATUS"] + [f"{v:>8}  {state:<10}  {d}" for v, state, d in rows])
         return 0
 
     return _run("status", parser, argv, action)
@@ -242,11 +244,14 @@ def parts(argv: Sequence[str] | None = None, prog: str = "tfsk parts") -> int:
         if not found:
             print(f"{args.model} has no part signatures (part_<name>): it is not a composed model")
             return 0
-        print(f"{'PART':<16} {'VERSION':>7}  {'SIGNATURE':<20} INPUTS -> OUTPUTS")
-        for part in found:
-            ins = ", ".join(f"{k} {v.describe()}" for k, v in part.inputs.items())
-            outs = ", ".join(f"{k} {v.describe()}" for k, v in part.outputs.items())
-            print(f"{part.name:<16} {str(part.version or '?'):>7}  {part.signature:<20} {ins} -> {outs}")
+        from tfsk._console import print_table
+
+        rows = [(part.name, str(part.version or "?"), part.signature,
+                 ", ".join(f"{k} {v.describe()}" for k, v in part.inputs.items()),
+                 ", ".join(f"{k} {v.describe()}" for k, v in part.outputs.items())) for part in found]
+        print_table(("PART", "VERSION", "SIGNATURE", "INPUTS", "OUTPUTS"), rows,
+                    [f"{'PART':<16} {'VERSION':>7}  {'SIGNATURE':<20} INPUTS -> OUTPUTS"]
+                    + [f"{name:<16} {version:>7}  {signature:<20} {ins} -> {outs}" for name, version, signature, ins, outs in rows])
         return 0
 
     return _run("parts", parser, argv, action)

@@ -38,6 +38,7 @@ __all__ = [
     "finish",
     "guarded",
     "positive_int",
+    "print_table",
     "quiet_native_stderr",
     "report_error",
     "setup_logging",
@@ -72,9 +73,36 @@ def emit_json(data: Any) -> None:
 def report_error(prog: str, message: str, code: int, as_json: bool, **details: Any) -> int:
     if as_json:
         emit_json({"ok": False, "command": prog, "exit_code": code, "error": message, **details})
+    elif _is_terminal(sys.stderr):
+        from rich.console import Console
+        from rich.text import Text
+
+        Console(file=sys.stderr, soft_wrap=True).print(Text.assemble((f"{prog}: error:", "bold red"), f" {message}"))
     else:
         print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
     return code
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty()) and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):
+        return False
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], plain: Sequence[str]) -> None:
+    """A table on a terminal; the ``plain`` lines (stable, for scripts) anywhere else."""
+    if not _is_terminal(sys.stdout):
+        for line in plain:
+            print(line)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*headers, header_style="bold")
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    Console().print(table)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -241,7 +269,7 @@ class Progress:
         self.console = None
         self._bar: Any = None
         self._task: Any = None
-        if enabled and sys.stderr.isatty():
+        if enabled and _is_terminal(sys.stderr):
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
             from rich.progress import Progress as RichProgress
