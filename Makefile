@@ -1,5 +1,6 @@
 # Two commands set everything up on a fresh machine:
-#   make demo   the main job: export the demo parts and the composed model, write their TF Serving
+#   make demo   the main job: export the demo parts and the composed model (reusing the newest ones
+#               when nothing changed; make demo DEMO_FLAGS=--fresh exports anew), write their TF Serving
 #               configs from tfsk.toml, serve them on the embedded devserver, query them over gRPC
 #   make test   run the test suite (.ci/run runs exactly this)
 # Both create the virtual environment in .venv on first use and install the pinned dependencies.
@@ -7,6 +8,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 DEMO_PORT ?= 8500
+DEMO_FLAGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tfsk-installed
 
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/tfsk demo --declaration tfsk.toml --port $(DEMO_PORT)
+	$(BIN)/tfsk demo --declaration tfsk.toml --port $(DEMO_PORT) $(DEMO_FLAGS)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -22,6 +22,8 @@ from ._types import ModelMetadata
 
 __all__ = ["check", "metadata", "parts", "predict", "status"]
 
+_MODEL_HELP = "the model's name on the server (as in models.config)"
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default=DEFAULT_TARGET,
@@ -49,18 +51,40 @@ def _client(args: argparse.Namespace) -> Client:
     return Client(targets, timeout=args.timeout, tls=tls)
 
 
-def _read_value(text: str) -> Any:
+def _read_value(name: str, text: str, dtype: np.dtype | None) -> Any:
     if text.startswith("@"):
         path = Path(text[1:])
-        if path.suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if path.suffix == ".json":
-            return json.loads(path.read_text())
-        raise ClientError(f"{path}: give a .npy or .json file after '@'")
+        if path.suffix not in (".npy", ".json"):
+            raise ClientError(f"--input {name}={text}: give a .npy or .json file after '@'")
+        try:
+            return np.load(path, allow_pickle=False) if path.suffix == ".npy" else json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ClientError(f"--input {name}={text}: no such file") from None
+        except (OSError, ValueError) as error:
+            raise ClientError(f"--input {name}={text}: cannot read {path}: {error}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise ClientError(f"{text!r} is not a JSON literal ({error.msg}); quote strings, e.g. '\"abc\"', or use @file") from None
+        if dtype is None or dtype == np.dtype(object):
+            hint = "quote strings, e.g. '\"abc\"', or use @file.json / @file.npy"
+        else:
+            hint = f"the input is {dtype}: give a number or nested lists of numbers, e.g. '[[1.5, 2]]', or @file.npy"
+        raise ClientError(f"--input {name}={text!r} is not a JSON literal ({error.msg}); {hint}") from None
+
+
+def _array(name: str, value: Any, dtype: np.dtype | None) -> np.ndarray:
+    # JSON has no dtypes: the signature decides, as TF Serving's REST API does.
+    try:
+        if dtype is not None and dtype != np.dtype(object):
+            return np.asarray(value, dtype=dtype)
+        if dtype == np.dtype(object) or (isinstance(value, (str, list)) and np.asarray(value).dtype.kind == "U"):
+            return np.asarray(value, dtype=object)
+        return np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as error:
+        wanted = f"a {dtype} tensor" if dtype is not None else "a tensor"
+        reason = ("its nested lists differ in length (a tensor is rectangular)" if "sequence" in str(error)
+                  else str(error))
+        raise ClientError(f"--input {name}: cannot make {wanted} of {value!r:.80}: {reason}") from None
 
 
 def _inputs(pairs: Sequence[str], dtypes: dict[str, np.dtype]) -> dict[str, np.ndarray]:
@@ -69,15 +93,10 @@ def _inputs(pairs: Sequence[str], dtypes: dict[str, np.dtype]) -> dict[str, np.n
         name, sep, text = pair.partition("=")
         if not sep or not name:
             raise ClientError(f"--input takes NAME=VALUE, got {pair!r}")
-        value = _read_value(text)
-        # JSON has no dtypes: the signature decides, as TF Serving's REST API does.
+        if dtypes and name not in dtypes:
+            raise ClientError(f"--input {name}: the signature has no input {name!r}; its inputs: {', '.join(sorted(dtypes))}")
         dtype = dtypes.get(name)
-        if dtype is not None and dtype != np.dtype(object):
-            inputs[name] = np.asarray(value, dtype=dtype)
-        elif dtype == np.dtype(object) or (isinstance(value, (str, list)) and np.asarray(value).dtype.kind == "U"):
-            inputs[name] = np.asarray(value, dtype=object)
-        else:
-            inputs[name] = np.asarray(value)
+        inputs[name] = _array(name, _read_value(name, text, dtype), dtype)
     return inputs
 
 
@@ -94,23 +113,34 @@ def _jsonable(array: np.ndarray) -> Any:
     return array.tolist()
 
 
-def _fail(command: str, error: Exception) -> int:
-    print(f"tfsk {command}: error: {error}", file=sys.stderr)
-    return 1
+def _parser(prog: str, description: str, argv: Sequence[str] | None) -> argparse.ArgumentParser:
+    from tfsk import _console
+
+    argv = sys.argv[1:] if argv is None else argv
+    return _console.ArgumentParser(prog=prog, description=description, json_mode=_console.wants_json(argv))
 
 
 def _run(command: str, parser: argparse.ArgumentParser, argv: Sequence[str] | None, action: Any) -> int:
+    from tfsk import _console
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    try:
-        with _client(args) as client:
-            return action(client, args)
-    except (ClientError, OSError, ValueError) as error:
-        return _fail(command, error)
+
+    def body() -> int:
+        try:
+            with _client(args) as client:
+                return int(action(client, args))
+        except BrokenPipeError:
+            raise  # a closed pipe ends quietly (tfsk._console)
+        except (ClientError, OSError, ValueError) as error:  # could not run: exit 2
+            raise _console.CommandError(str(error)) from None
+
+    return _console.guarded(parser.prog, argv, body)
 
 
 def predict(argv: Sequence[str] | None = None, prog: str = "tfsk predict") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="Run a signature of a model on the inputs given.")
-    parser.add_argument("model")
+    parser = _parser(prog, "Run a signature of a model on the inputs given.", argv)
+    parser.add_argument("model", help=_MODEL_HELP)
     parser.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                         help="an input: a JSON literal, @file.npy or @file.json (repeat for each input)")
     _model_choice(parser)
@@ -155,8 +185,8 @@ def _metadata_json(meta: ModelMetadata) -> dict[str, Any]:
 
 
 def metadata(argv: Sequence[str] | None = None, prog: str = "tfsk metadata") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="Show a model's signatures (GetModelMetadata).")
-    parser.add_argument("model")
+    parser = _parser(prog, "Show a model's signatures (GetModelMetadata).", argv)
+    parser.add_argument("model", help=_MODEL_HELP)
     _model_choice(parser)
     _common(parser)
 
@@ -177,8 +207,8 @@ def metadata(argv: Sequence[str] | None = None, prog: str = "tfsk metadata") -> 
 
 
 def status(argv: Sequence[str] | None = None, prog: str = "tfsk status") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="Show the state of a model's versions (GetModelStatus).")
-    parser.add_argument("model")
+    parser = _parser(prog, "Show the state of a model's versions (GetModelStatus).", argv)
+    parser.add_argument("model", help=_MODEL_HELP)
     parser.add_argument("--version", type=int, help="only this version")
     _common(parser)
 
@@ -187,18 +217,20 @@ def status(argv: Sequence[str] | None = None, prog: str = "tfsk status") -> int:
         if args.json:
             print(json.dumps([vars(v) for v in versions]))
             return 0
-        print(f"{'VERSION':>8}  {'STATE':<10}  STATUS")
-        for entry in versions:
-            detail = entry.error_code + (f": {entry.error_message}" if entry.error_message else "")
-            print(f"{entry.version:>8}  {entry.state:<10}  {detail}")
+        from tfsk._console import print_table
+
+        rows = [(entry.version, entry.state, entry.error_code + (f": {entry.error_message}" if entry.error_message else ""))
+                for entry in versions]
+        print_table(("VERSION", "STATE", "STATUS"), rows,
+                    [f"{'VERSION':>8}  {'STATE':<10}  STATUS"] + [f"{v:>8}  {state:<10}  {d}" for v, state, d in rows])
         return 0
 
     return _run("status", parser, argv, action)
 
 
 def parts(argv: Sequence[str] | None = None, prog: str = "tfsk parts") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="List a composed model's parts and the part versions it holds.")
-    parser.add_argument("model")
+    parser = _parser(prog, "List a composed model's parts and the part versions it holds.", argv)
+    parser.add_argument("model", help="the composed model's name on the server")
     _model_choice(parser)
     _common(parser)
 
@@ -212,20 +244,23 @@ def parts(argv: Sequence[str] | None = None, prog: str = "tfsk parts") -> int:
         if not found:
             print(f"{args.model} has no part signatures (part_<name>): it is not a composed model")
             return 0
-        print(f"{'PART':<16} {'VERSION':>7}  {'SIGNATURE':<20} INPUTS -> OUTPUTS")
-        for part in found:
-            ins = ", ".join(f"{k} {v.describe()}" for k, v in part.inputs.items())
-            outs = ", ".join(f"{k} {v.describe()}" for k, v in part.outputs.items())
-            print(f"{part.name:<16} {str(part.version or '?'):>7}  {part.signature:<20} {ins} -> {outs}")
+        from tfsk._console import print_table
+
+        rows = [(part.name, str(part.version or "?"), part.signature,
+                 ", ".join(f"{k} {v.describe()}" for k, v in part.inputs.items()),
+                 ", ".join(f"{k} {v.describe()}" for k, v in part.outputs.items())) for part in found]
+        print_table(("PART", "VERSION", "SIGNATURE", "INPUTS", "OUTPUTS"), rows,
+                    [f"{'PART':<16} {'VERSION':>7}  {'SIGNATURE':<20} INPUTS -> OUTPUTS"]
+                    + [f"{name:<16} {version:>7}  {signature:<20} {ins} -> {outs}" for name, version, signature, ins, outs in rows])
         return 0
 
     return _run("parts", parser, argv, action)
 
 
 def check(argv: Sequence[str] | None = None, prog: str = "tfsk check") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="Check that a composed model's parts agree with the "
-                                     "standalone part versions it was built from (exit 1 if not).")
-    parser.add_argument("model")
+    parser = _parser(prog, "Check that a composed model's parts agree with the "
+                     "standalone part versions it was built from (exit 1 if not).", argv)
+    parser.add_argument("model", help="the composed model's name on the server")
     parser.add_argument("--version", type=int, help="check this version of the composed model")
     parser.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                         help="inputs to use (default: made up from the signature)")

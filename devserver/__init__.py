@@ -7,7 +7,24 @@ TF Serving's rules, keeps the old version serving while a new one loads, and ans
 Serving's status codes and messages. See the README for what differs.
 """
 
-from ._flags import FlagError, ServerOptions, parse_flags
-from ._server import DevServer, StartupError, read_model_config
+from __future__ import annotations
 
-__all__ = ["DevServer", "FlagError", "ServerOptions", "StartupError", "parse_flags", "read_model_config"]
+from typing import TYPE_CHECKING
+
+from tfsk._base.lazy import lazy_exports
+
+# Loaded on first use: ``tfsk serve --help`` and flag errors answer without TensorFlow.
+_WHERE = {
+    "DevServer": "._server",
+    "FlagError": "._flags",
+    "ServerOptions": "._flags",
+    "StartupError": "._server",
+    "parse_flags": "._flags",
+    "read_model_config": "._server",
+}
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+
+if TYPE_CHECKING:
+    from ._flags import FlagError, ServerOptions, parse_flags
+    from ._server import DevServer, StartupError, read_model_config

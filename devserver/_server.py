@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from concurrent import futures
 from pathlib import Path
@@ -61,6 +62,26 @@ def log_config_advice(config: ModelServerConfig, allow_unavailable_labels: bool)
         config, allow_version_labels_for_unavailable_models=allow_unavailable_labels)
     for finding in report.findings:
         logger.warning("config check: %s", finding)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a taken port before any model loads (TF Serving only finds out after loading them all).
+
+    The probe binds the way gRPC does (SO_REUSEADDR, no SO_REUSEPORT), so a socket left in TIME_WAIT
+    by an earlier server is no obstacle but a listening one is.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as error:
+        raise StartupError(f"INVALID_ARGUMENT: cannot listen on {host}:{port}: {error.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise StartupError(f"UNAVAILABLE: could not listen on {host}:{port}: {error.strerror}; another "
+                               "process holds the port: stop it, or choose another --port") from None
 
 
 def single_model_config(options: ServerOptions) -> ModelServerConfig:
@@ -131,6 +152,8 @@ class DevServer:
     def start(self) -> None:
         """TF Serving's order: config, load every model, and only then open the port."""
         config = self._check_options()
+        if self.options.port:
+            check_port_free(self.options.bind_address, self.options.port)
         log_config_advice(config, self.options.allow_version_labels_for_unavailable_models)
         try:
             self.core.reload_config(config, initial=True)

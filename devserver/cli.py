@@ -40,11 +40,15 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk serve") -> int:
         print(f"{error}\n\n{USAGE}", file=sys.stderr)
         return 255
     if options.version:
-        import tensorflow as tf
+        from importlib.metadata import PackageNotFoundError, version
 
         from tfsk import __version__
 
-        print(f"TensorFlow ModelServer: tfsk-devserver-{__version__}\nTensorFlow Library: {tf.__version__}")
+        try:  # the installed distribution's version: no need to import TensorFlow to print it
+            tensorflow = version("tensorflow")
+        except PackageNotFoundError:
+            tensorflow = "not installed (pip install 'tfsk[serve]')"
+        print(f"TensorFlow ModelServer: tfsk-devserver-{__version__}\nTensorFlow Library: {tensorflow}")
         return 0
     for argument in options.unknown:
         print(f"unknown argument: {argument}\n{USAGE}", file=sys.stderr)

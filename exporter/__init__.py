@@ -7,65 +7,77 @@
   :func:`compare_signatures`); a composed version stores its head for reuse (:class:`HeadRef`).
 - :func:`list_models` and :func:`prune_versions` show and trim what is on disk.
 - :func:`export_demo` exports the demo towers and their composed model.
+
+Names are imported on first use (module ``__getattr__``), so ``import tfsk.exporter`` (and so
+``tfsk export --help``) does not load TensorFlow until something that needs it is asked for.
 """
 
-from ._composed import (
-    HEAD_OUTPUT_NAME,
-    PART_SIGNATURE_PREFIX,
-    SEPARATOR,
-    export_composed,
-)
-from ._contract import compare_signatures
-from ._errors import (
-    ContractChangeError,
-    ExportError,
-    HeadReuseError,
-    InputNamingError,
-    InvalidNameError,
-    ModelSourceError,
-    PartNotFoundError,
-    VerificationError,
-    VersionExistsError,
-    WidthMismatchError,
-)
-from ._head import HeadRef
-from ._inventory import ModelInfo, VersionInfo, list_models
-from ._lineage import read_lineage
-from ._part import export_part
-from ._parts import PartRef
-from ._result import EXPORT_STEPS, ExportResult
-from ._retention import PruneResult, prune_versions
-from ._specs import SignatureSpec, TensorSpecInfo
-from .demo import export_demo
+from __future__ import annotations
 
-__all__ = [
-    "EXPORT_STEPS",
-    "HEAD_OUTPUT_NAME",
-    "PART_SIGNATURE_PREFIX",
-    "SEPARATOR",
-    "ContractChangeError",
-    "ExportError",
-    "ExportResult",
-    "HeadRef",
-    "HeadReuseError",
-    "InputNamingError",
-    "InvalidNameError",
-    "ModelInfo",
-    "ModelSourceError",
-    "PartNotFoundError",
-    "PartRef",
-    "PruneResult",
-    "SignatureSpec",
-    "TensorSpecInfo",
-    "VerificationError",
-    "VersionExistsError",
-    "VersionInfo",
-    "WidthMismatchError",
-    "compare_signatures",
-    "export_composed",
-    "export_demo",
-    "export_part",
-    "list_models",
-    "prune_versions",
-    "read_lineage",
-]
+from typing import TYPE_CHECKING
+
+from tfsk._base.lazy import lazy_exports
+
+# public name -> the private module that defines it
+_WHERE = {
+    "EXPORT_STEPS": "._result",
+    "HEAD_OUTPUT_NAME": "._composed",
+    "PART_SIGNATURE_PREFIX": "._composed",
+    "SEPARATOR": "._composed",
+    "ContractChangeError": "._errors",
+    "ExportError": "._errors",
+    "ExportResult": "._result",
+    "HeadRef": "._head",
+    "HeadReuseError": "._errors",
+    "InputNamingError": "._errors",
+    "InvalidNameError": "._errors",
+    "ModelInfo": "._inventory",
+    "ModelSourceError": "._errors",
+    "PartNotFoundError": "._errors",
+    "PartRef": "._parts",
+    "PruneResult": "._retention",
+    "SignatureSpec": "._specs",
+    "TensorSpecInfo": "._specs",
+    "VerificationError": "._errors",
+    "VersionExistsError": "._errors",
+    "VersionInfo": "._inventory",
+    "WidthMismatchError": "._errors",
+    "compare_signatures": "._contract",
+    "export_composed": "._composed",
+    "export_demo": ".demo",
+    "export_part": "._part",
+    "list_models": "._inventory",
+    "prune_versions": "._retention",
+    "read_lineage": "._lineage",
+}
+
+__all__ = sorted(_WHERE)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
+    from ._composed import HEAD_OUTPUT_NAME, PART_SIGNATURE_PREFIX, SEPARATOR, export_composed
+    from ._contract import compare_signatures
+    from ._errors import (
+        ContractChangeError,
+        ExportError,
+        HeadReuseError,
+        InputNamingError,
+        InvalidNameError,
+        ModelSourceError,
+        PartNotFoundError,
+        VerificationError,
+        VersionExistsError,
+        WidthMismatchError,
+    )
+    from ._head import HeadRef
+    from ._inventory import ModelInfo, VersionInfo, list_models
+    from ._lineage import read_lineage
+    from ._part import export_part
+    from ._parts import PartRef
+    from ._result import EXPORT_STEPS, ExportResult
+    from ._retention import PruneResult, prune_versions
+    from ._specs import SignatureSpec, TensorSpecInfo
+    from .demo import export_demo

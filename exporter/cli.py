@@ -1,32 +1,40 @@
-"""``tfsk export``: export parts and composed models, list and prune versions."""
+"""``tfsk export``: export parts and composed models, list and prune versions.
+
+Everything that can be checked without TensorFlow (usage, names, versions, folders) is checked
+before it is imported, so mistakes are answered at once; TensorFlow's C++ logs stay hidden unless
+``--verbose``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-# Before TensorFlow is imported (inside the commands): keep its C++ start-up chatter off the terminal.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfsk import _console
+from tfsk._base import layout
+from tfsk._console import EXIT_NOT_RIGHT, EXIT_OK, CommandError, Progress, emit_json, positive_int
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Export Keras models as versioned SavedModels for TF Serving.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _parser(prog: str, json_mode: bool) -> argparse.ArgumentParser:
+    parser = _console.ArgumentParser(prog=prog, json_mode=json_mode,
+                                     description="Export Keras models as versioned SavedModels for TF Serving.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do (see COMMAND --help)")
 
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+    def add(name: str, help_text: str, base_help: str = "model base path: models live in BASE/NAME/VERSION"
+            ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--base", required=True, type=Path, help="model base path: models live in BASE/NAME/VERSION")
+        sub.add_argument("--base", required=True, type=Path, help=base_help)
+        sub.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
+        sub.add_argument("--verbose", "-v", action="store_true", help="show library and TensorFlow log lines")
         return sub
 
     part = add("part", "export one Keras model (a part) as the next version of BASE/NAME")
-    part.add_argument("source", help="a .keras file, or a module:function factory returning a keras.Model")
+    part.add_argument("source", metavar="SOURCE",
+                      help="a .keras file, or a module:function factory returning a keras.Model")
     part.add_argument("--name", required=True, help="model name (folder and TF Serving model name)")
     part.add_argument("--input-name", action="append", dest="input_names", metavar="NAME",
                       help="signature name for each model input, in order (default: the Input names)")
@@ -48,48 +56,54 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
     add("demo", "export the demo towers and the composed model (the next version of each)")
 
-    listing = add("list", "list models, versions, signatures and lineage")
+    listing = add("list", "list models, versions, signatures and lineage",
+                  base_help="model base path to list (must exist)")
     listing.add_argument("models", nargs="*", metavar="MODEL", help="only these models (default: all)")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
 
-    prune = add("prune", "delete old versions, keeping the newest N and protected ones")
-    prune.add_argument("name", metavar="MODEL")
-    prune.add_argument("--keep", type=int, required=True, help="how many of the newest versions to keep (>= 1)")
-    prune.add_argument("--protect", type=int, action="append", default=[], metavar="VERSION",
+    prune = add("prune", "delete old versions, keeping the newest N and protected ones",
+                base_help="model base path (must exist)")
+    prune.add_argument("name", metavar="MODEL", help="the model whose old versions to delete")
+    prune.add_argument("--keep", type=positive_int, required=True, help="how many of the newest versions to keep (>= 1)")
+    prune.add_argument("--protect", type=positive_int, action="append", default=[], metavar="VERSION",
                        help="a version never to delete (repeat; e.g. the ones labels point at)")
     prune.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
-    prune.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
 def _add_export_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--version", type=int, help="publish as this version (refused if it exists; default: next)")
+    sub.add_argument("--version", type=positive_int, help="publish as this version (refused if it exists; default: next)")
     sub.add_argument("--examples", type=Path, metavar="FILE.npz",
                      help="example inputs (arrays named after the signature inputs): checked against the written "
                           "model and stored as TF Serving warmup requests")
     sub.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance of the output check")
     sub.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance of the output check")
-    sub.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.add_argument("--allow-contract-change", action="store_true",
                      help="publish even if signatures, keys, dtypes, shapes or the part layout differ from the "
                           "newest version's")
 
 
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[str], None]]:
-    from tqdm import tqdm
+def _check_name(name: str, what: str) -> None:
+    try:
+        layout.check_model_name(name, what)
+    except layout.InvalidNameError as error:
+        raise CommandError(str(error)) from None
 
-    from tfsk.exporter import EXPORT_STEPS
 
-    # disable=None: a bar on a terminal, silence in logs and CI.
-    with tqdm(total=len(EXPORT_STEPS), desc=label, unit="step", file=sys.stderr, disable=None, leave=False) as bar:
-        def on_step(step: str) -> None:
-            if bar.n < bar.total and step != EXPORT_STEPS[0]:
-                bar.update(1)
-            bar.set_postfix_str(step)
-
-        yield on_step
-        bar.update(bar.total - bar.n)
+def _precheck(args: argparse.Namespace) -> None:
+    """What can be refused without TensorFlow, refused before it is imported."""
+    if args.command in ("part", "composed"):
+        _check_name(args.name, "part name" if args.command == "part" else "model name")
+        for ref in args.parts if args.command == "composed" else ():
+            name, _, version = ref.partition("@")
+            _check_name(name, "part name")
+            if version and version != "latest" and not (version.isdigit() and int(version) >= 1):
+                raise CommandError(f"--part {ref!r}: the version after '@' must be a number (1 or more) or 'latest'")
+        if args.examples is not None and not args.examples.is_file():
+            raise CommandError(f"--examples {args.examples}: no such file; give an .npz file (numpy.savez)")
+    if args.command == "prune":
+        _check_name(args.name, "model name")
+    if args.command in ("list", "prune") and not args.base.is_dir():
+        raise CommandError(f"--base {args.base}: no such folder; give the folder the models were exported into")
 
 
 def _load_examples(path: Path | None) -> dict[str, Any] | None:
@@ -97,13 +111,11 @@ def _load_examples(path: Path | None) -> dict[str, Any] | None:
         return None
     import numpy as np
 
-    from tfsk.exporter import ExportError
-
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except (OSError, ValueError) as error:
-        raise ExportError(f"cannot read examples from {path}: {error}; give an .npz file (numpy.savez)") from None
+        raise CommandError(f"cannot read examples from {path}: {error}; give an .npz file (numpy.savez)") from None
 
 
 def _head(args: argparse.Namespace) -> Any:
@@ -124,12 +136,41 @@ def _head(args: argparse.Namespace) -> Any:
     return exporter.HeadRef.parse(args.head, labels)
 
 
-def _print_result(result: Any, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"model": result.model_name, "version": result.version, "path": str(result.path),
-                          "lineage": result.lineage}, indent=2))
+def _result_json(result: Any) -> dict[str, Any]:
+    return {"model": result.model_name, "version": result.version, "path": str(result.path),
+            "lineage": result.lineage}
+
+
+def _export(args: argparse.Namespace, progress: Progress) -> int:
+    from tfsk import exporter  # the slow import: TensorFlow and Keras
+
+    names = [args.name] if args.command != "demo" else []
+    if args.command == "demo":
+        from tfsk.exporter.demo import COMPOSED_NAME, DEMO_TOWERS
+
+        names = [*DEMO_TOWERS, COMPOSED_NAME]
+    steps = _console.ExportSteps(progress, names, len(exporter.EXPORT_STEPS))
+    if args.command == "part":
+        results = [exporter.export_part(
+            args.source, args.base, args.name, version=args.version, input_names=args.input_names,
+            output_names=args.output_names, examples=_load_examples(args.examples),
+            atol=args.atol, rtol=args.rtol, allow_contract_change=args.allow_contract_change, on_step=steps)]
+    elif args.command == "composed":
+        results = [exporter.export_composed(
+            args.base, args.name, args.parts, _head(args), parts_base=args.parts_base, version=args.version,
+            examples=_load_examples(args.examples), atol=args.atol, rtol=args.rtol,
+            allow_contract_change=args.allow_contract_change, on_step=steps)]
     else:
-        print(f"{result.model_name}: published version {result.version} at {result.path}")
+        results = list(exporter.export_demo(args.base, on_step=steps).values())
+    steps.done()
+    progress.stop()
+    if args.json:
+        emit_json(_result_json(results[0]) if args.command != "demo" else
+                  {"ok": True, "models": [_result_json(r) for r in results]})
+    else:
+        for result in results:
+            print(f"{result.model_name}: published version {result.version} at {result.path}")
+    return EXIT_OK
 
 
 def _describe_signature(spec: Any) -> str:
@@ -164,54 +205,90 @@ def _print_listing(models: Sequence[Any]) -> None:
                 print(f"    {name}: {_describe_signature(spec)}")
 
 
-def _run(args: argparse.Namespace) -> int:
+def _list(args: argparse.Namespace) -> int:
     from tfsk import exporter
 
-    if args.command == "part":
-        with _progress(args.name) as on_step:
-            result = exporter.export_part(
-                args.source, args.base, args.name, version=args.version, input_names=args.input_names,
-                output_names=args.output_names, examples=_load_examples(args.examples),
-                atol=args.atol, rtol=args.rtol, allow_contract_change=args.allow_contract_change, on_step=on_step,
-            )
-        _print_result(result, args.json)
-    elif args.command == "composed":
-        with _progress(args.name) as on_step:
-            result = exporter.export_composed(
-                args.base, args.name, args.parts, _head(args), parts_base=args.parts_base, version=args.version,
-                examples=_load_examples(args.examples), atol=args.atol, rtol=args.rtol,
-                allow_contract_change=args.allow_contract_change, on_step=on_step,
-            )
-        _print_result(result, args.json)
-    elif args.command == "demo":
-        with _progress("demo") as on_step:
-            results = exporter.export_demo(args.base, on_step=on_step)
-        for result in results.values():
-            _print_result(result, False)
-    elif args.command == "list":
-        models = exporter.list_models(args.base, args.models or None)
-        if args.json:
-            print(json.dumps([m.to_json() for m in models], indent=2))
-        else:
-            _print_listing(models)
-    elif args.command == "prune":
-        outcome = exporter.prune_versions(args.base, args.name, keep=args.keep, protect=args.protect, dry_run=args.dry_run)
-        if args.json:
-            print(json.dumps({"kept": outcome.kept, "removed": outcome.removed, "dry_run": outcome.dry_run}))
-        else:
-            verb = "would remove" if outcome.dry_run else "removed"
-            print(f"{args.name}: kept {outcome.kept}; {verb} {outcome.removed or 'nothing'}")
-    return 0
+    models = exporter.list_models(args.base, args.models or None)
+    missing = sorted(set(args.models) - {m.name for m in models})
+    if missing:
+        raise CommandError(f"no model {', '.join(map(repr, missing))} under {args.base}")
+    if args.json:
+        emit_json([m.to_json() for m in models])
+    else:
+        _print_listing(models)
+    return EXIT_NOT_RIGHT if any(v.problem for m in models for v in m.versions) else EXIT_OK
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from tfsk import exporter
+
+    outcome = exporter.prune_versions(args.base, args.name, keep=args.keep, protect=args.protect, dry_run=args.dry_run)
+    if args.json:
+        emit_json({"kept": outcome.kept, "removed": outcome.removed, "dry_run": outcome.dry_run})
+    else:
+        verb = "would remove" if outcome.dry_run else "removed"
+        print(f"{args.name}: kept {outcome.kept}; {verb} {outcome.removed or 'nothing'}")
+    return EXIT_OK
+
+
+def _versions_on_disk(base: Path) -> dict[str, set[int]]:
+    try:
+        folders = [child for child in base.iterdir() if child.is_dir()]
+    except OSError:
+        return {}
+    return {folder.name: {v.version for v in layout.list_versions(folder) if v.complete} for folder in folders}
+
+
+def _interrupted(args: argparse.Namespace) -> Callable[[], tuple[str, int]]:
+    """After Ctrl-C: say what was published (read back from disk) and what was not."""
+    base, before = args.base, _versions_on_disk(args.base)
+
+    def report() -> tuple[str, int]:
+        after = _versions_on_disk(base)
+        published = sorted(f"{name}@{v}" for name, versions in after.items() for v in versions - before.get(name, set()))
+        done = {item.partition("@")[0] for item in published}
+        planned = [args.name] if args.command != "demo" else []
+        demo = sys.modules.get("tfsk.exporter.demo")  # loaded by then if the export got anywhere
+        if args.command == "demo" and demo is not None:
+            planned = [*demo.DEMO_TOWERS, demo.COMPOSED_NAME]
+        left = [name for name in planned if name not in done]
+        if not published:
+            return f"interrupted; nothing was published under {base}", _console.EXIT_INTERRUPTED
+        return (f"interrupted; published {', '.join(published)}"
+                + (f"; not published: {', '.join(left)}" if left else "")), _console.EXIT_USAGE
+
+    return report
+
+
+def _run(args: argparse.Namespace) -> int:
+    _precheck(args)
+    # Before TensorFlow is imported: its C++ start-up chatter goes to a file, not the terminal.
+    with _console.quiet_native_stderr(args.verbose):
+        progress = Progress(f"export {args.command}", enabled=not args.json and args.command in ("part", "composed", "demo"))
+        with progress:
+            _console.setup_logging(args.verbose, progress)
+            progress.note("importing TensorFlow")
+            from tfsk.exporter import ContractChangeError, ExportError, HeadReuseError, VerificationError
+
+            try:
+                if args.command == "list":
+                    return _list(args)
+                if args.command == "prune":
+                    return _prune(args)
+                return _export(args, progress)
+            except (VerificationError, ContractChangeError, HeadReuseError) as error:  # found a difference
+                raise CommandError(str(error), code=EXIT_NOT_RIGHT) from None
+            except ExportError as error:
+                raise CommandError(str(error)) from None
+            except BrokenPipeError:
+                raise  # a closed pipe ends quietly (tfsk._console)
+            except OSError as error:
+                raise CommandError(_console.describe_os_error(error)) from None
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "tfsk export") -> int:
-    args = _parser(prog).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)
-    from tfsk.exporter import ExportError
-
-    try:
-        return _run(args)
-    except ExportError as error:
-        print(f"tfsk export {args.command}: error: {error}", file=sys.stderr)
-        return 1
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(prog, _console.wants_json(argv)).parse_args(argv)
+    prog = f"{prog} {args.command}"
+    on_interrupt = _interrupted(args) if args.command in ("part", "composed", "demo") else None
+    return _console.guarded(prog, argv, lambda: _run(args), on_interrupt)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,11 +38,13 @@ _ALLOW_HELP = ("validate labels as a server started with --allow_version_labels_
                "(new labels may name unloaded versions; moving one still may not)")
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, description="Write TF Serving's models.config, monitoring and batching configs from one "
+def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
+    from tfsk import _console
+
+    parser = _console.ArgumentParser(
+        prog=prog, json_mode=json_mode, description="Write TF Serving's models.config, monitoring and batching configs from one "
                                "declaration (tfsk.toml); validate any config; plan label moves; diff configs.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do (see COMMAND --help)")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help_text, description=help_text)
@@ -57,7 +58,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
     validate = add("validate", "validate models.config, monitoring or batching files as TF Serving would, plus "
                                "what it only fails on at run time")
-    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                          help="a models.config, monitoring or batching parameters file (text protobuf)")
     validate.add_argument("--kind", choices=CONFIG_KINDS, help="the file's kind (default: told by its first field)")
     validate.add_argument("--startup", action="store_true",
                           help="the file is a start-up config: no version is loaded yet, so labels are errors")
@@ -76,8 +78,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     _add_common(plan)
 
     diff = add("diff", "say what reloading a server from OLD to NEW would do")
-    diff.add_argument("old", type=Path, metavar="OLD")
-    diff.add_argument("new", type=Path, metavar="NEW")
+    diff.add_argument("old", type=Path, metavar="OLD", help="the models.config the server runs now")
+    diff.add_argument("new", type=Path, metavar="NEW", help="the models.config it would reload")
     _add_common(diff)
 
     monitoring = add("monitoring", "write a monitoring config (Prometheus metrics on the REST port)")
@@ -310,25 +312,35 @@ def _cmd_batching(args: argparse.Namespace) -> int:
                  args.json, "--enable_batching --batching_parameters_file")
 
 
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "write":
+        return _cmd_write(args)
+    if args.command == "monitoring":
+        return _cmd_monitoring(args)
+    if args.command == "batching":
+        return _cmd_batching(args)
+    mapping = _mapping(args, parser)
+    handlers: dict[str, Any] = {"validate": _cmd_validate, "plan-label": _cmd_plan, "diff": _cmd_diff}
+    return int(handlers[args.command](args, mapping))
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "tfsk config") -> int:
-    parser = _parser(prog)
+    from tfsk import _console
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(prog, _console.wants_json(argv))
     args = parser.parse_args(argv)
     # The CLI prints what happened; library INFO lines would only repeat it.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        if args.command == "write":
-            return _cmd_write(args)
-        if args.command == "monitoring":
-            return _cmd_monitoring(args)
-        if args.command == "batching":
-            return _cmd_batching(args)
-        mapping = _mapping(args, parser)
-        handlers: dict[str, Any] = {"validate": _cmd_validate, "plan-label": _cmd_plan, "diff": _cmd_diff}
-        return int(handlers[args.command](args, mapping))
-    except ConfigError as error:
-        print(f"{prog} {args.command}: error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"{prog} {args.command}: error: {error.strerror or error}: {os.fspath(error.filename or '')}",
-              file=sys.stderr)
-        return 1
+
+    def body() -> int:
+        try:
+            return _dispatch(args, parser)
+        except ConfigError as error:  # could not run: exit 2 (findings in a file are exit 1)
+            raise _console.CommandError(str(error)) from None
+        except BrokenPipeError:
+            raise  # a closed pipe ends quietly (tfsk._console)
+        except OSError as error:
+            raise _console.CommandError(_console.describe_os_error(error)) from None
+
+    return _console.guarded(f"{prog} {args.command}", argv, body)

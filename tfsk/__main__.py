@@ -1,5 +1,3 @@
-import sys
-
 from tfsk.cli import main
 
-sys.exit(main())
+main()

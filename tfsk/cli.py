@@ -10,6 +10,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from tfsk._console import EXIT_OK, EXIT_USAGE, finish, guarded, report_error, wants_json
+
 # command -> ("module" or "module:function" taking (argv, prog), one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("tfsk.demo", "the main job: export the demo, write its configs, serve it on the devserver, query it"),
@@ -29,28 +31,38 @@ def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = ["usage: tfsk COMMAND [ARGS ...]", "", "commands:"]
     lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
-    lines += ["", "Run 'tfsk COMMAND --help' for a command's options."]
+    lines += ["", "Run 'tfsk COMMAND --help' for a command's options.",
+              "Exit status: 0 done, 1 what was checked is not right, 2 usage error or could not run, "
+              "130 interrupted."]
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+def _dispatch(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage())
-        return 0 if args else 2
+        return EXIT_OK
     if args[0] == "--version":
         from tfsk import __version__
 
         print(f"tfsk {__version__}")
-        return 0
+        return EXIT_OK
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
-        print(f"tfsk: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
-        return 2
+        return report_error("tfsk", f"unknown command {command!r}; run 'tfsk --help' for the list",
+                            EXIT_USAGE, wants_json(args))
     module_name, _, function_name = COMMANDS[command][0].partition(":")
     entry = getattr(importlib.import_module(module_name), function_name or "main")
     return int(entry(rest, prog=f"tfsk {command}") or 0)
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; as the process itself (``argv`` None), exit without TensorFlow's slow teardown."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    code = guarded("tfsk", args, lambda: _dispatch(args))
+    if argv is None:
+        finish(code)
+    return code
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

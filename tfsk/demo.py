@@ -1,121 +1,308 @@
-"""``tfsk demo``: the main job, end to end on this machine.
+"""tfsk demo: the main job, end to end on this machine.
 
-Export the demo towers and the composed model, write TF Serving's configs from ``tfsk.toml``,
-serve them on the devserver, and query the composed model and each of its parts over gRPC with
-the client. Each step prints what it did; any failure stops the job with a non-zero status.
+Export the demo towers and the composed model (or reuse the newest complete set when nothing
+changed), write TF Serving's configs from tfsk.toml, serve them on the devserver, and query the
+composed model and each of its parts over gRPC with the client. Each step says what it did; a
+failure stops the job with one line saying what went wrong (and the server's last log lines when
+the server is the cause).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+from tfsk import __version__, _console
+from tfsk._base import layout
+from tfsk._console import EXIT_NOT_RIGHT, EXIT_OK, CommandError, Progress, emit_json
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def _step(text: str) -> None:
-    print(f"\n== {text}", flush=True)
-
-
-def _export(base: Path) -> None:
-    _step(f"export the demo parts and the composed model into {base}")
-    from tfsk.exporter import export_demo
-
-    for name, result in export_demo(base).items():
-        print(f"  {name}: version {result.version} at {result.path}")
+#: The demo's composed model and head factory, as tfsk.exporter.demo names them (that module
+#: imports Keras, so they are repeated here; a test checks both agree).
+DEMO_COMPOSED = "composed"
+DEMO_HEAD_FACTORY = "tfsk.exporter.demo:build_head"
+#: How long the served models may take to become AVAILABLE.
+LOAD_TIMEOUT_SECONDS = 120
+LOG_TAIL_LINES = 15
 
 
-def _write_configs(declaration_path: Path) -> Path:
+class _Report:
+    """Human lines as the demo goes (not under --json), and the facts for --json at the end."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.facts: dict[str, Any] = {}
+
+    def step(self, text: str) -> None:
+        self.line(f"\n== {text}")
+
+    def line(self, text: str) -> None:
+        if not self.as_json:
+            print(text, flush=True)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _newest(model_dir: Path) -> int | None:
+    complete = [v.version for v in layout.list_versions(model_dir) if v.complete]
+    return max(complete) if complete else None
+
+
+def reusable_demo(base: Path) -> dict[str, int] | None:
+    """The newest complete demo set under ``base``, if exporting again would only repeat it.
+
+    The demo is seeded, so its models only change with the code that builds them: the newest
+    composed version is reused when this tfsk version made it from the demo head, and every part
+    version it was built from is still there and is its part's newest (so the server, which serves
+    the newest, serves exactly that set). Read from the lineage files alone: no TensorFlow needed.
+    """
+    version = _newest(base / DEMO_COMPOSED)
+    if version is None:
+        return None
+    lineage = _read_json(base / DEMO_COMPOSED / str(version) / layout.ASSETS_EXTRA / layout.LINEAGE_FILE) or {}
+    if (lineage.get("kind") != "composed" or lineage.get("exported_by", {}).get("tfsk") != __version__
+            or lineage.get("head", {}).get("source", {}).get("factory") != DEMO_HEAD_FACTORY
+            or not lineage.get("parts")):
+        return None
+    found = {part["name"]: part["version"] for part in lineage["parts"]}
+    if any(_newest(base / name) != part_version for name, part_version in found.items()):
+        return None
+    return {**found, DEMO_COMPOSED: version}
+
+
+def _export(base: Path, fresh: bool, report: _Report, verbose: bool) -> None:
+    reused = None if fresh else reusable_demo(base)
+    if reused is not None:
+        report.step(f"reuse the demo models in {base} (unchanged since they were exported; --fresh exports anew)")
+        for name, version in reused.items():
+            report.line(f"  {name}: version {version} at {base / name / str(version)}")
+        report.facts["export"] = {"reused": True, "models": [{"model": n, "version": v, "path": str(base / n / str(v))}
+                                                              for n, v in reused.items()]}
+        return
+    report.step(f"export the demo parts and the composed model into {base} (a new version of each)")
+    with _console.quiet_native_stderr(verbose), Progress("export demo", enabled=not report.as_json) as progress:
+        _console.setup_logging(verbose, progress)
+        progress.note("importing TensorFlow")
+        from tfsk import exporter
+        from tfsk.exporter.demo import COMPOSED_NAME, DEMO_TOWERS
+
+        steps = _console.ExportSteps(progress, [*DEMO_TOWERS, COMPOSED_NAME], len(exporter.EXPORT_STEPS))
+        try:
+            results = exporter.export_demo(base, on_step=steps)
+        except exporter.ExportError as error:
+            raise CommandError(f"the export failed: {error}") from None
+        except OSError as error:
+            raise CommandError(_console.describe_os_error(error)) from None
+        steps.done()
+    for name, result in results.items():
+        report.line(f"  {name}: version {result.version} at {result.path}")
+    report.facts["export"] = {"reused": False, "models": [
+        {"model": name, "version": r.version, "path": str(r.path)} for name, r in results.items()]}
+
+
+def _write_configs(declaration_path: Path, report: _Report) -> Path:
     from tfsk import serving_config
 
-    _step(f"write TF Serving configs from {declaration_path}")
+    report.step(f"write TF Serving configs from {declaration_path}")
     declaration = serving_config.load_declaration(declaration_path)
-    host_config = None
+    host_config, written = None, []
     for rendered in serving_config.write_configs(declaration):
-        print(f"  {rendered.kind} ({rendered.target or 'both'}): {rendered.path}")
+        report.line(f"  {rendered.kind} ({rendered.target or 'both'}): {rendered.path}")
+        written.append({"kind": rendered.kind, "target": rendered.target, "path": str(rendered.path)})
         if rendered.kind == "models" and rendered.target == "host":
             host_config = rendered.path
-        report = serving_config.validate_file(rendered.path, mapping=declaration.mapping if rendered.target == "container" else None)
-        for finding in report.findings:
-            print(f"    {finding}")
-        report.raise_for_errors()
-    assert host_config is not None
+        checked = serving_config.validate_file(
+            rendered.path, mapping=declaration.mapping if rendered.target == "container" else None)
+        for finding in checked.findings:
+            report.line(f"    {finding}")
+        if not checked.ok:
+            raise CommandError(f"{rendered.path} is not valid: " + "; ".join(str(f) for f in checked.errors),
+                               code=EXIT_NOT_RIGHT)
+    report.facts["configs"] = written
+    if host_config is None:
+        raise CommandError(f"{declaration_path} declares no models config for the host")
     return host_config
 
 
-def _query(target: str, models: Sequence[str]) -> bool:
-    from tfsk.client import Client
-
-    _step(f"query over gRPC at {target}")
-    with Client(target, timeout=30) as serving:
-        for model in models:
-            version = serving.wait_until_available(model, timeout=120)
-            print(f"  {model}: version {version} AVAILABLE")
-        signature = serving.metadata("composed").signatures["serving_default"]
-        rng = np.random.default_rng(0)
-        inputs = {name: rng.standard_normal((4, spec.shape[1])).astype(spec.dtype) for name, spec in signature.inputs.items()}
-        result = serving.predict("composed", inputs)
-        print(f"  composed@{result.version} prediction: {', '.join(f'{v:.4f}' for v in result['prediction'].ravel())}")
-        for part in serving.parts("composed"):
-            part_inputs = {k: inputs[f"{part.name}__{k}"] for k in part.inputs}
-            inside = serving.predict("composed", part_inputs, signature=part.signature)
-            alone = serving.predict(part.name, part_inputs)
-            output = next(iter(part.outputs))
-            print(f"  {part.name}: part {part.version} inside composed@{inside.version} via '{part.signature}', "
-                  f"standalone {part.name}@{alone.version}: {output} {inside[output].shape}, "
-                  f"max |difference| {np.max(np.abs(inside[output] - alone[output])):.2g}")
-        report = serving.check_consistency("composed")
-        verdict = "consistent" if report.consistent else "INCONSISTENT"
-        print(f"  check: composed@{report.version} is {verdict} with the part versions it was built from")
-        return report.consistent
+def _port_taken(port: int) -> str | None:
+    """Why the devserver could not listen on 127.0.0.1:``port`` (None if it could)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "tfsk demo") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
-    parser.add_argument("--declaration", type=Path, default=Path("tfsk.toml"), help="the config declaration")
-    parser.add_argument("--port", type=int, default=8500, help="gRPC port of the devserver (loopback)")
-    parser.add_argument("--keep-serving", action="store_true", help="leave the devserver running at the end")
-    args = parser.parse_args(argv)
+class _Server:
+    """The devserver as a child process whose output goes to a log file (never to our stdout)."""
 
+    def __init__(self, port: int, host_config: Path, log_path: Path, detach: bool) -> None:
+        self.port, self.log_path = port, log_path
+        self.command = ["tfsk", "serve", f"--port={port}", f"--model_config_file={host_config}",
+                        "--file_system_poll_wait_seconds=1"]
+        with open(log_path, "wb") as log:
+            # detach: its own session, so it outlives us and our terminal's Ctrl-C, and holds no pipe of ours
+            self.process = subprocess.Popen([sys.executable, "-m", "tfsk", *self.command[1:]], stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=detach)
+
+    def tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(f"    {line}" for line in lines[-LOG_TAIL_LINES:])
+
+    def check_alive(self) -> None:
+        status = self.process.poll()
+        if status is not None:
+            raise CommandError(f"the devserver exited (status {status}) before the demo was done; its last log "
+                               f"lines ({self.log_path}):\n{self.tail()}", log=str(self.log_path))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _wait_available(serving: Any, server: _Server, model: str, deadline: float) -> int:
+    """Wait for ``model`` while watching the server: a dead server is reported at once, not after the timeout."""
+    while True:
+        server.check_alive()
+        left = deadline - time.monotonic()
+        try:
+            return int(serving.wait_until_available(model, timeout=max(0.5, min(2.0, left))))
+        except TimeoutError:
+            if left <= 0:
+                raise CommandError(f"{model} was not AVAILABLE within {LOAD_TIMEOUT_SECONDS}s; the devserver's last "
+                                   f"log lines ({server.log_path}):\n{server.tail()}") from None
+
+
+def _query(server: _Server, models: Sequence[str], report: _Report) -> bool:
+    import numpy as np
+
+    from tfsk.client import Client, ClientError
+
+    target = f"127.0.0.1:{server.port}"
+    report.step(f"query over gRPC at {target}")
+    facts: dict[str, Any] = {"available": {}, "parts": []}
+    report.facts["query"] = facts
+    deadline = time.monotonic() + LOAD_TIMEOUT_SECONDS
+    try:
+        with Client(target, timeout=30) as serving:
+            for model in models:
+                facts["available"][model] = version = _wait_available(serving, server, model, deadline)
+                report.line(f"  {model}: version {version} AVAILABLE")
+            signature = serving.metadata(DEMO_COMPOSED).signatures["serving_default"]
+            rng = np.random.default_rng(0)
+            inputs = {name: rng.standard_normal((4, spec.shape[1])).astype(spec.dtype)
+                      for name, spec in signature.inputs.items()}
+            result = serving.predict(DEMO_COMPOSED, inputs)
+            facts["prediction"] = result["prediction"].ravel().tolist()
+            report.line(f"  {DEMO_COMPOSED}@{result.version} prediction: "
+                        f"{', '.join(f'{v:.4f}' for v in facts['prediction'])}")
+            for part in serving.parts(DEMO_COMPOSED):
+                part_inputs = {k: inputs[f"{part.name}__{k}"] for k in part.inputs}
+                inside = serving.predict(DEMO_COMPOSED, part_inputs, signature=part.signature)
+                alone = serving.predict(part.name, part_inputs)
+                output = next(iter(part.outputs))
+                difference = float(np.max(np.abs(inside[output] - alone[output])))
+                facts["parts"].append({"part": part.name, "part_version": part.version, "signature": part.signature,
+                                       "standalone_version": alone.version, "max_abs_difference": difference})
+                report.line(f"  {part.name}: part {part.version} inside {DEMO_COMPOSED}@{inside.version} via "
+                            f"'{part.signature}', standalone {part.name}@{alone.version}: {output} "
+                            f"{inside[output].shape}, max |difference| {difference:.2g}")
+            check = serving.check_consistency(DEMO_COMPOSED)
+    except ClientError as error:
+        server.check_alive()  # a server that died mid-query is the real story
+        raise CommandError(f"querying the devserver failed: {error}") from None
+    facts["consistent"] = check.consistent
+    verdict = "consistent" if check.consistent else "INCONSISTENT"
+    report.line(f"  check: {DEMO_COMPOSED}@{check.version} is {verdict} with the part versions it was built from")
+    return bool(check.consistent)
+
+
+def _parser(prog: str, json_mode: bool) -> argparse.ArgumentParser:
+    parser = _console.ArgumentParser(prog=prog, json_mode=json_mode, description=__doc__.split("\n\n")[1].replace("\n", " "))
+    parser.add_argument("--declaration", type=Path, default=Path("tfsk.toml"), help="the config declaration (default: tfsk.toml)")
+    parser.add_argument("--port", type=_console.positive_int, default=8500, help="gRPC port of the devserver on 127.0.0.1 (default: 8500)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="export a new version of every demo model even if the newest ones are unchanged")
+    parser.add_argument("--keep-serving", action="store_true",
+                        help="leave the devserver running at the end, detached (its log goes to a file; stop it with "
+                             "kill PID)")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout at the end (errors too)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="show library and TensorFlow log lines")
+    return parser
+
+
+def _run(args: argparse.Namespace, prog: str) -> int:
     from tfsk import serving_config
 
+    report = _Report(args.json)
     try:
         declaration = serving_config.load_declaration(args.declaration)
     except serving_config.ConfigError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 1
-    _export(declaration.mapping.host_root)
+        raise CommandError(str(error)) from None
+    taken = _port_taken(args.port)
+    if taken:
+        raise CommandError(f"port {args.port} on 127.0.0.1 is taken ({taken}): another server (an earlier "
+                           f"'tfsk demo --keep-serving'?) is listening there; stop it, or pick another --port")
+    base = declaration.mapping.host_root
+    _export(base, args.fresh, report, args.verbose)
     try:
-        host_config = _write_configs(args.declaration)
+        host_config = _write_configs(args.declaration, report)
     except serving_config.ConfigError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 1
+        raise CommandError(str(error)) from None
 
-    _step(f"serve on the devserver: tfsk serve --port={args.port} --model_config_file={host_config}")
-    server = subprocess.Popen([sys.executable, "-m", "tfsk", "serve", f"--port={args.port}",
-                               f"--model_config_file={host_config}", "--file_system_poll_wait_seconds=1"])
+    log_path = base / f"devserver-{args.port}.log"
+    server = _Server(args.port, host_config, log_path, detach=args.keep_serving)
+    report.step(f"serve on the devserver: {' '.join(server.command)}  (log: {log_path})")
+    report.facts["server"] = {"port": args.port, "pid": server.process.pid, "log": str(log_path),
+                              "kept": args.keep_serving}
     try:
-        consistent = _query(f"127.0.0.1:{args.port}", [m.name for m in declaration.models])
-    except Exception as error:  # the server's own log says more; stop it either way
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        server.terminate()
-        server.wait()
-        return 1
+        consistent = _query(server, [m.name for m in declaration.models], report)
+    except BaseException:
+        server.stop()
+        raise
     if args.keep_serving:
-        print(f"\nthe devserver keeps serving at 127.0.0.1:{args.port} (pid {server.pid}); try: "
-              f"tfsk predict composed --target 127.0.0.1:{args.port} ...")
-        return 0 if consistent else 1
-    _step("stop the devserver")
-    server.terminate()
-    server.wait(timeout=30)
-    print("\ndone: exported, configured, served and queried.")
-    return 0 if consistent else 1
+        report.line(f"\nthe devserver keeps serving at 127.0.0.1:{args.port} (pid {server.process.pid}, log "
+                    f"{log_path}); try: tfsk status {DEMO_COMPOSED} --target 127.0.0.1:{args.port}; "
+                    f"stop it with: kill {server.process.pid}")
+    else:
+        report.step("stop the devserver")
+        server.stop()
+    if args.json:
+        emit_json({"ok": consistent, **report.facts})
+    elif consistent:
+        report.line("\ndone: exported, configured, served and queried.")
+    else:
+        report.line(f"\n{prog}: the composed model does not agree with its parts (INCONSISTENT above)")
+    return EXIT_OK if consistent else EXIT_NOT_RIGHT
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "tfsk demo") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(prog, _console.wants_json(argv)).parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return _console.guarded(prog, argv, lambda: _run(args, prog))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,14 +51,33 @@ def test_metadata_status_parts_and_check(demo_server):
     assert "composed version 1: consistent" in check.stdout and "tower_b@1: ok" in check.stdout
 
 
-def test_errors_exit_non_zero_with_the_message(demo_server):
-    run = tfsk("predict", "composed", "--target", demo_server.address, "--input", "wrong=[1.0]")
-    assert run.returncode == 1
-    assert "tfsk predict: error: INVALID_ARGUMENT: input size does not match signature" in run.stderr
+def test_errors_exit_2_with_the_message(demo_server):
+    run = tfsk("predict", "composed", "--target", demo_server.address, "--input", "tower_a__features=[[1.0]]")
+    assert run.returncode == 2
+    assert "tfsk predict: error: INVALID_ARGUMENT" in run.stderr
     assert "hint: signature 'serving_default' takes tower_a__features" in run.stderr
     missing = tfsk("status", "nope", "--target", demo_server.address)
-    assert missing.returncode == 1 and "NOT_FOUND: Could not find any versions of model nope" in missing.stderr
-    bad_value = tfsk("predict", "composed", "--target", demo_server.address, "--input", "x=not json")
-    assert bad_value.returncode == 1 and "is not a JSON literal" in bad_value.stderr
-    nobody = tfsk("status", "composed", "--target", "127.0.0.1:1", "--timeout", "5")
-    assert nobody.returncode == 1 and "UNAVAILABLE" in nobody.stderr
+    assert missing.returncode == 2 and "NOT_FOUND: Could not find any versions of model nope" in missing.stderr
+    nobody = tfsk("status", "composed", "--target", "127.0.0.1:1", "--timeout", "5", "--json")
+    answer = json.loads(nobody.stdout)
+    assert nobody.returncode == 2 and answer["ok"] is False and "UNAVAILABLE" in answer["error"]
+
+
+def test_input_errors_name_the_input_and_what_it_should_be(demo_server):
+    def predict(*inputs):
+        args = [arg for value in inputs for arg in ("--input", value)]
+        run = tfsk("predict", "composed", "--target", demo_server.address, *args)
+        assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+        return run.stderr
+
+    unknown = predict("wrong=[1.0]")
+    assert "--input wrong: the signature has no input 'wrong'; its inputs: tower_a__features" in unknown
+    not_a_number = predict('tower_a__features=[["a"]]')
+    assert "--input tower_a__features: cannot make a float32 tensor of [['a']]" in not_a_number
+    ragged = predict("tower_a__features=[[1, 2], [3]]")
+    assert "--input tower_a__features:" in ragged and "nested lists differ in length" in ragged
+    unparsed = predict("tower_a__features=[1,")
+    assert "--input tower_a__features='[1,' is not a JSON literal" in unparsed and "the input is float32" in unparsed
+    assert "quote strings" not in unparsed
+    no_file = predict("tower_a__features=@/nonexistent.npy")
+    assert "--input tower_a__features=@/nonexistent.npy: no such file" in no_file

@@ -130,7 +130,7 @@ def test_plan_label_writes_phases_that_each_validate(project, tmp_path):
 
     impossible = tfsk("config", "plan-label", str(live), "--model", "composed", "--label", "stable", "--version", "9",
                       *mapping)
-    assert impossible.returncode == 1
+    assert impossible.returncode == 2  # no plan can be made: could not run
     assert impossible.stderr.startswith("tfsk config plan-label: error: version 9 is not in '/models/composed'")
 
 
@@ -169,13 +169,18 @@ def test_monitoring_and_batching_commands(tmp_path):
     assert wrong.returncode == 1 and json.loads(wrong.stdout)["validation"]["errors"] == 1
 
 
-def test_usage_errors_exit_2_and_failures_exit_1_with_one_line(tmp_path):
+def test_usage_errors_and_unreadable_files_exit_2_with_one_line(tmp_path):
     assert tfsk("config").returncode == 2
     assert tfsk("config", "frobnicate").returncode == 2
     halves = tfsk("config", "validate", "x.config", "--host-root", str(tmp_path))
     assert halves.returncode == 2 and "--host-root and --container-root go together" in halves.stderr
     missing = tfsk("config", "diff", str(tmp_path / "nope.config"), str(tmp_path / "nope.config"))
-    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
     assert "cannot read models.config file" in missing.stderr
+    as_json = tfsk("config", "diff", str(tmp_path / "nope.config"), str(tmp_path / "nope.config"), "--json")
+    answer = json.loads(as_json.stdout)
+    assert as_json.returncode == 2 and answer["ok"] is False and "cannot read models.config file" in answer["error"]
+    usage = tfsk("config", "diff", "--json")
+    assert usage.returncode == 2 and "required" in json.loads(usage.stdout)["error"] and usage.stderr == ""
     overview = tfsk("--help")
     assert "config" in overview.stdout and "plan label moves" in overview.stdout
