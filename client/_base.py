@@ -67,10 +67,10 @@ class BaseClient:
             if tls is not None or channel_options or interceptors:
                 raise ClientError("tls, channel_options and interceptors configure the channel the client makes: "
                                   "set them on the channel you pass instead")
-            kind = grpc.aio.Channel if self._aio else grpc.Channel
+            kind, name = (grpc.aio.Channel, "grpc.aio.Channel") if self._aio else (grpc.Channel, "grpc.Channel")
             if not isinstance(channel, kind):
-                raise ClientError(f"{type(self).__name__} needs a {kind.__module__}.{kind.__name__}, "
-                                  f"got {type(channel).__name__}")
+                given = type(channel)
+                raise ClientError(f"{type(self).__name__} needs a {name}, got {given.__module__}.{given.__qualname__}")
             self.target = target
             self._channel = channel
         self._owns_channel = channel is None
