@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 
 from . import _calls, _composed
 from ._base import BaseClient, awaiting
-from ._errors import ServingError
-from ._plans import Plan, Sleep
+from ._plans import Done, Plan, next_step
 
 __all__ = ["AsyncClient"]
 
@@ -46,19 +45,15 @@ class AsyncClient(BaseClient):
     async def __aexit__(self, *_: object) -> None:
         await self.close()
 
+    @staticmethod
+    async def _sleep(seconds: float, timeout: float | None = None) -> None:
+        await asyncio.sleep(seconds)
+
     async def _drive(self, plan: Plan[T]) -> T:
-        answer: Any = None
-        failure: ServingError | None = None
-        while True:
+        answer, failure = None, None
+        while not isinstance(step := next_step(plan, answer, failure), Done):
             try:
-                step = plan.send(answer) if failure is None else plan.throw(failure)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            answer = failure = None
-            if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-                continue
-            try:
-                answer = await self._stubs[step.method](step.request, timeout=step.timeout)
+                answer, failure = await self._stubs[step.method](step.request, timeout=step.timeout), None
             except grpc.RpcError as error:
-                failure = self._error(error)
+                answer, failure = None, self._error(error)
+        return step.value  # type: ignore[no-any-return]

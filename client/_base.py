@@ -16,7 +16,7 @@ from ._channel import TLS, default_target, make_channel
 from ._errors import ClientError, ServingError, error_from_rpc
 from ._hints import connection_hint
 from ._inputs import SignatureCache
-from ._plans import Plan
+from ._plans import SLEEP, Plan
 from ._requests import stubs
 
 __all__ = ["BaseClient", "awaiting", "blocking"]
@@ -42,6 +42,7 @@ class BaseClient:
     """
 
     _aio: ClassVar[bool] = False
+    _sleep: Callable[..., Any]  # (seconds, timeout) -> None, blocking or awaitable: each subclass's own
 
     def __init__(
         self,
@@ -77,8 +78,8 @@ class BaseClient:
         self.timeout = timeout
         self.check_inputs = check_inputs
         self.models_config = models_config
-        self.signatures = SignatureCache()  # what predict checks inputs against
-        self._stubs = stubs(self._channel)
+        self.signature_cache = SignatureCache()  # what predict checks inputs against
+        self._stubs: dict[str, Callable[..., Any]] = {**stubs(self._channel), SLEEP: self._sleep}
 
     def deadline(self, timeout: float | None) -> float | None:
         return self.timeout if timeout is None else timeout

@@ -22,7 +22,7 @@ from ._errors import (
 )
 from ._hints import model_hint, signature_hint, unknown_model_hint
 from ._inputs import MISSING, fit_inputs
-from ._plans import Call, Plan, Sleep, ask_metadata, ask_status
+from ._plans import Call, Plan, ask_metadata, ask_status, sleep
 from ._requests import available_version, predict_request, prediction_from, reload_request
 from ._types import ModelMetadata, Prediction, VersionStatus
 
@@ -39,21 +39,21 @@ def _signature_for(client: BaseClient, model: str, version: int | None, label: s
                    timeout: float | None) -> Plan[tuple[ModelMetadata | None, bool]]:
     """The model's metadata for checking inputs, and whether it was just asked (not remembered)."""
     key = (model, version, label)
-    found = client.signatures.get(key)
+    found = client.signature_cache.get(key)
     if found is not MISSING:
         return found, False
     try:
         found = yield from ask_metadata(model, version, label, timeout)
     except UnimplementedError:  # e.g. a proxy that passes Predict only: check nothing, and do not ask again
-        client.signatures.put(key, None)
+        client.signature_cache.put(key, None)
         return None, True
     except (UnavailableError, DeadlineExceededError):
         raise  # Predict would fail the same way, only later
     except ServingError:  # unknown model, version or label: Predict's own answer says so, with its hint
         return None, True
-    client.signatures.put(key, found)
+    client.signature_cache.put(key, found)
     if version is None:
-        client.signatures.put((model, found.version, None), found)
+        client.signature_cache.put((model, found.version, None), found)
     return found, True
 
 
@@ -71,7 +71,7 @@ def _predict(client: BaseClient, model: str, inputs: Mapping[str, Any], version:
             except InputError:
                 if fresh:
                     raise
-                client.signatures.forget(model)  # remembered, maybe outdated: ask again before refusing
+                client.signature_cache.forget(model)  # remembered, maybe outdated: ask again before refusing
                 known, fresh = yield from _signature_for(client, model, version, label, deadline)
                 if known is not None:
                     sent, converted = fit_inputs(inputs, known, signature, model)
@@ -82,7 +82,7 @@ def _predict(client: BaseClient, model: str, inputs: Mapping[str, Any], version:
             break
         except ServingError as error:
             if isinstance(error, _STALE):
-                client.signatures.forget(model)
+                client.signature_cache.forget(model)
             if attempt == 1 and converted and not fresh and isinstance(error, InvalidArgumentError):
                 # Converted after a remembered signature that the model may have changed since: if the
                 # server's signature now differs, convert after it and send once more (nothing ran).
@@ -100,7 +100,7 @@ def _predict(client: BaseClient, model: str, inputs: Mapping[str, Any], version:
             raise error from None
     result = prediction_from(response, model, signature)
     if known is not None and version is None and result.version != known.version:
-        client.signatures.forget(model)  # a new version (or a moved label) answered: its signature may differ
+        client.signature_cache.forget(model)  # a new version (or a moved label) answered: its signature may differ
     return result
 
 
@@ -130,7 +130,7 @@ def metadata(client: BaseClient, model: str, *, version: int | None = None, labe
         found = yield from ask_metadata(model, version, label, deadline)
     except (NotFoundError, InvalidArgumentError) as error:
         raise error.with_hint((yield from model_hint(client, error, model, version, label, deadline))) from None
-    client.signatures.put((model, version, label), found)
+    client.signature_cache.put((model, version, label), found)
     return found
 
 
@@ -169,7 +169,7 @@ def wait_until_available(client: BaseClient, model: str, version: int | None = N
             found = available_version(entries, model, version)
             if found is not None:
                 return found
-        yield Sleep(poll_interval)
+        yield sleep(poll_interval)
     wanted = f"version {version} of {model}" if version is not None else f"a version of {model}"
     raise WaitTimeoutError(f"{wanted} was not AVAILABLE within {timeout}s" + (f" (last answer: {last})" if last else ""))
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 
 from . import _calls, _composed
 from ._base import BaseClient, blocking
-from ._errors import ServingError
-from ._plans import Plan, Sleep
+from ._plans import Done, Plan, next_step
 
 __all__ = ["Client"]
 
@@ -40,19 +39,15 @@ class Client(BaseClient):
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    @staticmethod
+    def _sleep(seconds: float, timeout: float | None = None) -> None:
+        time.sleep(seconds)
+
     def _drive(self, plan: Plan[T]) -> T:
-        answer: Any = None
-        failure: ServingError | None = None
-        while True:
+        answer, failure = None, None
+        while not isinstance(step := next_step(plan, answer, failure), Done):
             try:
-                step = plan.send(answer) if failure is None else plan.throw(failure)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            answer = failure = None
-            if isinstance(step, Sleep):
-                time.sleep(step.seconds)
-                continue
-            try:
-                answer = self._stubs[step.method](step.request, timeout=step.timeout)
+                answer, failure = self._stubs[step.method](step.request, timeout=step.timeout), None
             except grpc.RpcError as error:
-                failure = self._error(error)
+                answer, failure = None, self._error(error)
+        return step.value  # type: ignore[no-any-return]

@@ -1,7 +1,7 @@
 """Calls written once for the blocking and the asyncio client ("sans I/O").
 
-A plan is a generator: it yields what it needs done — a gRPC :class:`Call` or a :class:`Sleep` —
-and is sent the answer (or thrown the :class:`ServingError`). ``Client`` runs plans with blocking
+A plan is a generator: it yields the :class:`Call` it needs made — a gRPC method, or a pause
+(:func:`sleep`) — and is sent the answer (or thrown the :class:`ServingError`). ``Client`` runs plans with blocking
 calls, ``AsyncClient`` with awaited ones, so predict, hints, waiting and the composed-model checks
 have one implementation. Plans compose with ``yield from``.
 """
@@ -14,24 +14,39 @@ from typing import Any, NamedTuple, TypeVar
 from ._requests import metadata_from, metadata_request, status_request, statuses_from
 from ._types import ModelMetadata, VersionStatus
 
-__all__ = ["Call", "Plan", "Sleep", "ask_metadata", "ask_status"]
+__all__ = ["SLEEP", "Call", "Done", "Plan", "ask_metadata", "ask_status", "next_step", "sleep"]
 
 T = TypeVar("T")
 
 
+SLEEP = "sleep"  # the pseudo-method that pauses: its request is the number of seconds
+
+
 class Call(NamedTuple):
-    """Make the gRPC call ``method`` (a key of ``_requests.METHODS``); the answer is sent back."""
+    """Make the gRPC call ``method`` (a key of ``_requests.METHODS``, or :data:`SLEEP`); the answer is sent back."""
 
     method: str
     request: Any
     timeout: float | None
 
 
-class Sleep(NamedTuple):
-    seconds: float
+class Done(NamedTuple):
+    value: Any
 
 
-Plan = Generator["Call | Sleep", Any, T]
+Plan = Generator[Call, Any, T]
+
+
+def sleep(seconds: float) -> Call:
+    return Call(SLEEP, seconds, None)
+
+
+def next_step(plan: Plan[Any], answer: Any, failure: BaseException | None) -> Call | Done:
+    """Give ``plan`` the answer to its last call (or throw it the failure): its next call, or what it returned."""
+    try:
+        return plan.send(answer) if failure is None else plan.throw(failure)
+    except StopIteration as done:
+        return Done(done.value)
 
 
 def ask_metadata(model: str, version: int | None, label: str | None, timeout: float | None) -> Plan[ModelMetadata]:
