@@ -65,6 +65,11 @@ def _where(name: str, model: str, signature: str) -> str:
     return f"input '{name}' of model '{model}' (signature '{signature}')"
 
 
+def _fits(shape: tuple[int, ...], fixed: tuple[int | None, ...] | None) -> bool:
+    """Whether ``shape`` matches every dimension the signature fixes (another rank: the server decides)."""
+    return fixed is None or len(shape) != len(fixed) or all(f is None or f == s for f, s in zip(fixed, shape))
+
+
 def _fit(name: str, value: Any, spec: TensorSpec, where: str) -> tuple[Any, bool]:
     """``value`` as the array to send and whether its dtype was converted; InputError if it does not fit."""
     try:
@@ -92,10 +97,10 @@ def _fit(name: str, value: Any, spec: TensorSpec, where: str) -> tuple[Any, bool
             if array.min() < info.min or array.max() > info.max:
                 raise refuse(f"values outside {wanted}'s range [{info.min}, {info.max}]")
         array, converted = array.astype(wanted), True
-    if spec.shape is not None and array.ndim == len(spec.shape):
-        for axis, (fixed, size) in enumerate(zip(spec.shape, array.shape)):
-            if fixed is not None and fixed != size:
-                raise refuse(f"dimension {axis} is {size}, the signature fixes it at {fixed}")
+    if not _fits(array.shape, spec.shape):
+        axis, fixed, size = next((i, f, s) for i, (f, s) in enumerate(zip(spec.shape, array.shape))  # type: ignore[arg-type]
+                                 if f is not None and f != s)
+        raise refuse(f"dimension {axis} is {size}, the signature fixes it at {fixed}")
     return array, converted
 
 
@@ -114,8 +119,8 @@ def fit_inputs(inputs: Mapping[str, Any], metadata: ModelMetadata, signature: st
     any_converted = False
     for key, value in inputs.items():
         spec = found.inputs.get(key)
-        if spec is None:
-            continue
+        if spec is None or (type(value) is np.ndarray and value.dtype == spec.dtype and _fits(value.shape, spec.shape)):
+            continue  # unknown to the signature (the server reports it), or already right: the common case, kept cheap
         array, converted = _fit(key, value, spec, _where(key, model, name))
         any_converted |= converted
         if array is not value:
