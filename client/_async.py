@@ -7,8 +7,7 @@ from typing import TypeVar
 
 import grpc
 
-from . import _calls, _composed
-from ._base import BaseClient, awaiting
+from ._base import BaseClient
 from ._plans import Done, Plan, next_step
 
 __all__ = ["AsyncClient"]
@@ -24,15 +23,6 @@ class AsyncClient(BaseClient):
     """
 
     _aio = True
-
-    predict = awaiting(_calls.predict)
-    metadata = awaiting(_calls.metadata)
-    status = awaiting(_calls.status)
-    reload_config = awaiting(_calls.reload_config)
-    wait_until_available = awaiting(_calls.wait_until_available)
-    lineage = awaiting(_calls.lineage)
-    parts = awaiting(_composed.parts)
-    check_consistency = awaiting(_composed.check_consistency)
 
     async def close(self) -> None:
         """Close the channel (unless it was given: its owner closes it)."""

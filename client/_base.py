@@ -7,10 +7,11 @@ import functools
 import inspect
 import os
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import grpc
 
+from . import _calls, _composed
 from ._catalog import KnownModels, read_known_models
 from ._channel import TLS, default_target, make_channel
 from ._errors import ClientError, ServingError, error_from_rpc
@@ -19,10 +20,69 @@ from ._inputs import SignatureCache
 from ._plans import SLEEP, Plan
 from ._requests import stubs
 
-__all__ = ["BaseClient", "awaiting", "blocking"]
+if TYPE_CHECKING:
+    from ._async import AsyncClient
+
+__all__ = ["BaseClient", "PlanMethod"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def _as_method(method: Callable[..., Any], plan: Callable[..., Any]) -> None:
+    """Show ``plan``'s signature on ``method`` as a method's: ``self``, and the value the plan returns."""
+    signature = inspect.signature(plan)
+    first, *rest = signature.parameters.values()
+    returns = str(signature.return_annotation)
+    if returns.startswith("Plan[") and returns.endswith("]"):
+        returns = returns[len("Plan["):-1]
+    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[first.replace(name="self"), *rest], return_annotation=returns)
+
+
+def _blocking(plan: Callable[Concatenate[Any, P], Plan[T]]) -> Callable[Concatenate[Any, P], T]:
+    @functools.wraps(plan)
+    def method(self: Any, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._drive(plan(self, *args, **kwargs))  # type: ignore[no-any-return]
+
+    _as_method(method, plan)
+    return method
+
+
+def _awaiting(plan: Callable[Concatenate[Any, P], Plan[T]]) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
+    @functools.wraps(plan)
+    async def method(self: Any, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._drive(plan(self, *args, **kwargs))  # type: ignore[no-any-return]
+
+    _as_method(method, plan)
+    return method
+
+
+class PlanMethod(Generic[P, T]):
+    """A plan as a method: a blocking call on ``Client``, a coroutine on ``AsyncClient``.
+
+    Declared once on :class:`BaseClient`; each class's ``_drive`` runs the plan its own way. The
+    overloads tell type checkers which one they get.
+    """
+
+    def __init__(self, plan: Callable[Concatenate[Any, P], Plan[T]]) -> None:
+        self._blocking = _blocking(plan)
+        self._awaiting = _awaiting(plan)
+        self.__doc__ = plan.__doc__
+
+    @overload
+    def __get__(self, client: AsyncClient, owner: type | None = None) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    @overload
+    def __get__(self, client: BaseClient, owner: type | None = None) -> Callable[P, T]: ...
+
+    @overload
+    def __get__(self, client: None, owner: type) -> Callable[..., Any]: ...
+
+    def __get__(self, client: BaseClient | None, owner: type | None = None) -> Callable[..., Any]:
+        kind = type(client) if owner is None else owner
+        method = self._awaiting if kind._aio else self._blocking  # type: ignore[union-attr]
+        return method if client is None else method.__get__(client, owner)
 
 
 class BaseClient:
@@ -81,6 +141,16 @@ class BaseClient:
         self.signature_cache = SignatureCache()  # what predict checks inputs against
         self._stubs: dict[str, Callable[..., Any]] = {**stubs(self._channel), SLEEP: self._sleep}
 
+    # The calls: written once as plans, run blocking by Client and awaited by AsyncClient.
+    predict = PlanMethod(_calls.predict)
+    metadata = PlanMethod(_calls.metadata)
+    status = PlanMethod(_calls.status)
+    reload_config = PlanMethod(_calls.reload_config)
+    wait_until_available = PlanMethod(_calls.wait_until_available)
+    lineage = PlanMethod(_calls.lineage)
+    parts = PlanMethod(_composed.parts)
+    check_consistency = PlanMethod(_composed.check_consistency)
+
     def deadline(self, timeout: float | None) -> float | None:
         return self.timeout if timeout is None else timeout
 
@@ -94,36 +164,3 @@ class BaseClient:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.target!r})"
-
-
-def _as_method(method: Callable[..., Any], plan: Callable[..., Any]) -> None:
-    """Show ``plan``'s signature on ``method`` as a method's: ``self``, and the value the plan returns."""
-    signature = inspect.signature(plan)
-    first, *rest = signature.parameters.values()
-    returns = str(signature.return_annotation)
-    if returns.startswith("Plan[") and returns.endswith("]"):
-        returns = returns[len("Plan["):-1]
-    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[first.replace(name="self"), *rest], return_annotation=returns)
-
-
-def blocking(plan: Callable[Concatenate[Any, P], Plan[T]]) -> Callable[Concatenate[Any, P], T]:
-    """A plan as a method of ``Client``: runs it with blocking calls."""
-
-    @functools.wraps(plan)
-    def method(self: Any, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self._drive(plan(self, *args, **kwargs))
-
-    _as_method(method, plan)
-    return method
-
-
-def awaiting(plan: Callable[Concatenate[Any, P], Plan[T]]) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
-    """A plan as a method of ``AsyncClient``: a coroutine that runs it with awaited calls."""
-
-    @functools.wraps(plan)
-    async def method(self: Any, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self._drive(plan(self, *args, **kwargs))
-
-    _as_method(method, plan)
-    return method

@@ -7,8 +7,7 @@ from typing import TypeVar
 
 import grpc
 
-from . import _calls, _composed
-from ._base import BaseClient, blocking
+from ._base import BaseClient
 from ._plans import Done, Plan, next_step
 
 __all__ = ["Client"]
@@ -18,15 +17,6 @@ T = TypeVar("T")
 
 class Client(BaseClient):
     __doc__ = BaseClient.__doc__
-
-    predict = blocking(_calls.predict)
-    metadata = blocking(_calls.metadata)
-    status = blocking(_calls.status)
-    reload_config = blocking(_calls.reload_config)
-    wait_until_available = blocking(_calls.wait_until_available)
-    lineage = blocking(_calls.lineage)
-    parts = blocking(_composed.parts)
-    check_consistency = blocking(_composed.check_consistency)
 
     def close(self) -> None:
         """Close the channel (unless it was given: its owner closes it)."""
