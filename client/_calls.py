@@ -99,8 +99,11 @@ def _predict(client: BaseClient, model: str, inputs: Mapping[str, Any], version:
                 error = error.with_hint(hint)
             raise error from None
     result = prediction_from(response, model, signature)
-    if known is not None and version is None and result.version != known.version:
-        client.signature_cache.forget(model)  # a new version (or a moved label) answered: its signature may differ
+    if known is not None and version is None and result.version > known.version:
+        # A newer version (or a moved label) answered: its signature may differ. Only newer: replicas
+        # part-way through a rollout, answering old and new in turn, must not make every call ask again.
+        # (An older or changed signature that matters is caught anyway: a refused input asks again.)
+        client.signature_cache.forget(model)
     return result
 
 

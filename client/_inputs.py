@@ -11,8 +11,9 @@ left to the server, because TF Serving runs whatever the graph accepts (its own 
 ``[3]`` vector to half_plus_two's ``[-1,1]`` input).
 
 Signatures come from GetModelMetadata once per model and version (or label), then from memory:
-the cache is dropped for a model when an answer shows a different version than the cached one,
-and when the server refuses a request for it (NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION).
+the cache is dropped for a model when a newer version than the cached one answers, and when the
+server refuses a request for it (NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION). Inputs the
+remembered signature refuses are checked against a fresh one before the error is raised.
 """
 
 from __future__ import annotations
