@@ -64,7 +64,9 @@ def _predict(client: BaseClient, model: str, inputs: Mapping[str, Any], version:
     deadline = client.deadline(timeout)
     known, fresh, sent, converted = None, False, inputs, False
     if check and inputs:
-        known, fresh = yield from _signature_for(client, model, version, label, deadline)
+        known = client.signature_cache.get((model, version, label))  # the common case, without a plan of its own
+        if known is MISSING:
+            known, fresh = yield from _signature_for(client, model, version, label, deadline)
         if known is not None:
             try:
                 sent, converted = fit_inputs(inputs, known, signature, model)
