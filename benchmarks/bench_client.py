@@ -4,7 +4,8 @@
 - encode + decode (serialized to bytes and parsed back, as on the wire) of a 64x150528 float32
   tensor and of a 256x10 batch;
 - cold start: a fresh interpreter up to the first Predict answer, time and peak memory;
-- end-to-end Predict latency on the demo composed model served by the devserver.
+- end-to-end Predict latency on the demo composed model served by the devserver;
+- the same Predict with the client's input check on (the default) and off, interleaved.
 
 Prints ratios (baseline / ours: above 1 means we are faster or smaller); writes
 benchmarks/results/client.json.
@@ -160,6 +161,29 @@ def end_to_end(address: str, seconds: float) -> dict:
     return results
 
 
+def input_check(address: str, seconds: float, rounds: int = 10) -> dict:
+    """Predict with inputs checked against the cached signature vs sent unchecked: same server,
+    alternating short runs so drift on a shared machine hits both alike."""
+    import numpy as np
+
+    from tfsk.client import Client
+    from tfsk.exporter.demo import DEMO_TOWERS
+
+    results = {}
+    with Client(address) as checked, Client(address, check_inputs=False) as unchecked:
+        for batch in (1, 256):
+            rng = np.random.default_rng(batch)
+            inputs = {f"{p}__features": rng.standard_normal((batch, w)).astype(np.float32) for p, (w, _, _) in DEMO_TOWERS.items()}
+            samples: dict[str, list[float]] = {"on": [], "off": []}
+            for _ in range(rounds):
+                for key, serving in (("on", checked), ("off", unchecked)):
+                    samples[key] += time_calls(lambda serving=serving, inputs=inputs: serving.predict("composed", inputs),
+                                               seconds=seconds / rounds, warmup=2)
+            on, off = latency_stats(samples["on"]), latency_stats(samples["off"])
+            results[f"batch{batch}"] = {"check_on": on, "check_off": off, "p50_ratio_off_over_on": off["p50_ms"] / on["p50_ms"]}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
@@ -177,6 +201,7 @@ def main() -> None:
         cold = {"ours": cold_start(OURS_COLD, server.address, args.cold_runs),
                 "baseline": cold_start(BASELINE_COLD, server.address, args.cold_runs)}
         latency = end_to_end(server.address, args.seconds)
+        checks = input_check(server.address, 2 * args.seconds)
 
     print(f"{'measure':<40}{'baseline':>12}{'ours':>12}{'ratio':>10}")
     ratios = {}
@@ -195,12 +220,16 @@ def main() -> None:
             theirs, mine = entry["baseline"][stat], entry["ours"][stat]
             ratios[f"predict_{batch}_{stat}_ratio"] = theirs / mine
             print(f"{f'Predict {batch} {stat}':<40}{theirs:>12.3f}{mine:>12.3f}{theirs / mine:>9.2f}x")
+    for batch, entry in checks.items():
+        ratios[f"input_check_{batch}_p50_ratio"] = entry["p50_ratio_off_over_on"]
+        print(f"{f'Predict {batch} p50, check off / on':<40}{entry['check_off']['p50_ms']:>12.3f}"
+              f"{entry['check_on']['p50_ms']:>12.3f}{entry['p50_ratio_off_over_on']:>9.2f}x")
     targets = {"cold_start_under_0.5s": cold["ours"]["seconds_median"] < 0.5,
                "cold_start_under_100MiB": cold["ours"]["peak_mib_median"] < 100,
                "large_tensor_at_least_3x": codec_results["64x150528"]["speedup"] >= 3}
     print("targets: " + ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in targets.items()))
     path = write_results("client", {"seconds_per_measure": args.seconds, "codec": codec_results, "cold_start": cold,
-                                    "predict": latency, "ratios": ratios, "targets": targets})
+                                    "predict": latency, "input_check": checks, "ratios": ratios, "targets": targets})
     print(f"results written to {path}")
 
 

@@ -2,25 +2,21 @@
 
     from tfsk.client import Client
 
-    with Client("localhost:8500") as serving:
+    with Client("localhost:8500") as serving:       # or Client(): $TFSK_TARGET, else localhost:8500
         outputs = serving.predict("composed", {"tower_a__features": x, ...})
         outputs["prediction"], outputs.version
         serving.metadata("composed").signatures["part_tower_a"].inputs
-        serving.parts("composed"); serving.check_consistency("composed")
+        serving.parts("composed"); serving.check_consistency("composed").verdict
 
-``AsyncClient`` offers the same calls (but parts and the consistency check) for asyncio code.
+``AsyncClient`` offers the same calls for asyncio code (``await serving.predict(...)``).
+Everything the client raises is a :class:`ClientError`; what the server answers is a
+:class:`ServingError` (one subclass per gRPC status code), often with a ``hint``.
 """
 
-from tfsk._base.codec import (
-    TensorDecodeError,
-    decode_tensor,
-    encode_as_fields,
-    encode_tensor,
-)
-
 from ._async import AsyncClient
-from ._channel import TLS
-from ._client import DEFAULT_TARGET, Client
+from ._channel import DEFAULT_TARGET, TARGET_ENV, TLS, default_target
+from ._client import Client
+from ._codec import decode_tensor, encode_as_fields, encode_tensor
 from ._errors import (
     AbortedError,
     AlreadyExistsError,
@@ -29,6 +25,7 @@ from ._errors import (
     DataLossError,
     DeadlineExceededError,
     FailedPreconditionError,
+    InputError,
     InternalError,
     InvalidArgumentError,
     NotFoundError,
@@ -36,10 +33,13 @@ from ._errors import (
     PermissionDeniedError,
     ResourceExhaustedError,
     ServingError,
+    TargetError,
+    TensorDecodeError,
     UnauthenticatedError,
     UnavailableError,
     UnimplementedError,
     UnknownError,
+    WaitTimeoutError,
 )
 from ._types import (
     ConsistencyReport,
@@ -49,11 +49,13 @@ from ._types import (
     Prediction,
     Signature,
     TensorSpec,
+    Verdict,
     VersionStatus,
 )
 
 __all__ = [
     "DEFAULT_TARGET",
+    "TARGET_ENV",
     "TLS",
     "AbortedError",
     "AlreadyExistsError",
@@ -65,6 +67,7 @@ __all__ = [
     "DataLossError",
     "DeadlineExceededError",
     "FailedPreconditionError",
+    "InputError",
     "InternalError",
     "InvalidArgumentError",
     "ModelMetadata",
@@ -77,14 +80,18 @@ __all__ = [
     "ResourceExhaustedError",
     "ServingError",
     "Signature",
+    "TargetError",
     "TensorDecodeError",
     "TensorSpec",
     "UnauthenticatedError",
     "UnavailableError",
     "UnimplementedError",
     "UnknownError",
+    "Verdict",
     "VersionStatus",
+    "WaitTimeoutError",
     "decode_tensor",
+    "default_target",
     "encode_as_fields",
     "encode_tensor",
 ]

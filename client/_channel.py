@@ -8,6 +8,8 @@ server), keepalive, TLS, and client-side round-robin over several servers.
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +17,16 @@ from pathlib import Path
 
 import grpc
 
-__all__ = ["TLS", "make_channel", "resolve_target"]
+from ._errors import TargetError
+
+__all__ = ["DEFAULT_TARGET", "TARGET_ENV", "TLS", "check_target", "default_target", "make_channel", "resolve_target"]
+
+DEFAULT_TARGET = "localhost:8500"
+#: the environment variable naming the server when no target is given (as the CLI's --target does)
+TARGET_ENV = "TFSK_TARGET"
+# gRPC's own name-resolver schemes; anything else must be host:port
+_SCHEMES = ("dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:", "xds:", "google-c2p:")
+_HOST_PORT = re.compile(r"(?P<host>\[[0-9A-Fa-f:.%\w]+\]|[^\s:\[\]/]+):(?P<port>\d{1,5})")
 
 _SERVICES = [{"service": "tensorflow.serving.PredictionService"}, {"service": "tensorflow.serving.ModelService"}]
 
@@ -39,6 +50,35 @@ class TLS:
         return grpc.ssl_channel_credentials(read(self.root_certificates), read(self.client_key), read(self.client_certificate))
 
 
+def default_target() -> str | list[str]:
+    """``$TFSK_TARGET`` (comma-separated for several servers), else ``localhost:8500``."""
+    value = os.environ.get(TARGET_ENV, "").strip()
+    if not value:
+        return DEFAULT_TARGET
+    return [t.strip() for t in value.split(",")] if "," in value else value
+
+
+def check_target(target: str) -> str:
+    """``target`` if gRPC can use it; :class:`TargetError` saying how to write it otherwise.
+
+    gRPC itself would take ``localhost`` as port 443 and a typo'd port as a name to resolve, and
+    then only say UNAVAILABLE after its retries.
+    """
+    if not isinstance(target, str) or not target.strip():
+        raise TargetError(f"empty server address {target!r}: give host:port, e.g. {DEFAULT_TARGET}")
+    if target.startswith(_SCHEMES):
+        return target
+    match = _HOST_PORT.fullmatch(target)
+    if match is None:
+        if target.count(":") > 1 and not target.startswith("["):
+            raise TargetError(f"server address {target!r}: write an IPv6 address in brackets, e.g. [::1]:8500")
+        raise TargetError(f"server address {target!r} is not host:port (e.g. {DEFAULT_TARGET}), unix:/path or "
+                          f"dns:///host:port")
+    if not 0 < int(match["port"]) < 65536:
+        raise TargetError(f"server address {target!r}: port {match['port']} is not between 1 and 65535")
+    return target
+
+
 def resolve_target(targets: str | Sequence[str]) -> tuple[str, bool]:
     """A gRPC target string and whether to balance across its addresses.
 
@@ -46,15 +86,23 @@ def resolve_target(targets: str | Sequence[str]) -> tuple[str, bool]:
     several ``host:port``s, which become one ``ipv4:``/``ipv6:`` list balanced round-robin.
     """
     if isinstance(targets, str):
-        return targets, targets.startswith("dns:")
+        return check_target(targets), targets.startswith("dns:")
     targets = list(targets)
+    if not targets:
+        raise TargetError(f"no server address given: give host:port, e.g. {DEFAULT_TARGET}")
     if len(targets) == 1:
         return resolve_target(targets[0])
     addresses, family = [], None
     for target in targets:
-        host, _, port = target.rpartition(":")
-        host = host.strip("[]")
-        for info in socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM):
+        match = _HOST_PORT.fullmatch(check_target(target))
+        if match is None:
+            raise TargetError(f"server address {target!r}: balancing across several servers takes host:port addresses")
+        host, port = match["host"].strip("[]"), int(match["port"])
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as error:
+            raise TargetError(f"server address {target!r}: cannot resolve {host!r} ({error})") from None
+        for info in found:
             kind = "ipv6" if info[0] == socket.AF_INET6 else "ipv4"
             if family not in (None, kind):
                 continue
@@ -76,6 +124,7 @@ def make_channel(
     keepalive_seconds: float | None = 30.0,
     max_message_bytes: int = -1,
     options: Sequence[tuple[str, object]] = (),
+    interceptors: Sequence[object] = (),
     aio: bool = False,
 ) -> grpc.Channel:
     target, balance = resolve_target(targets)
@@ -109,7 +158,12 @@ def make_channel(
     if tls is not None and tls.server_name:
         channel_options.append(("grpc.ssl_target_name_override", tls.server_name))
     channel_options += list(options)
-    kind = grpc.aio if aio else grpc
+    if aio:  # grpc.aio takes interceptors when the channel is made; grpc wraps a made channel
+        if tls is not None:
+            return grpc.aio.secure_channel(target, tls.credentials(), options=channel_options, interceptors=interceptors)
+        return grpc.aio.insecure_channel(target, options=channel_options, interceptors=interceptors)
     if tls is not None:
-        return kind.secure_channel(target, tls.credentials(), options=channel_options)
-    return kind.insecure_channel(target, options=channel_options)
+        channel = grpc.secure_channel(target, tls.credentials(), options=channel_options)
+    else:
+        channel = grpc.insecure_channel(target, options=channel_options)
+    return grpc.intercept_channel(channel, *interceptors) if interceptors else channel

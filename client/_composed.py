@@ -1,5 +1,9 @@
 """Composed models seen from the client: which parts (and part versions) they hold, and whether
-the parts inside still compute what the standalone part versions compute."""
+the parts inside still compute what the standalone part versions compute.
+
+Plans over metadata, lineage and predictions (see ``_plans``), so ``Client`` and ``AsyncClient``
+share them.
+"""
 
 from __future__ import annotations
 
@@ -11,31 +15,36 @@ import numpy as np
 from tfsk._base.naming import INPUT_SEPARATOR as SEPARATOR
 from tfsk._base.naming import PART_SIGNATURE_PREFIX
 
-from ._errors import ServingError
-from ._types import ConsistencyReport, PartCheck, PartInfo, TensorSpec
+from ._calls import lineage, metadata, predict
+from ._errors import InputError, ServingError
+from ._plans import Plan
+from ._types import ConsistencyReport, ModelMetadata, PartCheck, PartInfo, Prediction, TensorSpec
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from ._base import BaseClient
 
-__all__ = ["check_consistency", "list_parts"]
-
-
-def _part_versions(lineage: Mapping[str, Any] | None) -> dict[str, int]:
-    return {p["name"]: p["version"] for p in (lineage or {}).get("parts", [])}
+__all__ = ["check_consistency", "parts"]
 
 
-def list_parts(client: Client, model: str, *, version: int | None = None, label: str | None = None) -> list[PartInfo]:
-    """The ``part_<name>`` signatures of a composed model, with the part versions its lineage names."""
-    metadata = client.metadata(model, version=version, label=label)
-    versions = _part_versions(client.lineage(model, version=metadata.version))
-    order = list(versions) or sorted(s[len(PART_SIGNATURE_PREFIX):] for s in metadata.signatures if s.startswith(PART_SIGNATURE_PREFIX))
-    parts = []
+def _parts(found: ModelMetadata, recorded: Mapping[str, Any] | None) -> list[PartInfo]:
+    versions = {p["name"]: p["version"] for p in (recorded or {}).get("parts", [])}
+    order = list(versions) or sorted(s[len(PART_SIGNATURE_PREFIX):] for s in found.signatures
+                                     if s.startswith(PART_SIGNATURE_PREFIX))
+    listed = []
     for name in order:
-        signature = metadata.signatures.get(PART_SIGNATURE_PREFIX + name)
-        if signature is None:
-            continue
-        parts.append(PartInfo(name, PART_SIGNATURE_PREFIX + name, versions.get(name), signature.inputs, signature.outputs))
-    return parts
+        signature = found.signatures.get(PART_SIGNATURE_PREFIX + name)
+        if signature is not None:
+            listed.append(PartInfo(name, PART_SIGNATURE_PREFIX + name, versions.get(name), signature.inputs,
+                                   signature.outputs))
+    return listed
+
+
+def parts(client: BaseClient, model: str, *, version: int | None = None,
+          label: str | None = None) -> Plan[list[PartInfo]]:
+    """The ``part_<name>`` signatures of a composed model, with the part versions its lineage names
+    (empty for a model that is not composed)."""
+    found = yield from metadata(client, model, version=version, label=label)
+    return _parts(found, (yield from lineage(client, model, version=found.version)))
 
 
 def _example(spec: TensorSpec, rng: np.random.Generator, batch: int = 2) -> np.ndarray:
@@ -55,37 +64,62 @@ def _difference(a: np.ndarray, b: np.ndarray) -> float:
     return 0.0 if np.array_equal(a, b) else float("inf")
 
 
-def check_consistency(client: Client, model: str, inputs: Mapping[str, Any] | None = None, *,
-                      version: int | None = None, atol: float = 1e-5) -> ConsistencyReport:
+def _check_part(client: BaseClient, model: str, pinned: int, part: PartInfo, given: Mapping[str, Any],
+                composed: Prediction, atol: float) -> Plan[PartCheck]:
+    missing = [f"{part.name}{SEPARATOR}{k}" for k in part.inputs if f"{part.name}{SEPARATOR}{k}" not in given]
+    if missing:
+        raise InputError(f"inputs for {model} lack {', '.join(missing)} (keys are the composed model's input names)")
+    part_inputs = {k: given[f"{part.name}{SEPARATOR}{k}"] for k in part.inputs}
+    problems: list[str] = []
+    sides: dict[str, Prediction] = {}
+    standalone = f"standalone {part.name}@{part.version if part.version is not None else 'latest'}"
+    for side, (name, version, signature) in {"part signature": (model, pinned, part.signature),
+                                             standalone: (part.name, part.version, None)}.items():
+        try:
+            answer = yield from predict(client, name, part_inputs, version=version, signature=signature)
+        except ServingError as error:
+            problems.append(f"the {side} could not be asked: {error}")
+            continue
+        sides[side if side != standalone else f"standalone {part.name}@{answer.version}"] = answer
+    differences: dict[str, float] = {}
+    for output in part.outputs:
+        inside = composed.get(f"{part.name}{SEPARATOR}{output}")
+        if inside is None:
+            problems.append(f"{model}@{pinned} has no output '{part.name}{SEPARATOR}{output}'")
+            continue
+        for side, answer in sides.items():
+            if output in answer:
+                differences[f"{output} ({side})"] = _difference(inside, answer[output])
+            else:
+                problems.append(f"the {side} has no output '{output}'")
+    if any(d > atol for d in differences.values()):
+        verdict = "differs"
+    else:
+        verdict = "could_not_compare" if problems else "consistent"
+    return PartCheck(part.name, part.version, differences, verdict, "; ".join(problems) or None)  # type: ignore[arg-type]
+
+
+def check_consistency(client: BaseClient, model: str, inputs: Mapping[str, Any] | None = None, *,
+                      version: int | None = None, atol: float = 1e-5) -> Plan[ConsistencyReport]:
     """Run the composed model and the standalone part versions it was built from on the same inputs.
 
     ``inputs`` are keyed by the composed model's input names (made up from its signature when
     omitted). Each part's outputs inside the composed model, through its ``part_<name>``
     signature, and from the standalone part model at the lineage's version must agree within
-    ``atol``.
+    ``atol``. The report's ``verdict`` tells a part that differs from one that could not be asked
+    (``could_not_compare``) and from a model that is not composed (``not_composed``).
     """
-    metadata = client.metadata(model, version=version)
-    pinned = metadata.version  # every call below asks this exact version
-    signature = metadata.signatures["serving_default"]
+    found = yield from metadata(client, model, version=version)
+    pinned = found.version  # every call below asks this exact version
+    recorded = yield from lineage(client, model, version=pinned)
+    listed = _parts(found, recorded)
+    if not listed:
+        return ConsistencyReport(model, pinned, [], atol, recorded)
+    signature = found.signatures["serving_default"]
     rng = np.random.default_rng(0)
     given = dict(inputs) if inputs is not None else {k: _example(v, rng) for k, v in signature.inputs.items()}
-    composed = client.predict(model, given, version=pinned)
-    lineage = client.lineage(model, version=pinned)
+    composed = yield from predict(client, model, given, version=pinned)
     checks = []
-    for part in list_parts(client, model, version=pinned):
-        part_inputs = {k: given[f"{part.name}{SEPARATOR}{k}"] for k in part.inputs}
-        differences: dict[str, float] = {}
-        problem = None
-        via_signature = client.predict(model, part_inputs, version=pinned, signature=part.signature)
-        try:
-            standalone = client.predict(part.name, part_inputs, version=part.version)
-        except ServingError as error:
-            standalone, problem = None, f"standalone part {part.name}@{part.version} could not be asked: {error}"
-        for output in part.outputs:
-            inside = composed[f"{part.name}{SEPARATOR}{output}"]
-            differences[f"{output} (part signature)"] = _difference(inside, via_signature[output])
-            if standalone is not None:
-                differences[f"{output} (standalone {part.name}@{standalone.version})"] = _difference(inside, standalone[output])
-        consistent = problem is None and all(d <= atol for d in differences.values())
-        checks.append(PartCheck(part.name, part.version, differences, consistent, problem))
-    return ConsistencyReport(model, pinned, checks, atol, lineage)
+    for part in listed:
+        checks.append((yield from _check_part(client, model, pinned, part, given, composed, atol)))
+    return ConsistencyReport(model, pinned, checks, atol, recorded)

@@ -1,19 +1,53 @@
-"""One exception hierarchy for what servers answer, mapped from gRPC status codes."""
+"""One exception hierarchy for everything the client raises: what servers answer (mapped from gRPC
+status codes) and what the client finds wrong before or after a call.
+
+Where callers may already catch a built-in exception, the client's error keeps it as a second
+base: ``InputError`` and ``TargetError`` are ``ValueError``s, ``WaitTimeoutError`` is a
+``TimeoutError``, ``TensorDecodeError`` is the codec's (a ``ValueError``).
+"""
 
 from __future__ import annotations
 
 import grpc
 
+from tfsk._base import codec
+
 __all__ = [
     "AbortedError", "AlreadyExistsError", "CancelledError", "ClientError", "DataLossError", "DeadlineExceededError",
-    "FailedPreconditionError", "InternalError", "InvalidArgumentError", "NotFoundError", "OutOfRangeError",
-    "PermissionDeniedError", "ResourceExhaustedError", "ServingError", "UnauthenticatedError", "UnavailableError",
-    "UnimplementedError", "UnknownError", "error_from_rpc",
+    "FailedPreconditionError", "InputError", "InternalError", "InvalidArgumentError", "NotFoundError",
+    "OutOfRangeError", "PermissionDeniedError", "ResourceExhaustedError", "ServingError", "TargetError",
+    "TensorDecodeError", "UnauthenticatedError", "UnavailableError", "UnimplementedError", "UnknownError",
+    "WaitTimeoutError", "error_from_rpc",
 ]
 
 
 class ClientError(Exception):
     """Base class of everything the client raises."""
+
+
+class InputError(ClientError, ValueError):
+    """Inputs that cannot be sent as they are: not tensors, or not what the signature takes.
+
+    Raised before anything is sent. ``input`` names the input, ``expected`` and ``sent`` describe
+    the signature's tensor and the caller's (``float32[?,10]``), when known.
+    """
+
+    def __init__(self, message: str, *, input: str | None = None, expected: str | None = None,
+                 sent: str | None = None) -> None:
+        super().__init__(message)
+        self.input, self.expected, self.sent = input, expected, sent
+
+
+class TargetError(ClientError, ValueError):
+    """A server address the client cannot use (malformed, or a name that does not resolve)."""
+
+
+class WaitTimeoutError(ClientError, TimeoutError):
+    """A model version did not become AVAILABLE in the time given."""
+
+
+class TensorDecodeError(ClientError, codec.TensorDecodeError):
+    """A tensor (or an answer holding one) that TensorFlow itself would refuse to read."""
 
 
 class ServingError(ClientError):
@@ -30,6 +64,10 @@ class ServingError(ClientError):
         if code is not None:
             self.code = code
         super().__init__(f"{self.code.name}: {details}" + (f" (hint: {hint})" if hint else ""))
+
+    def with_hint(self, hint: str | None) -> ServingError:
+        """The same error with ``hint`` (itself when there is none)."""
+        return self if not hint else type(self)(self.details, hint=hint, code=self.code)
 
 
 class CancelledError(ServingError):

@@ -6,17 +6,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
+from tfsk._base import codec
 from tfsk._base.dtypes import numpy_dtype
 from tfsk._base.messages import MESSAGES
 
-from ._errors import ClientError, FailedPreconditionError
+from ._errors import ClientError, FailedPreconditionError, InputError, TensorDecodeError
 from ._types import ModelMetadata, Prediction, Signature, TensorSpec, VersionStatus
 from ._wire import decode_predict_response, encode_predict_request
 
 __all__ = [
-    "METHODS", "available_version", "metadata_from", "not_available", "metadata_request", "model_spec", "predict_request", "prediction_from",
-    "reload_request", "status_request", "statuses_from",
+    "METHODS", "available_version", "metadata_from", "metadata_request", "model_spec", "predict_request",
+    "prediction_from", "reload_request", "status_request", "statuses_from", "stubs",
 ]
 
 #: method -> (gRPC path, request message, response message); Predict travels as raw wire bytes.
@@ -52,11 +54,14 @@ def predict_request(model: str, inputs: Mapping[str, Any], version: int | None, 
     try:
         return encode_predict_request(spec, inputs, output_filter or ())
     except (TypeError, ValueError) as error:
-        raise ClientError(f"inputs cannot be sent as tensors: {error}") from None
+        raise InputError(f"inputs cannot be sent as tensors: {error}") from None
 
 
 def prediction_from(response: bytes, model: str, signature: str | None) -> Prediction:
-    outputs, spec = decode_predict_response(response)
+    try:
+        outputs, spec = decode_predict_response(response)
+    except (codec.TensorDecodeError, DecodeError, UnicodeDecodeError) as error:
+        raise TensorDecodeError(f"the answer of {model} cannot be read: {error}") from None
     return Prediction(outputs, model=spec.name or model, version=spec.version.value,
                       signature=spec.signature_name or signature or "serving_default")
 
@@ -133,8 +138,3 @@ def available_version(entries: Sequence[VersionStatus], model: str, version: int
             raise FailedPreconditionError(f"version {version} of {model} failed to load: "
                                           f"{entry.error_code}: {entry.error_message}")
     return None
-
-
-def not_available(model: str, version: int | None, timeout: float, last: Exception | None) -> TimeoutError:
-    wanted = f"version {version} of {model}" if version is not None else f"a version of {model}"
-    return TimeoutError(f"{wanted} was not AVAILABLE within {timeout}s" + (f" (last answer: {last})" if last else ""))

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["ConsistencyReport", "ModelMetadata", "PartCheck", "PartInfo", "Prediction", "Signature", "TensorSpec", "VersionStatus"]
+__all__ = ["ConsistencyReport", "ModelMetadata", "PartCheck", "PartInfo", "Prediction", "Signature", "TensorSpec",
+           "Verdict", "VersionStatus", "describe_array"]
+
+#: what a consistency check found: ``consistent``; ``differs`` (a part computes something else);
+#: ``could_not_compare`` (a side could not be asked, nothing found to differ); ``not_composed``.
+Verdict = Literal["consistent", "differs", "could_not_compare", "not_composed"]
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    return "string" if dtype == np.dtype(object) or dtype.kind in "SU" else str(dtype)
+
+
+def describe_array(array: np.ndarray) -> str:
+    """``float64[1,5]``: an array in the notation :meth:`TensorSpec.describe` uses."""
+    return f"{_dtype_name(array.dtype)}[{','.join(str(d) for d in array.shape)}]"
 
 
 @dataclass(frozen=True)
@@ -19,7 +33,7 @@ class TensorSpec:
     tensor_name: str = ""
 
     def describe(self) -> str:
-        name = "string" if self.dtype == np.dtype(object) else str(self.dtype)
+        name = _dtype_name(self.dtype)
         if self.shape is None:
             return f"{name}[?]"
         return f"{name}[{','.join('?' if d is None else str(d) for d in self.shape)}]"
@@ -75,17 +89,31 @@ class PartInfo:
 
 @dataclass(frozen=True)
 class PartCheck:
-    """How one part's outputs inside the composed model compare with the standalone part version."""
+    """How one part's outputs inside the composed model compare with the standalone part version.
+
+    ``verdict`` is ``consistent``, ``differs`` (some output is further than the tolerance) or
+    ``could_not_compare`` (``problem`` says which side could not be asked; nothing found to differ).
+    """
 
     name: str
     version: int | None
     max_abs_difference: dict[str, float]
-    consistent: bool
+    verdict: Verdict
     problem: str | None = None
+
+    @property
+    def consistent(self) -> bool:
+        return self.verdict == "consistent"
 
 
 @dataclass(frozen=True)
 class ConsistencyReport:
+    """A composed model version checked part by part; ``verdict`` sums it up (see :data:`Verdict`).
+
+    A part that differs outweighs one that could not be compared; a model without part signatures
+    is ``not_composed`` (and has no parts).
+    """
+
     model: str
     version: int
     parts: list[PartCheck]
@@ -93,5 +121,15 @@ class ConsistencyReport:
     lineage: dict[str, Any] | None = None
 
     @property
+    def verdict(self) -> Verdict:
+        verdicts = {p.verdict for p in self.parts}
+        if not verdicts:
+            return "not_composed"
+        for verdict in ("differs", "could_not_compare"):
+            if verdict in verdicts:
+                return verdict  # type: ignore[return-value]
+        return "consistent"
+
+    @property
     def consistent(self) -> bool:
-        return all(p.consistent for p in self.parts)
+        return self.verdict == "consistent"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ._channel import TLS
-from ._client import DEFAULT_TARGET, Client
+from ._channel import DEFAULT_TARGET, TARGET_ENV, TLS
+from ._client import Client
 from ._errors import ClientError
 from ._types import ModelMetadata
 
@@ -26,9 +27,9 @@ _MODEL_HELP = "the model's name on the server (as in models.config)"
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", default=DEFAULT_TARGET,
+    parser.add_argument("--target", default=None,
                         help=f"server address: host:port, unix:/path, dns:///host:port, or host:port,host:port for "
-                             f"round-robin (default {DEFAULT_TARGET})")
+                             f"round-robin (default ${TARGET_ENV}, else {DEFAULT_TARGET})")
     parser.add_argument("--timeout", type=float, default=30.0, help="deadline of each call in seconds")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--tls-ca", help="PEM file of the CA that signed the server certificate (turns TLS on)")
@@ -47,8 +48,8 @@ def _client(args: argparse.Namespace) -> Client:
     tls = None
     if args.tls_ca or args.tls_cert:
         tls = TLS(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name)
-    targets = args.target.split(",") if "," in args.target else args.target
-    return Client(targets, timeout=args.timeout, tls=tls)
+    targets = args.target.split(",") if args.target and "," in args.target else args.target
+    return Client(targets, timeout=args.timeout, tls=tls)  # no target: the client reads $TFSK_TARGET
 
 
 def _read_value(name: str, text: str, dtype: np.dtype | None) -> Any:
@@ -257,9 +258,15 @@ def parts(argv: Sequence[str] | None = None, prog: str = "tfsk parts") -> int:
     return _run("parts", parser, argv, action)
 
 
+_CHECK_EXIT = {"consistent": 0, "differs": 1, "could_not_compare": 2, "not_composed": 2}
+_CHECK_SAYS = {"consistent": "consistent", "differs": "DIFFERS", "could_not_compare": "COULD NOT COMPARE",
+               "not_composed": "NOT A COMPOSED MODEL"}
+
+
 def check(argv: Sequence[str] | None = None, prog: str = "tfsk check") -> int:
-    parser = _parser(prog, "Check that a composed model's parts agree with the "
-                     "standalone part versions it was built from (exit 1 if not).", argv)
+    parser = _parser(prog, "Check that a composed model's parts agree with the standalone part versions it was "
+                     "built from. Exit status, as diff(1): 0 consistent, 1 a part differs, 2 could not tell (a part "
+                     "or the server could not be asked, or the model is not a composed model).", argv)
     parser.add_argument("model", help="the composed model's name on the server")
     parser.add_argument("--version", type=int, help="check this version of the composed model")
     parser.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
@@ -273,17 +280,28 @@ def check(argv: Sequence[str] | None = None, prog: str = "tfsk check") -> int:
             signature = client.metadata(args.model, version=args.version).signatures["serving_default"]
             inputs = _inputs(args.input, {k: v.dtype for k, v in signature.inputs.items()})
         report = client.check_consistency(args.model, inputs, version=args.version, atol=args.atol)
-        if args.json:
-            print(json.dumps({"model": report.model, "version": report.version, "consistent": report.consistent,
-                              "tolerance": report.tolerance, "parts": [vars(p) for p in report.parts]}))
-        else:
-            print(f"{report.model} version {report.version}: {'consistent' if report.consistent else 'INCONSISTENT'}")
-            for part in report.parts:
-                print(f"  {part.name}@{part.version}: {'ok' if part.consistent else 'DIFFERS'}")
-                for what, difference in part.max_abs_difference.items():
-                    print(f"    {what}: max abs difference {difference:.3g}")
-                if part.problem:
-                    print(f"    problem: {part.problem}")
-        return 0 if report.consistent else 1
+        return _print_check(report, args.json)
 
-    return _run("check", parser, argv, action)
+    return _run("check", parser, argv, action)  # could not run (no server, ...): exit 2, could not tell
+
+
+def _print_check(report: Any, as_json: bool) -> int:
+    verdict = report.verdict
+    if as_json:
+        print(json.dumps({"model": report.model, "version": report.version, "verdict": verdict,
+                          "consistent": report.consistent, "tolerance": report.tolerance,
+                          "parts": [{**vars(p), "consistent": p.consistent, "max_abs_difference": {  # JSON has no inf
+                              k: d if math.isfinite(d) else None for k, d in p.max_abs_difference.items()}}
+                                    for p in report.parts]}))
+    elif verdict == "not_composed":
+        print(f"{report.model} version {report.version}: {_CHECK_SAYS[verdict]} (no part_<name> signatures): "
+              f"nothing to compare")
+    else:
+        print(f"{report.model} version {report.version}: {_CHECK_SAYS[verdict]}")
+        for part in report.parts:
+            print(f"  {part.name}@{part.version}: {'ok' if part.consistent else _CHECK_SAYS[part.verdict]}")
+            for what, difference in part.max_abs_difference.items():
+                print(f"    {what}: max abs difference {difference:.3g}")
+            if part.problem:
+                print(f"    problem: {part.problem}")
+    return _CHECK_EXIT[verdict]

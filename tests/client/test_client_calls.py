@@ -74,6 +74,7 @@ def test_errors_map_to_exceptions_with_hints(serving, demo_server, composed_inpu
         serving.predict("composed", {"features": np.ones((1, 10), np.float32)})
     assert "input size does not match signature" in caught.value.details
     assert caught.value.hint.startswith("signature 'serving_default' takes tower_a__features float32[?,10]")
+    assert caught.value.hint.endswith("; sent features float32[1,10]")
     with pytest.raises(client.NotFoundError) as caught:
         serving.predict("composed", composed_inputs, version=9)
     assert caught.value.details == "Servable not found for request: Specific(composed, 9)"
@@ -90,8 +91,10 @@ def test_errors_map_to_exceptions_with_hints(serving, demo_server, composed_inpu
         serving.predict("composed", slow, timeout=0.05)
     with pytest.raises(client.ClientError, match="a version or a label, not both"):
         serving.predict("composed", composed_inputs, version=1, label="stable")
-    with pytest.raises(client.ClientError, match="cannot be sent as tensors"):
-        serving.predict("composed", {"tower_a__features": [object()]})
+    with pytest.raises(client.InputError, match="takes float32.*sent string.*not strings or objects"):
+        serving.predict("composed", {**composed_inputs, "tower_a__features": [object()]})
+    with pytest.raises(client.InputError, match="cannot be sent as tensors"):
+        serving.predict("composed", {"tower_a__features": [object()]}, check_inputs=False)
 
 
 def test_unavailable_after_retries(tmp_path):
@@ -140,7 +143,7 @@ def test_reload_config_and_wait_until_available(demo_server, demo_base, tmp_path
         assert serving.wait_until_available("tower_a_copy", timeout=30) == 1
         assert serving.predict("tower_a_copy", {"features": np.ones((1, 10), np.float32)}).version == 1
         serving.reload_config(text)  # back to the fixture's config: the copy unloads
-        with pytest.raises(TimeoutError, match="version 5 of composed was not AVAILABLE"):
+        with pytest.raises(client.WaitTimeoutError, match="version 5 of composed was not AVAILABLE"):
             serving.wait_until_available("composed", version=5, timeout=0.5)
 
 

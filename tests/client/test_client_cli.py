@@ -54,8 +54,9 @@ def test_metadata_status_parts_and_check(demo_server):
 def test_errors_exit_2_with_the_message(demo_server):
     run = tfsk("predict", "composed", "--target", demo_server.address, "--input", "tower_a__features=[[1.0]]")
     assert run.returncode == 2
-    assert "tfsk predict: error: INVALID_ARGUMENT" in run.stderr
-    assert "hint: signature 'serving_default' takes tower_a__features" in run.stderr
+    # refused by the client before sending: the signature (cached metadata) fixes dimension 1 at 10
+    assert "tfsk predict: error: input 'tower_a__features' of model 'composed'" in run.stderr
+    assert "takes float32[?,10]; sent float32[1,1]" in run.stderr
     missing = tfsk("status", "nope", "--target", demo_server.address)
     assert missing.returncode == 2 and "NOT_FOUND: Could not find any versions of model nope" in missing.stderr
     nobody = tfsk("status", "composed", "--target", "127.0.0.1:1", "--timeout", "5", "--json")

@@ -92,14 +92,18 @@ def test_tensor_content_outputs_are_zero_copy_read_only_views():
     assert copy.sum() == 2 * 100 * 100
 
 
-def test_a_tensor_content_of_the_wrong_size_is_refused():
-    from tfsk.client import TensorDecodeError
+def test_a_tensor_content_of_the_wrong_size_is_refused_as_a_client_error():
+    from tfsk.client import ClientError, TensorDecodeError
+    from tfsk.client._requests import prediction_from
 
     response = predict_pb2.PredictResponse()
     response.outputs["x"].CopyFrom(tf.make_tensor_proto(np.ones(4, np.float32)))
     response.outputs["x"].tensor_content = b"\x00" * 15
-    with pytest.raises(TensorDecodeError, match="15 bytes, 16 expected"):
-        decode_predict_response(response.SerializeToString())
+    with pytest.raises(TensorDecodeError, match="answer of m cannot be read: .*15 bytes, 16 expected") as caught:
+        prediction_from(response.SerializeToString(), "m", None)
+    assert isinstance(caught.value, ClientError) and isinstance(caught.value, ValueError)
+    with pytest.raises(ClientError, match="cannot be read"):
+        prediction_from(b"\x0a\x05\x0a\x01", "m", None)  # a truncated answer
 
 
 @settings(max_examples=150, deadline=None)

@@ -1,0 +1,191 @@
+"""The client's calls as plans (see ``_plans``): one implementation for ``Client`` and ``AsyncClient``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tfsk._base.naming import LINEAGE_OUTPUT, LINEAGE_SIGNATURE
+
+from ._errors import (
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InputError,
+    InvalidArgumentError,
+    NotFoundError,
+    ServingError,
+    UnavailableError,
+    UnimplementedError,
+    WaitTimeoutError,
+)
+from ._hints import model_hint, signature_hint, unknown_model_hint
+from ._inputs import MISSING, fit_inputs
+from ._plans import Call, Plan, ask_metadata, ask_status, sleep
+from ._requests import available_version, predict_request, prediction_from, reload_request
+from ._types import ModelMetadata, Prediction, VersionStatus
+
+if TYPE_CHECKING:
+    from ._base import BaseClient
+
+__all__ = ["lineage", "metadata", "predict", "reload_config", "status", "wait_until_available"]
+
+# answers after which a cached signature may no longer be the model's
+_STALE = (InvalidArgumentError, NotFoundError, FailedPreconditionError)
+
+
+def _signature_for(client: BaseClient, model: str, version: int | None, label: str | None,
+                   timeout: float | None) -> Plan[tuple[ModelMetadata | None, bool]]:
+    """The model's metadata for checking inputs, and whether it was just asked (not remembered)."""
+    key = (model, version, label)
+    found = client.signature_cache.get(key)
+    if found is not MISSING:
+        return found, False
+    try:
+        found = yield from ask_metadata(model, version, label, timeout)
+    except UnimplementedError:  # e.g. a proxy that passes Predict only: check nothing, and do not ask again
+        client.signature_cache.put(key, None)
+        return None, True
+    except (UnavailableError, DeadlineExceededError):
+        raise  # Predict would fail the same way, only later
+    except ServingError:  # unknown model, version or label: Predict's own answer says so, with its hint
+        return None, True
+    client.signature_cache.put(key, found)
+    if version is None:
+        client.signature_cache.put((model, found.version, None), found)
+    return found, True
+
+
+def _predict(client: BaseClient, model: str, inputs: Mapping[str, Any], version: int | None, label: str | None,
+             signature: str | None, output_filter: Sequence[str] | None, timeout: float | None, check: bool,
+             quiet: tuple[type[ServingError], ...] = ()) -> Plan[Prediction]:
+    """Predict; errors of the ``quiet`` types are raised without looking for a hint (the caller expects them)."""
+    deadline = client.deadline(timeout)
+    known, fresh, sent, converted = None, False, inputs, False
+    if check and inputs:
+        known = client.signature_cache.get((model, version, label))  # the common case, without a plan of its own
+        if known is MISSING:
+            known, fresh = yield from _signature_for(client, model, version, label, deadline)
+        if known is not None:
+            try:
+                sent, converted = fit_inputs(inputs, known, signature, model)
+            except InputError:
+                if fresh:
+                    raise
+                client.signature_cache.forget(model)  # remembered, maybe outdated: ask again before refusing
+                known, fresh = yield from _signature_for(client, model, version, label, deadline)
+                if known is not None:
+                    sent, converted = fit_inputs(inputs, known, signature, model)
+    for attempt in (1, 2):
+        try:
+            response = yield Call("Predict", predict_request(model, sent, version, label, signature, output_filter),
+                                  deadline)
+            break
+        except ServingError as error:
+            if isinstance(error, _STALE):
+                client.signature_cache.forget(model)
+            if attempt == 1 and converted and not fresh and isinstance(error, InvalidArgumentError):
+                # Converted after a remembered signature that the model may have changed since: if the
+                # server's signature now differs, convert after it and send once more (nothing ran).
+                newer, fresh = yield from _signature_for(client, model, version, label, deadline)
+                name = signature or "serving_default"
+                if newer is not None and known is not None and newer.signatures.get(name) != known.signatures.get(name):
+                    known = newer
+                    sent, converted = fit_inputs(inputs, newer, signature, model)
+                    continue
+            if not isinstance(error, quiet):
+                hint = yield from model_hint(client, error, model, version, label, deadline)
+                if hint is None:
+                    hint = yield from signature_hint(client, error, model, version, label, signature, sent, deadline)
+                error = error.with_hint(hint)
+            raise error from None
+    result = prediction_from(response, model, signature)
+    if known is not None and version is None and result.version > known.version:
+        # A newer version (or a moved label) answered: its signature may differ. Only newer: replicas
+        # part-way through a rollout, answering old and new in turn, must not make every call ask again.
+        # (An older or changed signature that matters is caught anyway: a refused input asks again.)
+        client.signature_cache.forget(model)
+    return result
+
+
+def predict(client: BaseClient, model: str, inputs: Mapping[str, Any], *, version: int | None = None,
+            label: str | None = None, signature: str | None = None, output_filter: Sequence[str] | None = None,
+            timeout: float | None = None, check_inputs: bool | None = None) -> Plan[Prediction]:
+    """Run a signature (default ``serving_default``) on named inputs; return named numpy outputs.
+
+    Inputs are first fitted to the signature (known from one GetModelMetadata call per model
+    version, then remembered): dtypes numpy converts safely are converted (a float64 array or a
+    list of numbers for a float32 input), anything else, and a dimension the signature fixes
+    that does not match, raises :class:`InputError` before sending. ``check_inputs=False`` (here
+    or on the client) sends the inputs as they are.
+
+    Outputs the server sent as ``tensor_content`` are read-only views of the response (no
+    copy); ``.copy()`` one to change it.
+    """
+    check = client.check_inputs if check_inputs is None else check_inputs
+    return (yield from _predict(client, model, inputs, version, label, signature, output_filter, timeout, check))
+
+
+def metadata(client: BaseClient, model: str, *, version: int | None = None, label: str | None = None,
+             timeout: float | None = None) -> Plan[ModelMetadata]:
+    """The model's signatures (TF's internal ``__saved_model_init_op`` left out)."""
+    deadline = client.deadline(timeout)
+    try:
+        found = yield from ask_metadata(model, version, label, deadline)
+    except (NotFoundError, InvalidArgumentError) as error:
+        raise error.with_hint((yield from model_hint(client, error, model, version, label, deadline))) from None
+    client.signature_cache.put((model, version, label), found)
+    return found
+
+
+def status(client: BaseClient, model: str, *, version: int | None = None,
+           timeout: float | None = None) -> Plan[list[VersionStatus]]:
+    """Every version the server has seen, newest first (or only ``version``)."""
+    deadline = client.deadline(timeout)
+    try:
+        return (yield from ask_status(model, version, deadline))
+    except NotFoundError as error:
+        if version is None:  # "Could not find any versions of model": the model is unknown
+            raise error.with_hint(unknown_model_hint(client, model)) from None
+        raise error.with_hint((yield from model_hint(client, error, model, version, None, deadline))) from None
+
+
+def reload_config(client: BaseClient, config: Any, *, timeout: float | None = None) -> Plan[None]:
+    """Replace the server's model config (a ``ModelServerConfig`` or its text). Models left out unload."""
+    yield Call("HandleReloadConfigRequest", reload_request(config), client.deadline(timeout))
+
+
+def wait_until_available(client: BaseClient, model: str, version: int | None = None, timeout: float = 60.0,
+                         poll_interval: float = 0.2) -> Plan[int]:
+    """Wait until ``version`` (or any version) of ``model`` is AVAILABLE; return that version.
+
+    A version that ends with an error raises at once; other failures are retried until
+    ``timeout``, then :class:`WaitTimeoutError` (a ``TimeoutError``) says what was last heard.
+    """
+    deadline = time.monotonic() + timeout
+    last: ServingError | None = None
+    while time.monotonic() < deadline:
+        try:  # not loaded yet, or the server not up yet: ask again
+            entries = yield from ask_status(model, version, min(5.0, max(deadline - time.monotonic(), 0.1)))
+        except ServingError as error:
+            last = error
+        else:
+            found = available_version(entries, model, version)
+            if found is not None:
+                return found
+        yield sleep(poll_interval)
+    wanted = f"version {version} of {model}" if version is not None else f"a version of {model}"
+    raise WaitTimeoutError(f"{wanted} was not AVAILABLE within {timeout}s" + (f" (last answer: {last})" if last else ""))
+
+
+def lineage(client: BaseClient, model: str, *, version: int | None = None,
+            label: str | None = None) -> Plan[dict[str, Any] | None]:
+    """What the exporter recorded about this version (``None`` for models not exported by tfsk)."""
+    try:
+        result = yield from _predict(client, model, {}, version, label, LINEAGE_SIGNATURE, None, None, False,
+                                     quiet=(FailedPreconditionError,))
+    except FailedPreconditionError:  # no lineage signature: not exported by tfsk
+        return None
+    value = result[LINEAGE_OUTPUT]
+    return json.loads(bytes(value.item() if value.shape == () else value.ravel()[0]))
