@@ -151,6 +151,11 @@ class ServerCore:
         self._settled(set(self._waiting) - pending)
         return sorted(pending)
 
+    def waiting(self) -> dict[str, str]:
+        """The new models a reload still waits for (its caller may be gone), each with why."""
+        with self._reloads:
+            return {name: self._why_waiting(name) for name in self._still_waiting()}
+
     def _why_waiting(self, name: str) -> str:
         """Why ``name`` has no version AVAILABLE yet: the poll's verdict, or the state of its versions."""
         with self._state_lock:
