@@ -86,7 +86,8 @@ def _read_saved_model(name: str, path: Path) -> saved_model_pb2.SavedModel:
     try:
         text_format.Parse((path / "saved_model.pbtxt").read_text(), proto)
     except (text_format.ParseError, UnicodeDecodeError):
-        raise StatusError(grpc.StatusCode.DATA_LOSS, f"Can't parse {path / 'saved_model.pbtxt'} as text proto") from None
+        text = path / "saved_model.pbtxt"
+        raise StatusError(grpc.StatusCode.DATA_LOSS, f"Can't parse {text} as text proto") from None
     return proto
 
 

@@ -228,7 +228,8 @@ _LOAD_PROBLEMS = {
                            "let the server's user read it, or delete it"),
     "version-incomplete": ("has no saved_model.pb: its load fails (by default retried 5 times a minute apart; at "
                            "start-up the server then exits)",
-                           "export a complete version (tfsk export writes and renames atomically) or delete this folder"),
+                           "export a complete version (tfsk export writes and renames atomically) or delete this "
+                           "folder"),
     "version-corrupt": ("holds a saved_model.pb that is cut short or corrupt (a half-copied version?): its load fails",
                         "export it again (tfsk export writes and renames atomically) or delete this folder"),
     "version-session-bundle": ("is an old SessionBundle export, which TF Serving no longer loads",
@@ -248,7 +249,8 @@ def _report_note(note: rules.Verdict, poll: rules.Poll, folder: ModelFolder, exp
                       note.message)
     elif note.rule == "specific-version-missing" and poll.versions:
         found.warning("specific-version-missing", "model_version_policy.specific.versions",
-                      f"{note.message.split(',')[0]} is not in {where}: TF Serving logs a warning and serves the others",
+                      f"{note.message.split(',')[0]} is not in {where}: TF Serving logs a warning and serves the "
+                      "others",
                       "export it, or remove it from the list", note.message)
     elif note.rule == "specific-empty":
         found.error("specific-empty", "model_version_policy.specific.versions",

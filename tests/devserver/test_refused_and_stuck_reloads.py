@@ -122,7 +122,7 @@ def test_a_refused_config_changes_nothing_served(demo_base, tmp_path):
                 assert (error.code(), error.details()) == (code, message)
         for text, _code, message in refused:  # by the polled config file
             config.write_text(text)
-            wait_for(lambda message=message: f"PollFilesystemAndReloadConfig failed to ReloadConfig" in server.log()
+            wait_for(lambda message=message: "PollFilesystemAndReloadConfig failed to ReloadConfig" in server.log()
                      and message in server.log(), timeout=30)
             time.sleep(2.5)  # two more polls refuse it again while the clients keep asking
         config.write_text(good)
@@ -230,7 +230,8 @@ def test_versions_that_cannot_load_end_with_tf_serving_codes(demo_base, tmp_path
             wait_for(lambda v=version: status(server.channel, "tower_a")[0][:2] == (v, END), timeout=30)
         found = {v: (code, message) for v, _state, code, message in status(server.channel, "tower_a")}
         assert found[2] == (grpc.StatusCode.OUT_OF_RANGE.value[0], "Read less bytes than requested")
-        assert found[3] == (grpc.StatusCode.DATA_LOSS.value[0], f"Can't parse {model / '3' / 'saved_model.pb'} as binary proto")
+        assert found[3] == (grpc.StatusCode.DATA_LOSS.value[0],
+                            f"Can't parse {model / '3' / 'saved_model.pb'} as binary proto")
         assert found[4][0] == grpc.StatusCode.NOT_FOUND.value[0]
         assert found[4][1].startswith("Specified file path does not appear to contain a SavedModel bundle")
         assert found[1] == (0, "")  # version 1 keeps serving

@@ -115,7 +115,8 @@ def platform_of(model: ModelConfig) -> tuple[str | None, Verdict | None]:
             return refuse("platform-and-model-type", "Illegal setting both ModelServerConfig::model_type "
                           f"(deprecated) and ModelServerConfig::model_platform, model name is {model.name}")
         if model.model_type != MODEL_TYPE_TENSORFLOW:
-            return refuse("unsupported-platform", f"ModelServerConfig::model_type choice {model.model_type} not supported.")
+            return refuse("unsupported-platform",
+                          f"ModelServerConfig::model_type choice {model.model_type} not supported.")
         return TENSORFLOW_PLATFORM, None
     if not model.model_platform:
         return refuse("missing-platform", "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
@@ -138,7 +139,8 @@ def platform_change_refusals(stored: ModelServerConfig, new: ModelServerConfig) 
         elif platform != old_platforms[model.name]:
             refusals.append(Verdict("platform-change", "INVALID_ARGUMENT",
                                     f"Illegal to change a model's platform. For model {model.name} platform was "
-                                    f"{old_platforms[model.name]} and new platform requested is {platform}", model.name))
+                                    f"{old_platforms[model.name]} and new platform requested is {platform}",
+                                    model.name))
     return refusals
 
 

@@ -62,7 +62,8 @@ def poll_servable(model: ModelConfig, *, local: str | os.PathLike[str] | None = 
     if unreadable is None and where is not None and not os.path.exists(where):
         unreadable = f"NOT_FOUND: {base} not found"
     if unreadable is not None or where is None:
-        status = unreadable or f"UNIMPLEMENTED: File system scheme '{split_uri(base)[0]}' not implemented (file: '{base}')"
+        status = unreadable or (f"UNIMPLEMENTED: File system scheme '{split_uri(base)[0]}' not implemented "
+                                f"(file: '{base}')")
         return Poll(Verdict("base-path-missing", "INVALID_ARGUMENT",
                             f"Could not find base path {base} for servable {name} with error {status}", name))
     kind, _latest, wanted = _policy(model)
