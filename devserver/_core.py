@@ -77,13 +77,17 @@ class ServerCore:
         with self._state_lock:
             return self._config
 
-    def reload_config(self, config: ModelServerConfig, *, initial: bool = False, origin: str = "reload",
+    def reload_config(self, config: ModelServerConfig, *, initial: bool = False, origin: str | None = None,
                       cancelled: Callable[[], bool] = _never, deadline: float | None = None) -> None:
         """Apply ``config`` and wait for its new models; raise StatusError as TF Serving answers.
 
-        ``cancelled`` / ``deadline`` (``time.monotonic()``): the caller's RPC; when it goes, the
-        wait ends with DEADLINE_EXCEEDED (or CANCELLED) and the server keeps waiting on its own.
+        ``origin`` names the reload in later reloads' messages (default: start-up, or the config
+        file poll). ``cancelled`` / ``deadline`` (``time.monotonic()``): the caller's RPC; when it
+        goes, the wait ends with DEADLINE_EXCEEDED (or CANCELLED) and the server keeps waiting on
+        its own.
         """
+        origin = origin or ("start-up" if initial else "config file poll")
+
         def leave() -> bool:
             return self._stop.is_set() or cancelled() or (
                 deadline is not None and time.monotonic() > deadline - _DEADLINE_MARGIN)

@@ -54,4 +54,4 @@ def test_a_refused_platform_is_remembered_like_tf_serving(core, tmp_path):
                                     f"{missing} not found"}
     code, message = refusal(core, empty)
     assert code == grpc.StatusCode.FAILED_PRECONDITION
-    assert "An earlier config reload (reload, " in message and "still waiting for model x" in message
+    assert "An earlier config reload (config file poll, " in message and "still waiting for model x" in message
