@@ -156,3 +156,58 @@ def test_devserver_and_validator_agree(case, entry, layout, saved_model, tmp_pat
         for finding in report.findings:
             if finding.code == "duplicate-version":  # the folder the validator says TF Serving keeps is the one loaded
                 assert [f"keeps {folder!r}" in finding.message for folder in loaded.values()] == [True]
+
+
+RELOADS = [  # (id, model entry of the second config; the first serves version 1 of m)
+    ("label-on-loaded", "{platform} model_version_policy { specific { versions: 1 } } "
+                        "version_labels { key: 'stable' value: 1 }"),
+    ("label-on-unloaded", "{platform} model_version_policy { specific { versions: 1 versions: 2 } } "
+                          "version_labels { key: 'stable' value: 2 }"),
+    ("platform-change", 'model_platform: "pytorch"'),
+]
+
+
+@pytest.mark.parametrize(("case", "entry"), RELOADS, ids=[c[0] for c in RELOADS])
+def test_reloads_agree(case, entry, saved_model, tmp_path):
+    """A reload on a running server: the validator, told what is loaded, and the diff agree with the server."""
+    make(tmp_path / "m", {"1": "model", "2": "model"}, saved_model)
+    first = sc.parse_model_server_config(
+        f"model_config_list {{ config {{ name: 'm' base_path: '{tmp_path / 'm'}' {PLATFORM} "
+        "model_version_policy { specific { versions: 1 } } } }")
+    second = sc.parse_model_server_config(
+        f"model_config_list {{ config {{ name: 'm' base_path: '{tmp_path / 'm'}' "
+        f"{entry.replace('{platform}', PLATFORM)} }} }}")
+    manager = VersionManager(lambda name, version, path: load_servable(name, version, path, ["serve"]),
+                             max_load_retries=0, retry_interval_seconds=0)
+    core = ServerCore(manager, allow_labels_for_unavailable=False, file_system_poll_seconds=-1)
+    try:
+        core.reload_config(first, initial=True)
+        try:
+            core.reload_config(second)
+            verdict = None
+        except StatusError as error:
+            verdict = (error.code.name, error.message)
+        if verdict is None:  # accepted: the label answers
+            with core.resolve(_spec("m", "stable")) as servable:
+                assert servable.version == 1
+    finally:
+        core.stop()
+    state = sc.ServerState(available={"m": {1}}, labels={})
+    report = sc.validate_model_server_config(second, server=state)
+    refusals = {(f.server_code, f.server_message) for f in report.errors if f.server_code}
+    diff = sc.diff_configs(first, second)
+    if verdict is None:
+        assert report.ok and not diff.refused, (report.findings, diff)
+    elif case == "platform-change":  # the validator sees one config: the diff sees the change
+        assert [c.effect for c in diff.refused] == [f'TF Serving refuses it: "{verdict[1]}"']
+    else:
+        assert verdict in refusals, (verdict, report.findings)
+        assert diff.refused, diff
+
+
+def _spec(name, label):
+    from tensorflow_serving.apis import model_pb2
+
+    spec = model_pb2.ModelSpec(name=name)
+    spec.version_label = label
+    return spec
