@@ -1,58 +1,53 @@
-"""ServerCore: the current config, version labels, model resolution and the pollers.
+"""ServerCore: the config in effect, version labels, model resolution and the pollers.
 
-Config changes follow ``server_core.cc``'s ``ReloadConfig``: the checks run in TF Serving's order
-with its messages; the stored config is replaced before labels are validated; labels may only
-name AVAILABLE versions (with ``--allow_version_labels_for_unavailable_models``, new labels or
-labels that keep their version may name others); a reload waits until every new model has a
-version AVAILABLE or failed; models missing from the new config are unloaded.
+A config change follows ``server_core.cc``'s ``ReloadConfig`` with the rules of
+:mod:`tfsk._base.rules`: every check runs before anything served changes, so a refused config
+(by RPC or file poll) leaves models, versions, labels and the file-system source as they were.
+As in TF Serving the *stored* config (used by the next transition and platform checks) is
+replaced before labels and platforms are checked.
+
+A reload then waits until every new model has a version AVAILABLE or failed (TF Serving: with no
+time limit). Here the wait ends when the caller leaves (deadline or cancel) and the server keeps
+waiting without a thread; a later reload queues behind a model that is still loading, and is
+refused at once, naming the model and why, when that model cannot load (no version folder,
+missing base path). Serving never waits for a reload.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import urllib.parse
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import grpc
 from tensorflow_serving.apis import model_pb2
 
+from tfsk._base import rules
 from tfsk._base.messages import ModelConfig, ModelServerConfig
 
 from ._manager import ServableHandle, VersionManager
-from ._source import aspired_versions
+from ._source import poll_model, status_of
 from ._status import StatusError
 
 __all__ = ["ServerCore"]
 
 logger = logging.getLogger(__name__)
-TENSORFLOW_PLATFORM = "tensorflow"
-_MODEL_TYPE_TENSORFLOW = 1
+#: A caller's deadline is answered this much early, so it reads our message rather than its own timeout.
+_DEADLINE_MARGIN = 0.3
 
 
-def _platform(config: ModelConfig) -> str:
-    if config.model_type and config.model_platform:
-        raise StatusError.invalid_argument(
-            "Illegal setting both ModelServerConfig::model_type (deprecated) and "
-            f"ModelServerConfig::model_platform, model name is {config.name}")
-    if config.model_type:
-        if config.model_type != _MODEL_TYPE_TENSORFLOW:
-            raise StatusError.invalid_argument(f"ModelServerConfig::model_type choice {config.model_type} not supported.")
-        return TENSORFLOW_PLATFORM
-    if not config.model_platform:
-        raise StatusError.invalid_argument(
-            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
-            f"ModelServerConfig::model_platform, model name is {config.name}")
-    return config.model_platform
+def _never() -> bool:
+    return False
 
 
-def _is_absolute_or_uri(path: str) -> bool:
-    parsed = urllib.parse.urlparse(path)
-    return path.startswith("/") or bool(parsed.scheme and parsed.netloc)
+@dataclass(frozen=True)
+class _Waiter:
+    """A reload that waits for a new model (its caller may be gone)."""
 
-
-def describe_failures(failures: list[tuple[str, int, StatusError]], noun: str) -> str:
-    groups = "".join(f"{{{{name: {m} version: {v}}} due to error: {e}}}, " for m, v, e in failures)
-    return f"{len(failures)} {noun} did not become available: {{{groups}}}"
+    origin: str
+    since: float
 
 
 class ServerCore:
@@ -61,11 +56,14 @@ class ServerCore:
         self.manager = manager
         self._allow_unavailable_labels = allow_labels_for_unavailable
         self._poll_seconds = file_system_poll_seconds
-        self._config = ModelServerConfig()
+        self._stored = ModelServerConfig()  # TF Serving's config_: replaced before labels/platforms are checked
+        self._config = ModelServerConfig()  # the config in effect
         self._models: dict[str, ModelConfig] = {}
         self._labels: dict[str, dict[str, int]] = {}
-        self._reload_lock = threading.Lock()  # reloads are serialized, as in TF Serving
+        self._reloads = threading.Condition()  # reloads are serialized, as in TF Serving
+        self._waiting: dict[str, _Waiter] = {}  # new models a reload still waits for
         self._state_lock = threading.Lock()
+        self._unaspired: dict[str, rules.Verdict] = {}  # per model: why the last poll aspired nothing
         # Held while aspired versions are set, so a poll that read the old config cannot re-aspire
         # a model the reload just removed.
         self._aspire_lock = threading.RLock()
@@ -75,91 +73,147 @@ class ServerCore:
     # -- config -----------------------------------------------------------------------------
     @property
     def config(self) -> ModelServerConfig:
+        """The config in effect (the last one accepted)."""
         with self._state_lock:
             return self._config
 
-    def reload_config(self, config: ModelServerConfig, *, initial: bool = False) -> None:
-        with self._reload_lock:
-            self._reload(config, initial)
+    def reload_config(self, config: ModelServerConfig, *, initial: bool = False, origin: str | None = None,
+                      cancelled: Callable[[], bool] = _never, deadline: float | None = None) -> None:
+        """Apply ``config`` and wait for its new models; raise StatusError as TF Serving answers.
 
-    def _reload(self, config: ModelServerConfig, initial: bool) -> None:
+        ``origin`` names the reload in later reloads' messages (default: start-up, or the config
+        file poll). ``cancelled`` / ``deadline`` (``time.monotonic()``): the caller's RPC; when it
+        goes, the wait ends with DEADLINE_EXCEEDED (or CANCELLED) and the server keeps waiting on
+        its own.
+        """
+        origin = origin or ("start-up" if initial else "config file poll")
+
+        def leave() -> bool:
+            return self._stop.is_set() or cancelled() or (
+                deadline is not None and time.monotonic() > deadline - _DEADLINE_MARGIN)
+
+        with self._reloads:
+            self._wait_for_earlier_reloads(leave)
+            new_models = self._apply(config)
+            for name in new_models:
+                self._waiting[name] = _Waiter(origin, time.monotonic())
+        pending, failures = self.manager.wait_until_settled(new_models, should_stop=leave)
+        self._settled(set(new_models) - pending)
+        if pending and not self._stop.is_set():
+            reasons = "; ".join(f"{name}: {self._why_waiting(name)}" for name in sorted(pending))
+            expired = deadline is not None and time.monotonic() > deadline - _DEADLINE_MARGIN
+            code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+            raise StatusError(code, f"The config was applied, but model(s) {', '.join(sorted(pending))} did not "
+                                    f"become available before the caller left ({reasons}). The server keeps waiting "
+                                    f"for them, and refuses later reloads while one cannot load.")
+        if failures:
+            raise StatusError.unknown(rules.describe_unavailable(
+                ((m, v, str(e)) for m, v, e in failures), at_startup=initial))
+
+    def _apply(self, config: ModelServerConfig) -> list[str]:
+        """Check ``config`` with TF Serving's rules, then put it in effect; the models new in it."""
+        refused = rules.transition_refusal(self._stored, config)
+        if refused is not None:
+            raise status_of(refused)
         kind = config.WhichOneof("config")
-        current_kind = self._config.WhichOneof("config")
-        if not (current_kind is None or config == self._config or (kind == current_kind == "model_config_list")):
-            raise StatusError.failed_precondition(
-                "Cannot transition to requested config. It is only legal to transition from one ModelConfigList to another.")
         if kind is None:
             logger.info("Taking no action for empty config.")
-            return
+            return []
         if kind != "model_config_list":
             raise StatusError.unimplemented("ModelServer does not yet support custom model config.")
-        models: dict[str, ModelConfig] = {}
-        platforms = {}
-        for model in config.model_config_list.config:
-            if model.name in models:
-                raise StatusError.invalid_argument(f"Illegal to list model {model.name} multiple times in config list")
-            models[model.name] = model
-        for model in models.values():
-            if not _is_absolute_or_uri(model.base_path):
-                raise StatusError.invalid_argument(
-                    f"Expected model {model.name} to have an absolute path or URI; got base_path()={model.base_path}")
-        for model in models.values():
-            platforms[model.name] = _platform(model)
-            old = self._models.get(model.name)
-            if old is not None and _platform(old) != platforms[model.name]:
-                raise StatusError.invalid_argument(
-                    f"Illegal to change a model's platform. For model {model.name} platform was {_platform(old)} "
-                    f"and new platform requested is {platforms[model.name]}")
-        new_models = [name for name in models if name not in self._models]
+        for refusals in (rules.config_list_refusals(config), rules.platform_change_refusals(self._stored, config)):
+            if refusals:
+                raise status_of(refusals[0])
+        self._stored = config
+        late = (rules.label_refusals(config, self.manager.available_versions, self._labels,
+                                     self._allow_unavailable_labels) or rules.route_refusals(config))
+        if late:
+            raise status_of(late[0])
+        models = {m.name: m for m in config.model_config_list.config}
+        labels = {m.name: dict(m.version_labels) for m in models.values() if m.version_labels}
         with self._aspire_lock:
             with self._state_lock:
                 removed = [name for name in self._models if name not in models]
-                self._config = config
-                self._models = models
-            self._update_labels(models)
-            for name, platform in platforms.items():
-                if platform != TENSORFLOW_PLATFORM:
-                    raise StatusError.invalid_argument(f"Model {name} requests unsupported platform {platform}")
+                new_models = [name for name in models if name not in self._models]
+                self._config, self._models, self._labels = config, models, labels
             for name in removed:
                 logger.info("unloading model %s: it is not in the new config", name)
                 self.manager.set_aspired(name, {})
         self.poll_once()
-        failures = self.manager.wait_until_settled(new_models, should_stop=self._stop.is_set)
-        if failures:
-            raise StatusError.unknown(describe_failures(failures, "servable(s)" if initial else "model(s)"))
+        return new_models
 
-    def _update_labels(self, models: dict[str, ModelConfig]) -> None:
-        labels: dict[str, dict[str, int]] = {}
-        for model in models.values():
-            if not model.version_labels:
-                continue
-            available = self.manager.available_versions(model.name)
-            old = self._labels.get(model.name, {})
-            for label, version in model.version_labels.items():
-                allowed = version in available or (
-                    self._allow_unavailable_labels and (label not in old or old[label] == version))
-                if not allowed:
-                    raise StatusError.failed_precondition(
-                        f"Request to assign label to version {version} of model {model.name}, which is not "
-                        "currently available for inference")
-            labels[model.name] = dict(model.version_labels)
+    # -- reloads that wait ------------------------------------------------------------------
+    def _settled(self, models: set[str]) -> None:
+        with self._reloads:
+            for name in models:
+                self._waiting.pop(name, None)
+            self._reloads.notify_all()
+
+    def _still_waiting(self) -> list[str]:
+        """The models an earlier reload waits for that have neither loaded nor failed."""
+        pending, _ = self.manager.settle_state(self._waiting)
+        self._settled(set(self._waiting) - pending)
+        return sorted(pending)
+
+    def waiting(self) -> dict[str, str]:
+        """The new models a reload still waits for (its caller may be gone), each with why."""
+        with self._reloads:
+            return {name: self._why_waiting(name) for name in self._still_waiting()}
+
+    def _why_waiting(self, name: str) -> str:
+        """Why ``name`` has no version AVAILABLE yet: the poll's verdict, or the state of its versions."""
         with self._state_lock:
-            self._labels = labels
+            unaspired = self._unaspired.get(name)
+        if unaspired is not None:
+            return unaspired.message
+        states = self.manager.status(name)
+        if not states:
+            return "no version of it has been found yet"
+        return ", ".join(f"version {v} is {s.state.name}" for v, s in sorted(states.items()))
+
+    def _wait_for_earlier_reloads(self, leave: Callable[[], bool]) -> None:
+        """TF Serving queues a reload behind one still waiting; here only behind one that can finish."""
+        while True:
+            pending = self._still_waiting()
+            if not pending:
+                return
+            with self._state_lock:
+                stuck = [name for name in pending if name in self._unaspired]
+            name = (stuck or pending)[0]
+            waiter = self._waiting.get(name, _Waiter("reload", time.monotonic()))
+            earlier = (f"An earlier config reload ({waiter.origin}, {time.monotonic() - waiter.since:.0f} s ago) is "
+                       f"still waiting for model {name} to become available: {self._why_waiting(name)}")
+            if stuck:
+                raise StatusError.failed_precondition(
+                    f"{earlier}. TF Serving would hold this reload behind it until that model loads; put a version "
+                    f"folder under its base path (or restart the server with a corrected config), then reload again.")
+            if leave():
+                raise StatusError(grpc.StatusCode.DEADLINE_EXCEEDED, f"{earlier}; this reload was not applied.")
+            self._reloads.wait(0.2)
 
     # -- version discovery ------------------------------------------------------------------
     def poll_once(self) -> None:
-        """One file-system poll of every configured model."""
+        """One file-system poll of every configured model (one failing base path stops it for all)."""
         with self._aspire_lock:
             with self._state_lock:
                 models = list(self._models.values())
-            found = {}
+            found, unaspired = {}, {}
             for model in models:
-                try:
-                    found[model.name] = aspired_versions(model)
-                except StatusError as error:
-                    # TF Serving: one missing base path aborts the whole poll; nothing is unloaded.
-                    logger.error("File system poll failed: %s", error.message)
+                versions, poll = poll_model(model)
+                if poll.error is not None:
+                    logger.error("FileSystemStoragePathSource encountered a filesystem access error: %s",
+                                 poll.error.message)
+                    stopped = rules.Verdict(poll.error.rule, None, f"the file-system poll stops at model "
+                                            f"{model.name}: {poll.error.message}")
+                    with self._state_lock:
+                        self._unaspired = {m.name: poll.error if m.name == model.name else stopped
+                                           for m in models if not self.manager.aspired(m.name)}
                     return
+                found[model.name] = versions
+                if not versions:
+                    unaspired[model.name] = poll.notes[-1] if poll.notes else rules.Verdict("no-versions", None, "")
+            with self._state_lock:
+                self._unaspired = unaspired
             for name, versions in found.items():
                 self.manager.set_aspired(name, versions)
 

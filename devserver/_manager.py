@@ -126,26 +126,38 @@ class VersionManager:
         with self._lock:
             return dict(self._monitor.get(model, {}))
 
-    def wait_until_settled(self, models: Iterable[str], should_stop: Callable[[], bool] = lambda: False) -> list[tuple[str, int, StatusError]]:
-        """Block until each model has a version AVAILABLE or one failed; return the failures.
-
-        Like TF Serving there is no time limit: a model with no version on disk waits for one.
-        """
-        pending = set(models)
+    def aspired(self, model: str) -> dict[int, Path]:
         with self._lock:
-            while True:
-                failures = []
-                for model in list(pending):
-                    if self._serving.get(model):
-                        pending.discard(model)
-                        continue
-                    failed = [(model, v, s.error) for v, s in self._monitor.get(model, {}).items()
-                              if s.state == State.END and s.error is not None and v in self._aspired.get(model, {})]
-                    if failed:
-                        failures.extend(failed)
-                        pending.discard(model)
-                if not pending or should_stop():
-                    return failures
+            return dict(self._aspired.get(model, {}))
+
+    def settle_state(self, models: Iterable[str]) -> tuple[set[str], list[tuple[str, int, StatusError]]]:
+        """``(models with no version AVAILABLE and none failed, the failed versions of the others)``."""
+        pending, failures = set(), []
+        with self._lock:
+            for model in models:
+                if self._serving.get(model):
+                    continue
+                failed = [(model, v, s.error) for v, s in sorted(self._monitor.get(model, {}).items())
+                          if s.state == State.END and s.error is not None and v in self._aspired.get(model, {})]
+                if failed:
+                    failures.extend(failed)
+                else:
+                    pending.add(model)
+        return pending, failures
+
+    def wait_until_settled(self, models: Iterable[str], should_stop: Callable[[], bool] = lambda: False
+                           ) -> tuple[set[str], list[tuple[str, int, StatusError]]]:
+        """Block until each model has a version AVAILABLE or one failed, or ``should_stop()``.
+
+        Like TF Serving there is no time limit of its own: a model with no version on disk waits
+        for one. Returns the models still pending (when stopped early) and the failures.
+        """
+        models = list(models)
+        while True:
+            pending, failures = self.settle_state(models)
+            if not pending or should_stop():
+                return pending, failures
+            with self._lock:
                 self._changed.wait(timeout=0.2)
 
     # -- the manager thread -----------------------------------------------------------------

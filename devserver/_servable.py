@@ -1,7 +1,8 @@
 """One loaded SavedModel version: the MetaGraph TF Serving would load, in a session of its own.
 
-Loading and running follow TF Serving: the MetaGraph tagged ``serve`` is loaded with the v1
-loader into a session on the CPU; requests feed and fetch SignatureDef tensor names. Runs go
+Loading and running follow TF Serving: the MetaGraph tagged ``serve`` is loaded the way its C++
+loader does it (same steps, same error codes: see :mod:`tfsk._base.rules.load`) into a session on
+the CPU; requests feed and fetch SignatureDef tensor names. Runs go
 through session callables, which, like TF Serving's C++ session, apply no Python-side shape
 checks or dtype casts.
 """
@@ -14,15 +15,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+from google.protobuf import message, text_format
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
+from tensorflow.python.saved_model import loader_impl
 
+from tfsk._base import rules
+
+from ._source import status_of
 from ._status import StatusError
 
 __all__ = ["Servable", "load_servable"]
 
 logger = logging.getLogger(__name__)
+_PYTHON_RUN_PREFIX = "Graph execution error:\n\n"
 
 
 class Servable:
@@ -63,9 +71,53 @@ class Servable:
         self.session.close()
 
 
+def _read_saved_model(name: str, path: Path) -> saved_model_pb2.SavedModel:
+    """``ReadSavedModel`` with the C++ codes (the Python reader calls every failure an IOError)."""
+    pb = path / "saved_model.pb"
+    proto = saved_model_pb2.SavedModel()
+    if pb.exists():
+        data = pb.read_bytes()
+        try:
+            proto.ParseFromString(data)
+        except message.DecodeError:
+            problem = rules.saved_model_bytes_problem(name, str(pb), data) or rules.unparsable(name, str(pb))
+            raise status_of(problem) from None
+        return proto
+    try:
+        text_format.Parse((path / "saved_model.pbtxt").read_text(), proto)
+    except (text_format.ParseError, UnicodeDecodeError):
+        text = path / "saved_model.pbtxt"
+        raise StatusError(grpc.StatusCode.DATA_LOSS, f"Can't parse {text} as text proto") from None
+    return proto
+
+
+def _restore(session: tf.compat.v1.Session, meta_graph: meta_graph_pb2.MetaGraphDef, path: Path) -> None:
+    """``RunRestore``: like TF Serving, a SavedModel without ``variables/variables.index`` loads unrestored."""
+    saver = meta_graph.saver_def
+    index = path / "variables" / "variables.index"
+    if not meta_graph.HasField("saver_def"):
+        return
+    if not index.exists():
+        logger.info("The specified SavedModel has no variables; no checkpoints were restored. File does not exist: %s",
+                    index)
+        return
+    session.run(saver.restore_op_name, {saver.filename_tensor_name: str(path / "variables" / "variables")})
+
+
 def load_servable(name: str, version: int, path: Path, tags: Sequence[str],
                   intra_op_threads: int = 0, inter_op_threads: int = 0) -> Servable:
-    """Load ``path`` as TF Serving does; raise StatusError with the loader's code on failure."""
+    """Load ``path`` as TF Serving does; raise StatusError with its loader's code and message on failure.
+
+    The order is TF Serving's: resource estimation walks the folder, then ``saved_model.pb`` is
+    read, the MetaGraph with ``tags`` imported, variables restored, the init op run.
+    """
+    problem = rules.folder_problem(name, version, str(path), path)
+    if problem is not None:
+        raise status_of(problem)
+    meta_graph = next((m for m in _read_saved_model(name, path).meta_graphs
+                       if set(m.meta_info_def.tags) == set(tags)), None)
+    if meta_graph is None:
+        raise status_of(rules.tags_not_found(name, list(tags)))
     config = tf.compat.v1.ConfigProto(
         intra_op_parallelism_threads=intra_op_threads,
         inter_op_parallelism_threads=inter_op_threads,
@@ -73,19 +125,18 @@ def load_servable(name: str, version: int, path: Path, tags: Sequence[str],
     )
     graph = tf.Graph()
     session = tf.compat.v1.Session(graph=graph, config=config)
-    tf_logger = logging.getLogger("tensorflow")
-    level = tf_logger.level
-    tf_logger.setLevel(logging.ERROR)  # the v1 loader's deprecation notice is noise here
     try:
-        meta_graph = tf.compat.v1.saved_model.loader.load(session, list(tags), str(path))
+        with graph.as_default():
+            tf.compat.v1.train.import_meta_graph(meta_graph)
+            _restore(session, meta_graph, path)
+            init_op = loader_impl.get_init_op(meta_graph)
+            if init_op is not None:
+                session.run([init_op], feed_dict=loader_impl.get_asset_tensors(str(path), meta_graph))
     except tf.errors.OpError as error:
         session.close()
-        raise StatusError.from_code_number(error.error_code, error.message) from None
-    except (OSError, RuntimeError, ValueError) as error:
+        # Python's Session.run prefixes what the C++ loader reports unadorned.
+        raise StatusError.from_code_number(error.error_code, error.message.removeprefix(_PYTHON_RUN_PREFIX)) from None
+    except (ValueError, KeyError, TypeError) as error:  # the graph cannot be imported into this TensorFlow
         session.close()
-        # The Python loader raises OSError where TF Serving's C++ loader reports NOT_FOUND.
-        code = 5 if isinstance(error, OSError) else 2
-        raise StatusError.from_code_number(code, str(error)) from None
-    finally:
-        tf_logger.setLevel(level)
+        raise StatusError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from None
     return Servable(name, version, path, session, meta_graph)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -142,7 +143,12 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
                 "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is "
                 "currently supported")
         # The generated request carries TF Serving's class; the core works on the TF-free one (same bytes).
-        self._core.reload_config(ModelServerConfig.FromString(request.config.SerializeToString()))
+        # The caller's deadline and cancellation end the wait for new models, so no thread stays pinned.
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + remaining if remaining is not None and remaining < 1e9 else None
+        self._core.reload_config(ModelServerConfig.FromString(request.config.SerializeToString()),
+                                 origin="HandleReloadConfigRequest", cancelled=lambda: not context.is_active(),
+                                 deadline=deadline)
         response = model_management_pb2.ReloadConfigResponse()
         response.status.error_code = 0
         for name in request.metric_names:

@@ -13,6 +13,7 @@ from typing import Any
 
 from google.protobuf import text_format
 
+from tfsk._base import rules
 from tfsk._base.messages import ModelConfig, ModelServerConfig
 
 from ._disk import aspired_versions
@@ -75,9 +76,10 @@ def diff_configs(old: ModelServerConfig, new: ModelServerConfig, *, mapping: Pat
     if old == new:
         return ConfigDiff(())
     if new_kind == "custom_model_config" or (old_kind is not None and new_kind != "model_config_list"):
-        return ConfigDiff((Change(None, "config-kind", old_kind, new_kind,
-                                  "TF Serving refuses it: \"Cannot transition to requested config. It is only legal "
-                                  "to transition from one ModelConfigList to another.\"", refused=True),))
+        refusal = rules.transition_refusal(old, new)
+        message = refusal.message if refusal else "ModelServer does not yet support custom model config."
+        return ConfigDiff((Change(None, "config-kind", old_kind, new_kind, f"TF Serving refuses it: \"{message}\"",
+                                  refused=True),))
     before = {m.name: m for m in model_entries(old)}
     after = {m.name: m for m in model_entries(new)}
     loaded_before = aspired_versions(old, mapping) if check_disk else {}
@@ -110,11 +112,10 @@ def _model_changes(name: str, old: ModelConfig, new: ModelConfig, loaded_before:
                    loaded_after: frozenset[int] | None, allow: bool) -> list[Change]:
     changes = []
     old_platform, new_platform = _platform(old), _platform(new)
-    if old_platform != new_platform:
+    changed = rules.platform_change_refusals(_listing(old), _listing(new))
+    if old_platform != new_platform and changed:
         changes.append(Change(name, "platform", old_platform, new_platform,
-                              f"TF Serving refuses it: \"Illegal to change a model's platform. For model {name} "
-                              f"platform was {old_platform} and new platform requested is {new_platform}\"",
-                              refused=True))
+                              f"TF Serving refuses it: \"{changed[0].message}\"", refused=True))
     if old.base_path != new.base_path:
         changes.append(Change(name, "base_path", old.base_path, new.base_path,
                               "the next file-system poll reads versions from the new path; a version whose number "
@@ -151,7 +152,7 @@ def _label_changes(name: str, old: dict[str, int], new: dict[str, int], loaded: 
                                   f"label: {label}\""))
             continue
         # The flag admits a new label for an unloaded version, never a moved one.
-        refused = loaded is not None and after not in loaded and not (allow and before is None)
+        refused = loaded is not None and not rules.label_admitted(after, loaded, before, allow)
         effect = _LABEL_RULE.format(v=after)
         if refused:
             effect = (f"version {after} is not loaded before this reload, so TF Serving refuses the label map "
@@ -163,9 +164,13 @@ def _label_changes(name: str, old: dict[str, int], new: dict[str, int], loaded: 
 
 
 def _platform(model: ModelConfig) -> str:
-    if model.model_platform:
-        return str(model.model_platform)
-    return "tensorflow" if model.model_type == 1 else ""
+    return rules.platform_of(model)[0] or ""
+
+
+def _listing(model: ModelConfig) -> ModelServerConfig:
+    config = ModelServerConfig()
+    config.model_config_list.config.add().CopyFrom(model)
+    return config
 
 
 def _summary(model: ModelConfig) -> dict[str, Any]:

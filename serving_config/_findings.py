@@ -34,6 +34,8 @@ class Finding:
     model: str | None = None
     field: str | None = None
     server_message: str | None = None
+    #: TF Serving's status code name for ``server_message`` (``INVALID_ARGUMENT``, ...), where it has one.
+    server_code: str | None = None
 
     @property
     def is_error(self) -> bool:
@@ -57,6 +59,7 @@ class Finding:
             "message": self.message,
             "action": self.action,
             "server_message": self.server_message,
+            "server_code": self.server_code,
         }
 
 
@@ -108,12 +111,14 @@ class FindingList:
         self.items: list[Finding] = []
 
     def error(self, code: str, field: str | None, message: str, action: str,
-              server_message: str | None = None) -> None:
-        self.items.append(Finding(Severity.ERROR, code, message, action, self.model, field, server_message))
+              server_message: str | None = None, server_code: str | None = None) -> None:
+        self.items.append(Finding(Severity.ERROR, code, message, action, self.model, field, server_message,
+                                  server_code))
 
     def warning(self, code: str, field: str | None, message: str, action: str,
-                server_message: str | None = None) -> None:
-        self.items.append(Finding(Severity.WARNING, code, message, action, self.model, field, server_message))
+                server_message: str | None = None, server_code: str | None = None) -> None:
+        self.items.append(Finding(Severity.WARNING, code, message, action, self.model, field, server_message,
+                                  server_code))
 
     def extend(self, findings: Iterable[Finding]) -> None:
         self.items.extend(findings)

@@ -10,41 +10,30 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from tfsk._base import rules
+
 from ._errors import ConfigError
-
-# tensorflow::io::ParseURI: a scheme is [a-zA-Z][0-9a-zA-Z.]* followed by "://".
-_URI = re.compile(r"^([a-zA-Z][0-9a-zA-Z.]*)://([^/]*)(.*)$", re.DOTALL)
-
 
 def split_uri(base_path: str) -> tuple[str, str, str]:
     """``(scheme, host, path)`` the way ``tensorflow::io::ParseURI`` splits it."""
-    match = _URI.match(base_path)
-    if not match:
-        return "", "", base_path
-    return match.group(1), match.group(2), match.group(3)
+    return rules.split_uri(base_path)
 
 
 def is_relative_base_path(base_path: str) -> bool:
     """TF Serving's ``UriIsRelativePath``: no scheme, no host, and not starting with ``/``.
 
-    Such a base path is refused (the empty string included).
+    Such a base path is refused (the empty string included). ``s3://b/m`` and ``gs://b/m`` are
+    URIs (accepted); a one-letter scheme such as ``s://x`` is not one for TensorFlow (refused).
     """
-    scheme, host, path = split_uri(base_path)
-    return not scheme and not host and not path.startswith("/")
+    return rules.is_relative(base_path)
 
 
 def local_path(base_path: str) -> str | None:
     """The local file-system path of a base path, or ``None`` for a remote URI (``s3://``, ``gs://``)."""
-    scheme, host, path = split_uri(base_path)
-    if not scheme:
-        return path
-    if scheme == "file" and not host:
-        return path
-    return None
+    return rules.local_path(base_path)
 
 
 @dataclass(frozen=True)

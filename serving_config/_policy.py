@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tfsk._base import rules
 from tfsk._base.layout import VersionDir
 from tfsk._base.messages import ModelConfig, ServableVersionPolicy
 
@@ -77,20 +78,15 @@ class VersionPolicy:
     def aspired(self, on_disk: Sequence[VersionDir]) -> list[VersionDir]:
         """The version folders TF Serving would load from ``on_disk`` (all numeric children).
 
-        As in ``file_system_storage_path_source.cc``: ``5`` and ``005`` are one version; for
-        latest and specific the lexicographically last folder name wins, ``all`` keeps both.
+        :func:`tfsk._base.rules.select_versions` decides, as for the devserver: of ``5`` and
+        ``005`` latest and specific load ``5`` (the last name), ``all`` loads ``005`` (the
+        manager keeps the first it is given and refuses the second).
         """
-        if self.kind == "all":
-            return sorted(on_disk)
-        chosen: dict[int, VersionDir] = {}
-        for entry in on_disk:
-            kept = chosen.get(entry.version)
-            if kept is None or entry.path.name > kept.path.name:
-                chosen[entry.version] = entry
-        if self.kind == "specific":
-            wanted = set(self.versions)
-            return sorted(v for number, v in chosen.items() if number in wanted)
-        return sorted(chosen.values())[-self.effective_num_versions:]
+        model = ModelConfig(name="m")
+        model.model_version_policy.CopyFrom(self.to_proto())
+        by_name = {entry.path.name: entry for entry in on_disk}
+        chosen = rules.select_versions(model, list(by_name)).versions
+        return sorted(by_name[child] for child in chosen.values() if child in by_name)
 
     def allows(self, version: int) -> bool | None:
         """Whether the policy can ever serve ``version``; ``None`` for latest (it depends on the disk)."""

@@ -13,13 +13,14 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from tfsk._base import rules
 from tfsk._base.layout import InvalidNameError, check_model_name
 from tfsk._base.messages import ModelConfig, ModelServerConfig
 
 from ._disk import ModelFolder, inspect_model_folder
 from ._findings import Finding, FindingList, ValidationReport
-from ._models_config import LABEL_PATTERN, PLATFORM, label_name_ok, model_entries
-from ._paths import PathMapping, is_relative_base_path
+from ._models_config import LABEL_PATTERN, PLATFORM, label_name_ok, model_entries, model_server_config
+from ._paths import PathMapping
 from ._policy import VersionPolicy
 
 _ALLOW_FLAG = "--allow_version_labels_for_unavailable_models"
@@ -81,13 +82,14 @@ def validate_model_server_config(
         found.warning("no-models", "model_config_list" if choice else None,
                       "the config lists no model: TF Serving accepts it, starts, and serves nothing",
                       "add model_config_list { config { name: ... base_path: ... model_platform: \"tensorflow\" } }")
-    for name, count in Counter(m.name for m in models).items():
-        if count > 1:
-            duplicate = FindingList(name)
+    counts = Counter(m.name for m in models)
+    for refused in rules.config_list_refusals(config):
+        if refused.rule == "duplicate-name":
+            duplicate = FindingList(refused.model)
             duplicate.error("duplicate-name", "name",
-                            f"the model is listed {count} times; TF Serving refuses the whole config",
+                            f"the model is listed {counts[refused.model]} times; TF Serving refuses the whole config",
                             "keep one entry per model name (two names may share a base_path)",
-                            f"Illegal to list model {name} multiple times in config list")
+                            refused.message, refused.code)
             found.extend(duplicate.items)
     for model in models:
         found.extend(_check_model(model, mapping, check_disk, server, allow_version_labels_for_unavailable_models))
@@ -100,16 +102,18 @@ def _check_model(model: ModelConfig, mapping: PathMapping | None, check_disk: bo
     _check_name(model, found)
     _check_platform(model, found)
     policy = VersionPolicy.from_model_config(model)
-    _check_policy(model, policy, found)
+    _check_policy(model, policy, found, check_disk)
     folder = None
-    if is_relative_base_path(model.base_path):
+    relative = next((r for r in rules.config_list_refusals(model_server_config([model]))
+                     if r.rule == "relative-base-path"), None)
+    if relative is not None:
         found.error("relative-base-path", "base_path",
                     f"base_path {model.base_path!r} is not absolute: TF Serving refuses the whole config",
-                    "give an absolute path (or a URI such as s3://...); inside the container e.g. /models/<name>",
-                    f"Expected model {model.name} to have an absolute path or URI; got base_path()={model.base_path}")
+                    "give an absolute path (or a URI such as gs://...); inside the container e.g. /models/<name>",
+                    relative.message, relative.code)
     elif check_disk:
         folder = inspect_model_folder(model.base_path, mapping)
-        _check_folder(model, policy, folder, found, mapping is not None)
+        _check_folder(model, folder, found, mapping is not None)
     _check_labels(model, policy, folder, server, allow_unavailable, found)
     return found.items
 
@@ -129,47 +133,48 @@ def _check_name(model: ModelConfig, found: FindingList) -> None:
                       f"refuse it", "rename the model with letters, digits, '_', '.', '-'")
 
 
+_PLATFORM_ADVICE = {
+    "platform-and-model-type": ("model_type", "both model_platform and the deprecated model_type are set: TF Serving "
+                                "refuses the config", "delete model_type and keep model_platform: \"tensorflow\""),
+    "missing-platform": ("model_platform", "model_platform is not set: TF Serving refuses a config file without it",
+                         "add model_platform: \"tensorflow\""),
+}
+
+
 def _check_platform(model: ModelConfig, found: FindingList) -> None:
-    platform, model_type = model.model_platform, model.model_type
-    if platform and model_type:
-        found.error("platform-and-model-type", "model_type",
-                    "both model_platform and the deprecated model_type are set: TF Serving refuses the config",
-                    "delete model_type and keep model_platform: \"tensorflow\"",
-                    "Illegal setting both ModelServerConfig::model_type (deprecated) and "
-                    f"ModelServerConfig::model_platform, model name is {model.name}")
-    elif not platform and not model_type:
-        found.error("missing-platform", "model_platform",
-                    "model_platform is not set: TF Serving refuses a config file without it",
-                    "add model_platform: \"tensorflow\"",
-                    "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
-                    f"ModelServerConfig::model_platform, model name is {model.name}")
-    elif model_type == _MODEL_TYPE_TENSORFLOW:
-        found.warning("deprecated-model-type", "model_type",
-                      "model_type: TENSORFLOW is deprecated (it still means model_platform \"tensorflow\")",
-                      "replace it with model_platform: \"tensorflow\"")
-    elif model_type:
-        found.error("unsupported-platform", "model_type", f"model_type {model_type} is not supported",
-                    "use model_platform: \"tensorflow\"",
-                    f"ModelServerConfig::model_type choice {model_type} not supported.")
-    elif platform != PLATFORM:
-        found.error("unsupported-platform", "model_platform",
-                    f"platform {platform!r} is unknown to tensorflow_model_server (only {PLATFORM!r} exists)",
-                    f"set model_platform: \"{PLATFORM}\"",
-                    f"Model {model.name} requests unsupported platform {platform}")
+    platform, refused = rules.platform_of(model)
+    if refused is None and platform != PLATFORM:
+        refused = rules.route_refusals(model_server_config([model]))[0]
+    if refused is None:
+        if model.model_type == _MODEL_TYPE_TENSORFLOW:
+            found.warning("deprecated-model-type", "model_type",
+                          "model_type: TENSORFLOW is deprecated (it still means model_platform \"tensorflow\")",
+                          "replace it with model_platform: \"tensorflow\"")
+        return
+    if refused.rule in _PLATFORM_ADVICE:
+        field_name, message, action = _PLATFORM_ADVICE[refused.rule]
+    elif model.model_type:
+        field_name, message, action = ("model_type", f"model_type {model.model_type} is not supported",
+                                       "use model_platform: \"tensorflow\"")
+    else:
+        field_name, message, action = ("model_platform", f"platform {platform!r} is unknown to tensorflow_model_server "
+                                       f"(only {PLATFORM!r} exists)", f"set model_platform: \"{PLATFORM}\"")
+    found.error(refused.rule, field_name, message, action, refused.message, refused.code)
 
 
-def _check_policy(model: ModelConfig, policy: VersionPolicy, found: FindingList) -> None:
+def _check_policy(model: ModelConfig, policy: VersionPolicy, found: FindingList, check_disk: bool) -> None:
     field_name = f"model_version_policy.{policy.kind}"
     if policy.kind == "latest" and policy.num_versions == 0:
         found.warning("latest-zero", f"{field_name}.num_versions",
                       "latest { num_versions: 0 } serves one version (0 counts as 1)",
                       "write num_versions: 1 to say what you mean")
     if policy.kind == "specific":
-        if not policy.versions:
+        if not policy.versions and not check_disk:
             found.error("specific-empty", f"{field_name}.versions",
                         "specific {} lists no version: TF Serving loads nothing (a new model never becomes "
                         "available, so start-up and the reload RPC wait forever; a running model is unloaded)",
-                        "list the versions to serve, or use latest { num_versions: 1 }")
+                        "list the versions to serve, or use latest { num_versions: 1 }",
+                        f"No specific versions requested for servable {model.name}.")
         repeated = sorted(v for v, n in Counter(policy.versions).items() if n > 1)
         if repeated:
             found.warning("specific-repeated", f"{field_name}.versions", f"versions {repeated} are listed twice",
@@ -181,28 +186,78 @@ def _check_policy(model: ModelConfig, policy: VersionPolicy, found: FindingList)
                       "pin the labelled versions with model_version_policy { specific { versions: ... } }")
 
 
-def _check_folder(model: ModelConfig, policy: VersionPolicy, folder: ModelFolder, found: FindingList,
-                  mapping_given: bool) -> None:
+def _check_folder(model: ModelConfig, folder: ModelFolder, found: FindingList, mapping_given: bool) -> None:
     where = _where(folder)
     if not folder.checked:
-        found.warning("not-checked", "base_path", f"the folder was not checked: {folder.unchecked}",
-                      "give --host-root/--container-root for container paths, or check the URI yourself")
+        _check_remote(model, folder, found)
         return
     export = (f"tfsk export ... --base {folder.host_path.parent} --name {folder.host_path.name}"
               if folder.host_path is not None else "tfsk export ...")
-    if not folder.exists:
+    poll = rules.poll_servable(model, local=folder.host_path)
+    if poll.error is not None and not folder.exists:
         found.error("base-path-missing", "base_path",
                     f"{where} does not exist: TF Serving waits forever at start-up for this model, and on a "
                     f"running server the failing poll stops version updates for every model",
                     f"export the model there ({export}), or fix base_path / the mount"
                     + ("" if mapping_given else "; for a container path, validate with --host-root/--container-root"),
-                    f"Could not find base path {model.base_path} for servable {model.name}")
+                    poll.error.message, poll.error.code)
         return
-    if not folder.is_dir:
-        found.error("base-path-not-folder", "base_path", f"{where} is a file, not a folder of versions",
-                    "point base_path at the folder that holds the numeric version folders")
+    if poll.error is not None:
+        found.error("base-path-not-folder", "base_path",
+                    f"{where} is not a readable folder of versions: every poll fails, for every model",
+                    "point base_path at the folder that holds the numeric version folders",
+                    poll.error.message, poll.error.code)
         return
-    if not folder.versions:
+    for note in poll.notes:
+        _report_note(note, poll, folder, export, found)
+    if not poll.versions:
+        return
+    for version, child in sorted(poll.versions.items()):
+        problem = rules.folder_problem(model.name, version, rules.version_path(model.base_path, child),
+                                       folder.host_path / child)
+        if problem is not None:
+            message, action = _LOAD_PROBLEMS.get(problem.rule, _LOAD_PROBLEMS["version-corrupt"])
+            found.error(problem.rule, "base_path", f"version {version} ({folder.host_path / child}) {message}",
+                        action, problem.message, problem.code)
+
+
+_LOAD_PROBLEMS = {
+    "version-not-folder": ("is a file: TF Serving tries to load it and fails",
+                           "remove or rename it (a non-numeric name is ignored)"),
+    "version-unreadable": ("cannot be read: TF Serving tries to load it and fails",
+                           "let the server's user read it, or delete it"),
+    "version-incomplete": ("has no saved_model.pb: its load fails (by default retried 5 times a minute apart; at "
+                           "start-up the server then exits)",
+                           "export a complete version (tfsk export writes and renames atomically) or delete this "
+                           "folder"),
+    "version-corrupt": ("holds a saved_model.pb that is cut short or corrupt (a half-copied version?): its load fails",
+                        "export it again (tfsk export writes and renames atomically) or delete this folder"),
+    "version-session-bundle": ("is an old SessionBundle export, which TF Serving no longer loads",
+                               "export it again as a SavedModel"),
+}
+
+
+def _report_note(note: rules.Verdict, poll: rules.Poll, folder: ModelFolder, export: str, found: FindingList) -> None:
+    """Turn what TF Serving logs about a poll into a finding."""
+    where = _where(folder)
+    if note.rule == "duplicate-version" and note.message.startswith("Duplicate"):
+        version = int(note.message.split("Version ", 1)[1].split(" ", 1)[0])
+        names = sorted(v.path.name for v in folder.versions if v.version == version)
+        found.warning("duplicate-version", "base_path",
+                      f"folders {names} are all version {version}: TF Serving keeps {poll.versions.get(version)!r} "
+                      f"and ignores the other{'s' if len(names) > 2 else ''}", "rename or delete all but one of them",
+                      note.message)
+    elif note.rule == "specific-version-missing" and poll.versions:
+        found.warning("specific-version-missing", "model_version_policy.specific.versions",
+                      f"{note.message.split(',')[0]} is not in {where}: TF Serving logs a warning and serves the "
+                      "others",
+                      "export it, or remove it from the list", note.message)
+    elif note.rule == "specific-empty":
+        found.error("specific-empty", "model_version_policy.specific.versions",
+                    "specific {} lists no version: TF Serving loads nothing (a new model never becomes available, so "
+                    "start-up and the reload RPC wait forever; a running model is unloaded)",
+                    "list the versions to serve, or use latest { num_versions: 1 }", note.message)
+    elif note.rule == "no-versions" and not folder.versions:
         seen = f" (it holds {', '.join(repr(n) for n in folder.other_children[:5])})" if folder.other_children else ""
         hint = ("; it looks like a SavedModel itself: move it into a numeric version folder, e.g. <base_path>/1/"
                 if "saved_model.pb" in folder.other_children else
@@ -210,37 +265,31 @@ def _check_folder(model: ModelConfig, policy: VersionPolicy, folder: ModelFolder
         found.error("no-versions", "base_path",
                     f"{where} holds no numeric version folder{seen}: TF Serving waits forever at start-up, and "
                     f"a running server unloads every version of this model",
-                    f"export a version into it ({export}){hint}")
+                    f"export a version into it ({export}){hint}", note.message)
+    elif note.rule == "no-versions":
+        found.error("nothing-to-load", "model_version_policy.specific.versions",
+                    f"none of the versions its policy names is in {where} (it has "
+                    f"{sorted(folder.version_numbers())}): TF Serving loads nothing, so it waits forever at "
+                    f"start-up and a running server unloads the model", "list versions that exist, or export them",
+                    note.message)
+
+
+def _check_remote(model: ModelConfig, folder: ModelFolder, found: FindingList) -> None:
+    unsupported = rules.unreadable_scheme(model.base_path)
+    if unsupported is not None and folder.host_path is None and rules.local_path(model.base_path) is None:
+        poll = rules.poll_servable(model, readable=rules.TF_SERVING_SCHEMES)
+        assert poll.error is not None
+        found.error("unsupported-file-system", "base_path",
+                    f"tensorflow_model_server has no file system for {model.base_path!r} (it reads local folders "
+                    f"and gs://; S3 support left TensorFlow in 2.6): every poll fails, and the model never loads",
+                    "copy the model to a local folder (or a mounted volume) and point base_path at it",
+                    poll.error.message, poll.error.code)
         return
-    for version, count in Counter(v.version for v in folder.versions).items():
-        if count > 1:
-            names = sorted(v.path.name for v in folder.versions if v.version == version)
-            found.warning("duplicate-version", "base_path",
-                          f"folders {names} are all version {version}: TF Serving keeps "
-                          f"{'both' if policy.kind == 'all' else repr(names[-1])}",
-                          "rename or delete all but one of them")
-    aspired = policy.aspired(folder.versions)
-    if policy.kind == "specific":
-        missing = sorted(set(policy.versions) - folder.version_numbers())
-        if missing and aspired:
-            found.warning("specific-version-missing", "model_version_policy.specific.versions",
-                          f"versions {missing} are not in {where}: TF Serving logs a warning and serves the others",
-                          "export them, or remove them from the list")
-        if missing and not aspired and policy.versions:
-            found.error("nothing-to-load", "model_version_policy.specific.versions",
-                        f"none of versions {list(policy.versions)} is in {where} (it has "
-                        f"{sorted(folder.version_numbers())}): TF Serving loads nothing, so it waits forever at "
-                        f"start-up and a running server unloads the model", "list versions that exist, or export them")
-    for entry in aspired:
-        if entry.path.is_file():
-            found.error("version-not-folder", "base_path",
-                        f"version {entry.version} ({entry.path}) is a file: TF Serving tries to load it and fails",
-                        "remove or rename it (a non-numeric name is ignored)")
-        elif not entry.complete:
-            found.error("version-incomplete", "base_path",
-                        f"version {entry.version} ({entry.path}) has no saved_model.pb: its load fails (by default "
-                        f"retried 5 times a minute apart; at start-up the server then exits)",
-                        "export a complete version (tfsk export writes and renames atomically) or delete this folder")
+    devserver = rules.poll_servable(model).error if rules.local_path(model.base_path) is None else None
+    found.warning("not-checked", "base_path", f"the folder was not checked: {folder.unchecked}"
+                  + ("; tfsk's devserver reads local folders only and waits for this model" if devserver else ""),
+                  "give --host-root/--container-root for container paths, or check the URI yourself",
+                  devserver.message if devserver else None, devserver.code if devserver else None)
 
 
 def _check_labels(model: ModelConfig, policy: VersionPolicy, folder: ModelFolder | None,
@@ -285,29 +334,26 @@ def _check_labels(model: ModelConfig, policy: VersionPolicy, folder: ModelFolder
 def _check_label_availability(model: str, label: str, version: int, server: ServerState | None,
                               allow_unavailable: bool, move: str, found: FindingList) -> None:
     available = server.available_versions(model) if server is not None else None
-    if available is not None and version in available:
-        return
     current = server.labels.get(model, {}).get(label) if server is not None else None
-    if allow_unavailable and current in (None, version):
-        return  # the flag admits a new label, or one that keeps its version
+    if rules.label_admitted(version, available or (), current, allow_unavailable):
+        return
     field_name = f"version_labels[{label!r}]"
     flag_note = (f"{_ALLOW_FLAG} does not help: it never lets a label move to an unloaded version"
                  if current not in (None, version) else f"unless the server runs with {_ALLOW_FLAG}")
-    server_message = (f"Request to assign label to version {version} of model {model}, which is not currently "
-                      f"available for inference")
+    refusal = rules.label_refusal(model, version)
     if available is None:
         found.warning("label-needs-available", field_name,
                       f"TF Serving accepts label {label!r} -> {version} only while version {version} is AVAILABLE: "
                       f"it checks labels before loading the versions of the same config, so at start-up, or in the "
                       f"reload that first loads version {version}, it refuses the config ({flag_note})",
                       f"start without the label and add it by a reload once version {version} is AVAILABLE ({move})",
-                      server_message)
+                      refusal.message, refusal.code)
     else:
         found.error("label-unavailable", field_name,
                     f"version {version} is not AVAILABLE on the server, so TF Serving refuses the whole label map "
                     f"with FAILED_PRECONDITION ({flag_note})",
                     f"push a config that loads version {version}, wait until it is AVAILABLE, then the label ({move})",
-                    server_message)
+                    refusal.message, refusal.code)
 
 
 def _where(folder: ModelFolder | None) -> str:

@@ -74,8 +74,14 @@ def test_absolute_paths_and_uris_pass(base_path):
 
 
 def test_remote_uri_is_not_checked_but_says_so():
-    report = sc.validate_model_server_config(_one(base_path="s3://bucket/m"))
+    report = sc.validate_model_server_config(_one(base_path="gs://bucket/m"))
     assert report.ok and report.codes() == {"not-checked"}
+    # TF Serving has no S3 file system any more: the URI passes the config check, then every poll fails.
+    report = sc.validate_model_server_config(_one(base_path="s3://bucket/m"))
+    assert report.codes() == {"unsupported-file-system"}
+    assert report.errors[0].server_message == (
+        "Could not find base path s3://bucket/m for servable m with error UNIMPLEMENTED: File system scheme 's3' "
+        "not implemented (file: 's3://bucket/m')")
 
 
 @pytest.mark.parametrize("platform, code, severity", [
