@@ -182,7 +182,8 @@ class BatchQueue:
         finally:
             with self._scheduler.cond:
                 self._processing -= 1
-                self._scheduler.cond.notify_all()
+                if self.closed:  # only close_and_wait() waits for a batch to finish
+                    self._scheduler.cond.notify_all()
 
     def close_and_wait(self) -> None:
         """Accept nothing more and wait until every enqueued task has run (TensorFlow's queue handle destructor)."""
