@@ -36,7 +36,7 @@ __all__ = ["PER_MODEL_FILE", "BatchingSession", "MetricsRecorder", "ServerBatchi
 logger = logging.getLogger(__name__)
 
 #: The file TF Serving reads from a version folder with ``--enable_per_model_batching_parameters``.
-PER_MODEL_FILE = "batching_params.pbtxt"
+PER_MODEL_FILE = serving_config.PER_MODEL_BATCHING_FILE
 #: TF Serving's thread pool name when ``--enable_batching`` is given without a parameters file.
 DEFAULT_SERVER_POOL = "model_server_batch_threads"
 _PREFIX = "/tensorflow/serving/batching_session/"

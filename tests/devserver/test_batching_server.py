@@ -124,14 +124,19 @@ def test_batching_errors_over_grpc(batching_server, inputs, code, message):
 
 
 def test_per_model_parameters_come_from_the_version_folder(half_plus, tmp_path):
-    base = tmp_path / "models"
-    shutil.copytree(half_plus, base)
-    sc.write_batching_parameters(sc.BatchingSettings(max_batch_size=2),
-                                 base / "half_plus_two" / "00000123" / "batching_params.pbtxt")
-    config = tmp_path / "models.config"
-    config.write_text("model_config_list {\n" + "".join(
-        f'  config {{ name: "{n}" base_path: "{base / n}" model_platform: "tensorflow" }}\n'
-        for n in ("half_plus_two", "half_plus_three")) + "}\n")
+    # tfsk.toml declares half_plus_two's own batching; `tfsk config write` puts it in the version folder.
+    shutil.copytree(half_plus, tmp_path / "models")
+    (tmp_path / "tfsk.toml").write_text("""[paths]
+host_root = "models"
+container_root = "/models"
+[models.half_plus_two.batching]
+max_batch_size = 2
+[models.half_plus_three]
+""")
+    declaration = sc.load_declaration(tmp_path / "tfsk.toml")
+    written = {r.kind: r.path for r in sc.write_configs(declaration)}
+    assert written["model-batching"] == tmp_path / "models" / "half_plus_two" / "00000123" / "batching_params.pbtxt"
+    config = declaration.outputs.host_models_config  # absolute host paths, for the devserver
     with ServerProcess(f"--model_config_file={config}", "--enable_batching",
                        "--enable_per_model_batching_parameters") as server:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(server.channel)
