@@ -258,10 +258,13 @@ class BatchingSession:
         merged = {}
         for name in input_names:
             values = to_merge[name]
+            if len(values) == 1:
+                merged[name] = values[0]
+                continue
             if any(v.dtype != values[0].dtype for v in values):
                 raise StatusError.internal(f"Tensor concat operation failed: mixed dtypes for '{name}'")
             try:
-                merged[name] = values[0] if len(values) == 1 else np.concatenate(values)
+                merged[name] = np.concatenate(values)
             except ValueError as error:
                 raise StatusError.internal(f"Tensor concat operation failed: {error}") from None
         return merged
@@ -272,16 +275,19 @@ class BatchingSession:
         """``SplitOutputTensors``: each output's rows back to the task they came from."""
         if len(combined) != len(output_names):
             raise StatusError.internal("Wrong number of batched output tensors")
-        bounds = np.cumsum([task.size for task in tasks])
-        pieces = {}
-        for name, value in zip(output_names, combined, strict=True):
+        for value in combined:
             if value.ndim == 0:
                 raise StatusError.failed_precondition("Batched output tensor has 0 dimensions")
             if value.shape[0] != padded_size:
                 raise StatusError.failed_precondition(
                     "Batched output tensor's 0th dimension does not equal the sum of the 0th dimension sizes of the "
                     "input tensors")
-            pieces[name] = np.split(value[:size], bounds[:-1]) if len(tasks) > 1 else [value[:size]]
+        if len(tasks) == 1 and padded_size == size:  # nothing to split (a lone task, no padding)
+            by_name = dict(zip(output_names, combined, strict=True))
+            tasks[0].finish([by_name[name] for name in tasks[0].fetches])
+            return
+        bounds = np.cumsum([task.size for task in tasks])[:-1]
+        pieces = {name: np.split(value[:size], bounds) for name, value in zip(output_names, combined, strict=True)}
         for index, task in enumerate(tasks):
             task.finish([pieces[name][index] for name in task.fetches])
 
