@@ -156,7 +156,8 @@ def main() -> None:
         summary[model] = {"median": med, "throughput_ratio_on_off": statistics.median(ratios),
                           "per_round_ratios": ratios}
         print(f"{model:<10}{med['off']['throughput_rps']:>10.1f}{med['on']['throughput_rps']:>10.1f}"
-              f"{summary[model]['throughput_ratio_on_off']:>8.2f}{med['off']['p50_ms']:>10.2f}{med['on']['p50_ms']:>10.2f}"
+              f"{summary[model]['throughput_ratio_on_off']:>8.2f}"
+              f"{med['off']['p50_ms']:>10.2f}{med['on']['p50_ms']:>10.2f}"
               f"{med['off']['p99_ms']:>10.2f}{med['on']['p99_ms']:>10.2f}")
     path = write_results("batching", {"clients": args.clients, "seconds_per_measure": args.seconds,
                                       "repeats": args.repeats, "batching_parameters": BATCHING,

@@ -96,7 +96,8 @@ class _RunTask:
             if errors:
                 self.finish(error=errors[0])
                 return
-            outputs = [np.concatenate([p.outputs[i] for p in pieces]) for i in range(len(self.fetches))]  # type: ignore[index]
+            results = [p.outputs for p in pieces if p.outputs is not None]
+            outputs = [np.concatenate([result[i] for result in results]) for i in range(len(self.fetches))]
             self.finish(outputs)
 
         for index, size in enumerate(sizes):
@@ -235,8 +236,9 @@ class BatchingSession:
 
     def _merge(self, input_names: list[str], tasks: list[_RunTask], padding: int) -> dict[str, np.ndarray]:
         """``MergeInputTensors``: per input name, the tasks' tensors (padded if asked) concatenated."""
-        self._record(_PREFIX + "padding_size", padding, {"execution_batch_size": str(padding + sum(t.size for t in tasks))})
-        self._record(_PREFIX + "processed_batch_size", padding + sum(t.size for t in tasks), {})
+        padded_size = padding + sum(t.size for t in tasks)
+        self._record(_PREFIX + "padding_size", padding, {"execution_batch_size": str(padded_size)})
+        self._record(_PREFIX + "processed_batch_size", padded_size, {})
         max_dims = _max_dims(tasks) if self._pad_inputs else {}
         to_merge: dict[str, list[np.ndarray]] = {}
         for index, task in enumerate(tasks):

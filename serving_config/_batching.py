@@ -164,8 +164,8 @@ def validate_batching_settings(settings: BatchingSettings, source: str = "<batch
         for name in ("num_batch_threads", "thread_pool_name"):
             if getattr(settings, name) is not None:
                 found.warning("per-model-threads", name,
-                              f"{name} is ignored in a model's {PER_MODEL_BATCHING_FILE}: every model shares the server's "
-                              "batch threads", f"set {name} in the server's --batching_parameters_file ([batching] "
+                              f"{name} is ignored in a model's {PER_MODEL_BATCHING_FILE}: every model shares the "
+                              "server's batch threads", f"set {name} in the server's --batching_parameters_file ([batching] "
                               "in tfsk.toml) and drop it here")
     elif settings.thread_pool_name == "":
         found.warning("thread-pool-name", "thread_pool_name", "thread_pool_name is set to an empty name",

@@ -9,10 +9,7 @@ left alone and reported.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,7 @@ from ._errors import ConfigError
 from ._findings import FindingList, ValidationReport
 from ._models_config import format_model_server_config
 from ._monitoring import format_monitoring_config
-from ._textproto import write_atomic
+from ._textproto import write_atomic, write_new
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +108,8 @@ def model_batching_reports(declaration: Declaration) -> list[ValidationReport]:
         found.extend(checked.findings)
         if not checked.ok:
             found.error("model-batching-not-written", "batching",
-                        f"no {PER_MODEL_BATCHING_FILE} was written: TF Serving would fail to load every version with it",
+                        f"no {PER_MODEL_BATCHING_FILE} was written: TF Serving would fail to load every version "
+                        "with it",
                         f"fix [models.{model.name}.batching] and run `tfsk config write` again")
         versions = [v for v in layout.list_versions(folder) if v.path.is_dir()]
         if not versions:
@@ -128,8 +126,9 @@ def model_batching_reports(declaration: Declaration) -> list[ValidationReport]:
                 same = False
             if not same:
                 found.warning("model-batching-differs", "batching",
-                              f"version {version.version} already has a {PER_MODEL_BATCHING_FILE} with other parameters than "
-                              f"[models.{model.name}.batching]; published versions are never rewritten, so it keeps them",
+                              f"version {version.version} already has a {PER_MODEL_BATCHING_FILE} with other "
+                              f"parameters than [models.{model.name}.batching]; published versions are never "
+                              "rewritten, so it keeps them",
                               "export a new version to serve the declared parameters (or replace the file by hand "
                               "and reload that version)")
         reports.append(ValidationReport(str(folder), "batching", tuple(found.items)))
@@ -141,7 +140,9 @@ def write_configs(declaration: Declaration, dry_run: bool = False) -> list[Rende
     results = []
     for item in render_configs(declaration):
         if item.kind == "model-batching":
-            changed = _create_new(item.path, item.text, dry_run)
+            # Never replaced: the file lives in a published version.
+            changed = (not (item.path.exists() or item.path.is_symlink()) if dry_run
+                       else write_new(item.path, item.text))
         else:
             changed = _differs(item.path, item.text) if dry_run else write_atomic(item.path, item.text)
         results.append(RenderedConfig(item.kind, item.target, item.path, item.container_path, item.flag,
@@ -152,29 +153,6 @@ def write_configs(declaration: Declaration, dry_run: bool = False) -> list[Rende
 def _rendered(declaration: Declaration, kind: str, target: Target | None, path: Path, flag: str,
               text: str) -> RenderedConfig:
     return RenderedConfig(kind, target, path, declaration.mapping.to_container(path), flag, text)
-
-
-def _create_new(path: Path, text: str, dry_run: bool) -> bool:
-    """Create ``path`` with ``text`` unless it exists (never replaced: it lives in a published version)."""
-    if path.exists() or path.is_symlink():
-        return False
-    if dry_run:
-        return True
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tfsk-tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        try:
-            os.link(temporary, path)  # atomic and fails if another writer got there first
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
 
 
 def _differs(path: Path, text: str) -> bool:
