@@ -136,8 +136,10 @@ class DevServer:
         """TF Serving's order: config, load every model, and only then open the port."""
         config = self._check_options()
         try:
-            self.batching = ServerBatching.from_flags(self.options.enable_batching, self.options.batching_parameters_file,
-                                                      self.options.enable_per_model_batching_parameters)
+            # Metrics: pass record=<callback(name, value, labels)> to receive TF Serving's batching_session samples.
+            self.batching = ServerBatching.from_flags(
+                self.options.enable_batching, self.options.batching_parameters_file,
+                self.options.enable_per_model_batching_parameters)
         except StatusError as error:
             raise StartupError(str(error)) from None
         log_config_advice(config, self.options.allow_version_labels_for_unavailable_models)
