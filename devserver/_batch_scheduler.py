@@ -201,15 +201,17 @@ class BatchQueue:
         finally:
             with self._scheduler.cond:
                 self._processing -= 1
-                self._scheduler.release_slot(wake_all=self.closed)  # close_and_wait() waits for the last batch
+                self._scheduler.release_slot()
+                if self.closed:
+                    self._scheduler.drained.notify_all()  # close_and_wait() waits for the last batch
 
     def close_and_wait(self) -> None:
         """Accept nothing more and wait until every enqueued task has run (TensorFlow's queue handle destructor)."""
         with self._scheduler.cond:
             self.closed = True
-            self._scheduler.cond.notify_all()
+            self._scheduler.cond.notify_all()  # the open batch is due now
             while not self.empty():
-                self._scheduler.cond.wait()
+                self._scheduler.drained.wait()
 
 
 class SharedBatchScheduler:
@@ -219,7 +221,11 @@ class SharedBatchScheduler:
         if num_batch_threads < 1:
             raise StatusError.invalid_argument(f"num_batch_threads must be positive; was {num_batch_threads}")
         self.thread_pool_name = thread_pool_name
-        self.cond = threading.Condition()
+        lock = threading.RLock()
+        #: Batch threads wait on ``cond`` for work; ``drained`` is only for closing queues (so a notify
+        #: meant for a batch thread never lands on a closing queue's waiter instead).
+        self.cond = threading.Condition(lock)
+        self.drained = threading.Condition(lock)
         self._queues: list[BatchQueue] = []
         self._next = 0
         self._stopped = False
@@ -246,11 +252,9 @@ class SharedBatchScheduler:
             self._running += 1
         return batch
 
-    def release_slot(self, wake_all: bool = False) -> None:
+    def release_slot(self) -> None:
         self._running -= 1
-        if wake_all:
-            self.cond.notify_all()
-        elif any(q.pending() for q in self._queues):
+        if any(q.pending() for q in self._queues):
             self.cond.notify()  # a batch thread takes what waited for the slot
 
     def _next_work(self) -> tuple[BatchQueue, Batch] | float | None:

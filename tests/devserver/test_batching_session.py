@@ -260,3 +260,22 @@ def test_output_filter_and_classify_runs_get_their_own_queues(half_plus_two, sch
     (y,) = session.run({signature.inputs["inputs"].name: examples}, [signature.outputs["outputs"].name])
     session.close()
     np.testing.assert_array_equal(y.reshape(-1), [2.5, 4.0])
+
+
+def test_closing_runs_what_is_queued_before_the_version_goes(half_plus_two, scheduler):
+    # A batch that would wait a minute to fill runs at once when its version unloads.
+    session = session_for(half_plus_two, scheduler, max_batch_size=64, batch_timeout_micros=60_000_000)
+    value = np.array([[4.0]], np.float32)
+    results = []
+    caller = threading.Thread(target=lambda: results.append(session.run(x_feed(half_plus_two, value),
+                                                                        [y_name(half_plus_two)])))
+    caller.start()
+    queue = session._queues[(frozenset(x_feed(half_plus_two, value)), frozenset([y_name(half_plus_two)]))]
+    for _ in range(3000):  # bounded: until the task waits in the open batch
+        if queue.pending():
+            break
+        threading.Event().wait(0.01)
+    session.close()
+    caller.join(WAIT)
+    assert not caller.is_alive()
+    np.testing.assert_array_equal(results[0][0], [[4.0]])
