@@ -38,6 +38,9 @@ class ServerOptions:
     max_num_load_retries: int = 5
     load_retry_interval_micros: int = 60_000_000
     enable_model_warmup: bool = True
+    enable_batching: bool = False
+    batching_parameters_file: str = ""
+    enable_per_model_batching_parameters: bool = False
     num_request_iterations_for_warmup: int = 0
     saved_model_tags: str = "serve"
     enable_signature_method_name_check: bool = False
@@ -55,8 +58,7 @@ class ServerOptions:
 # TF Serving flags the devserver accepts but does not act on (yet); each is warned about.
 NOT_IMPLEMENTED = {
     "rest_api_port", "rest_api_num_threads", "rest_api_timeout_in_ms", "rest_api_enable_cors_support",
-    "monitoring_config_file", "enable_batching", "batching_parameters_file",
-    "enable_per_model_batching_parameters", "use_alts_credentials",
+    "monitoring_config_file", "use_alts_credentials",
     "grpc_channel_arguments", "enable_grpc_healthcheck_service", "enable_profiler", "num_load_threads",
     "num_unload_threads", "tensorflow_session_parallelism", "tensorflow_session_config_file",
     "platform_config_file", "per_process_gpu_memory_fraction", "flush_filesystem_caches",
@@ -67,7 +69,7 @@ NOT_IMPLEMENTED = {
     "model_config_file_poll_wait_seconds_for_empty_config",
 }
 _NOT_IMPLEMENTED_BOOLS = {
-    "rest_api_enable_cors_support", "enable_batching", "enable_per_model_batching_parameters", "use_alts_credentials",
+    "rest_api_enable_cors_support", "use_alts_credentials",
     "enable_grpc_healthcheck_service", "enable_profiler", "flush_filesystem_caches",
     "remove_unused_fields_from_bundle_metagraph", "prefer_tflite_model", "xla_cpu_compilation_enabled",
     "xla_gpu_compilation_enabled", "skip_initialize_tpu", "enable_tensorflow_session_and_saved_model_bundle_memory_check",

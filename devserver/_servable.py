@@ -46,6 +46,8 @@ class Servable:
         self.signature_defs = dict(meta_graph.signature_def)
         self._callables: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
         self._lock = threading.Lock()
+        #: With --enable_batching, the BatchingSession runs go through (devserver/_batching.py).
+        self.batching: Any = None
 
     def _callable(self, feeds: tuple[str, ...], fetches: tuple[str, ...]) -> Any:
         key = (feeds, fetches)
@@ -61,6 +63,11 @@ class Servable:
 
     def run(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str]) -> list[np.ndarray]:
         """Feed tensors by graph tensor name and fetch tensors by name; TF errors become ServingErrors."""
+        if self.batching is not None:
+            return self.batching.run(feeds, fetches)
+        return self.run_unbatched(feeds, fetches)
+
+    def run_unbatched(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str]) -> list[np.ndarray]:
         names = tuple(sorted(feeds))
         try:
             return list(self._callable(names, tuple(fetches))(*[feeds[n] for n in names]))
@@ -68,6 +75,8 @@ class Servable:
             raise StatusError.from_code_number(error.error_code, error.message) from None
 
     def close(self) -> None:
+        if self.batching is not None:
+            self.batching.close()  # queued runs finish before the session goes
         self.session.close()
 
 

@@ -15,6 +15,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from tfsk import serving_config
 from tfsk._base.messages import ModelServerConfig
 
+from ._batching import ServerBatching
 from ._core import ServerCore
 from ._flags import ServerOptions
 from ._manager import VersionManager
@@ -106,18 +107,21 @@ class DevServer:
         )
         self._grpc: grpc.Server | None = None
         self.bound_port: int | None = None
+        self.batching: ServerBatching | None = None  # set in start() from the batching flags
 
     def _load(self, name: str, version: int, path: Path) -> Servable:
         servable = load_servable(
             name, version, path, [t for t in self.options.saved_model_tags.split(",") if t],
             self.options.tensorflow_intra_op_parallelism, self.options.tensorflow_inter_op_parallelism,
         )
-        if self.options.enable_model_warmup:
-            try:
+        try:
+            if self.batching is not None:
+                self.batching.wrap(servable)  # before warmup: warmup runs through the batching session
+            if self.options.enable_model_warmup:
                 run_warmup(servable, self.options.num_request_iterations_for_warmup)
-            except StatusError:
-                servable.close()
-                raise
+        except StatusError:
+            servable.close()
+            raise
         return servable
 
     def _check_options(self) -> ModelServerConfig:
@@ -154,6 +158,13 @@ class DevServer:
         config = self._check_options()
         if self.options.port:
             check_port_free(self.options.bind_address, self.options.port)
+        try:
+            # Metrics: pass record=<callback(name, value, labels)> to receive TF Serving's batching_session samples.
+            self.batching = ServerBatching.from_flags(
+                self.options.enable_batching, self.options.batching_parameters_file,
+                self.options.enable_per_model_batching_parameters)
+        except StatusError as error:
+            raise StartupError(str(error)) from None
         log_config_advice(config, self.options.allow_version_labels_for_unavailable_models)
         try:
             self.core.reload_config(config, initial=True)
@@ -204,6 +215,8 @@ class DevServer:
         if self._grpc is not None:
             self._grpc.stop(grace).wait()
         self.core.stop()
+        if self.batching is not None:
+            self.batching.stop()
 
 
 def run(options: ServerOptions) -> int:

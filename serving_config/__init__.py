@@ -2,7 +2,9 @@
 
 - :func:`load_declaration` reads ``tfsk.toml``; :func:`write_configs` writes ``models.config`` for
   the container (container paths) and for the host (absolute host paths), ``monitoring.config``
-  and batching parameters, all with TF Serving's own protos in text format.
+  and batching parameters, all with TF Serving's own protos in text format; a model's own
+  ``[models.NAME.batching]`` becomes ``batching_params.pbtxt`` in each of its version folders
+  that lacks one (:func:`model_batching_reports` says what was kept or refused).
 - :func:`read_model_server_config` / :func:`parse_model_server_config` parse any models.config
   (errors with line and column); :func:`validate_model_server_config` and :func:`validate_file`
   apply TF Serving's rules plus the run-time failures it only shows later (missing base paths,
@@ -22,6 +24,7 @@ from tfsk._base.messages import (
 )
 
 from ._batching import (
+    PER_MODEL_BATCHING_FILE,
     BatchingSettings,
     format_batching_parameters,
     parse_batching_parameters,
@@ -74,13 +77,14 @@ from ._monitoring import (
 from ._paths import PathMapping, is_relative_base_path
 from ._policy import VersionPolicy
 from ._validate import ServerState, validate_model_server_config
-from ._write import RenderedConfig, render_configs, write_configs
+from ._write import RenderedConfig, model_batching_reports, render_configs, write_configs
 
 __all__ = [
     "CONFIG_KINDS",
     "DECLARATION_FILE",
     "DEFAULT_PROMETHEUS_PATH",
     "LABEL_PATTERN",
+    "PER_MODEL_BATCHING_FILE",
     "PLATFORM",
     "BatchingParameters",
     "BatchingSettings",
@@ -120,6 +124,7 @@ __all__ = [
     "inspect_model_folder",
     "is_relative_base_path",
     "load_declaration",
+    "model_batching_reports",
     "model_config",
     "model_entries",
     "model_server_config",

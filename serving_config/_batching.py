@@ -29,6 +29,8 @@ DEFAULT_MAX_BATCH_SIZE = 1000
 DEFAULT_BATCH_TIMEOUT_MICROS = 0
 DEFAULT_MAX_ENQUEUED_BATCHES = 10
 DEFAULT_THREAD_POOL_NAME = "batch_threads"
+#: The per-model file TF Serving reads from a version folder (``--enable_per_model_batching_parameters``).
+PER_MODEL_BATCHING_FILE = "batching_params.pbtxt"
 
 _WRAPPED = ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
             "thread_pool_name", "enable_large_batch_splitting", "max_execution_batch_size")
@@ -110,10 +112,16 @@ def write_batching_parameters(settings: BatchingSettings, path: str | os.PathLik
     return write_atomic(path, format_batching_parameters(settings, header))
 
 
-def validate_batching_settings(settings: BatchingSettings, source: str = "<batching>") -> ValidationReport:
-    """The checks TF Serving makes when it wraps a model for batching (a failure there fails every load)."""
-    found = FindingList()
-    load_fails = "every model load fails with batching enabled"
+def validate_batching_settings(settings: BatchingSettings, source: str = "<batching>", *,
+                               per_model: bool = False, model: str | None = None) -> ValidationReport:
+    """The checks TF Serving makes when it wraps a model for batching (a failure there fails every load).
+
+    ``per_model``: the settings are a version folder's ``batching_params.pbtxt``, whose thread
+    settings TF Serving ignores (the batch threads are the server's, from the common file).
+    """
+    found = FindingList(model)
+    load_fails = ("the version fails to load" if per_model
+                  else "every model load fails with batching enabled")
     for name, minimum in (("max_batch_size", 1), ("batch_timeout_micros", 0), ("max_enqueued_batches", 1),
                           ("num_batch_threads", 1), ("max_execution_batch_size", 1)):
         value = getattr(settings, name)
@@ -152,7 +160,19 @@ def validate_batching_settings(settings: BatchingSettings, source: str = "<batch
         found.warning("batch-splitting", "max_execution_batch_size",
                       "max_execution_batch_size is ignored unless enable_large_batch_splitting is true",
                       "set enable_large_batch_splitting { value: true }, or drop max_execution_batch_size")
-    if settings.thread_pool_name == "":
+    if per_model:
+        for name in ("num_batch_threads", "thread_pool_name"):
+            if getattr(settings, name) is not None:
+                found.warning("per-model-threads", name,
+                              f"{name} is ignored in a model's {PER_MODEL_BATCHING_FILE}: every model shares the "
+                              "server's batch threads", f"set {name} in the server's --batching_parameters_file ([batching] "
+                              "in tfsk.toml) and drop it here")
+    elif settings.thread_pool_name == "":
         found.warning("thread-pool-name", "thread_pool_name", "thread_pool_name is set to an empty name",
                       f"leave it out (default {DEFAULT_THREAD_POOL_NAME!r}) or give a name")
     return ValidationReport(source, "batching", tuple(found.items))
+
+
+def is_per_model_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is named like the per-model file TF Serving reads from a version folder."""
+    return os.path.basename(os.fspath(path)) == PER_MODEL_BATCHING_FILE

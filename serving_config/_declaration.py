@@ -3,7 +3,9 @@
 It names the models, the host folder they are exported to, the folder the serving container
 mounts it at, and per model a version policy and labels. From it come ``models.config`` for the
 container (container paths) and for the devserver (absolute host paths), so nobody edits two
-copies by hand; ``[monitoring]`` and ``[batching]`` describe the other two config files.
+copies by hand; ``[monitoring]`` and ``[batching]`` describe the other two config files, and a
+model's own ``[models.NAME.batching]`` the ``batching_params.pbtxt`` TF Serving reads from each of
+its version folders with ``--enable_per_model_batching_parameters``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ DECLARATION_FILE = "tfsk.toml"
 _INT64 = range(-(2**63), 2**63)
 
 _TOP_KEYS = {"paths", "outputs", "models", "monitoring", "batching"}
-_MODEL_KEYS = {"folder", "policy", "num_versions", "versions", "labels"}
+_MODEL_KEYS = {"folder", "policy", "num_versions", "versions", "labels", "batching"}
 _OUTPUT_DEFAULTS = {
     "models_config": "models.config",
     "host_models_config": "models.host.config",
@@ -42,12 +44,14 @@ _OUTPUT_DEFAULTS = {
 
 @dataclass(frozen=True)
 class ModelDeclaration:
-    """One model: its folder under the roots, its version policy, its labels."""
+    """One model: its folder under the roots, its version policy, its labels, its own batching."""
 
     name: str
     folder: str
     policy: VersionPolicy
     labels: tuple[tuple[str, int], ...] = ()
+    #: ``[models.NAME.batching]``: written as ``batching_params.pbtxt`` into the model's version folders.
+    batching: BatchingSettings | None = None
 
     @property
     def label_map(self) -> dict[str, int]:
@@ -170,7 +174,7 @@ class _Reader:
                             "policy = \"latest\"")
         models = tuple(self.model(name, spec) for name, spec in models_table.items())
         monitoring = self.monitoring(data) if "monitoring" in data else None
-        batching = self.batching(data) if "batching" in data else None
+        batching = self.batching(data, "[batching]") if "batching" in data else None
         return Declaration(source, mapping, models, self.outputs(data, mapping, monitoring, batching),
                            monitoring, batching)
 
@@ -181,7 +185,8 @@ class _Reader:
         except InvalidNameError as error:
             raise self.fail(where, str(error)) from None
         if not isinstance(spec, dict):
-            raise self.fail(where, "must be a table of settings (policy, num_versions, versions, labels, folder)")
+            raise self.fail(where, "must be a table of settings (policy, num_versions, versions, labels, folder, "
+                                   "batching)")
         self.known_keys(spec, _MODEL_KEYS, where)
         folder = self.typed(spec, "folder", str, where) if "folder" in spec else name
         parts = PurePosixPath(folder).parts
@@ -205,7 +210,8 @@ class _Reader:
                                 f"names version {version}, which policy {policy.describe()} never loads; TF Serving "
                                 f"only labels loaded versions: add {version} to versions")
             checked.append((label, version))
-        return ModelDeclaration(name, str(PurePosixPath(folder)), policy, tuple(checked))
+        batching = self.batching(spec, f"{where}.batching") if "batching" in spec else None
+        return ModelDeclaration(name, str(PurePosixPath(folder)), policy, tuple(checked), batching)
 
     def policy(self, spec: Mapping[str, Any], where: str) -> VersionPolicy:
         kind = self.typed(spec, "policy", str, where) if "policy" in spec else "latest"
@@ -238,18 +244,22 @@ class _Reader:
         path = self.typed(table, "path", str, "[monitoring]") if "path" in table else DEFAULT_PROMETHEUS_PATH
         return MonitoringSettings(enabled, path)
 
-    def batching(self, data: Mapping[str, Any]) -> BatchingSettings:
+    def batching(self, data: Mapping[str, Any], where: str) -> BatchingSettings:
+        """``[batching]`` (the server's file) or ``[models.NAME.batching]`` (the model's own): same keys."""
         kinds = {"thread_pool_name": str, "enable_large_batch_splitting": bool, "pad_variable_length_inputs": bool,
                  "allowed_batch_sizes": list}
         names = {f.name for f in fields(BatchingSettings)}
-        table = self.table(data, "batching", names)
+        table = data["batching"]
+        if not isinstance(table, dict):
+            raise self.fail(where, f"must be a table of batching parameters, not {type(table).__name__}")
+        self.known_keys(table, names, where)
         values: dict[str, Any] = {}
         for key in table:
-            values[key] = self.typed(table, key, kinds.get(key, int), "[batching]")
+            values[key] = self.typed(table, key, kinds.get(key, int), where)
         if "allowed_batch_sizes" in values:
             sizes = values["allowed_batch_sizes"]
             if any(not isinstance(s, int) or isinstance(s, bool) for s in sizes):
-                raise self.fail("[batching] allowed_batch_sizes", f"must be a list of integers, got {sizes!r}")
+                raise self.fail(f"{where} allowed_batch_sizes", f"must be a list of integers, got {sizes!r}")
             values["allowed_batch_sizes"] = tuple(sizes)
         return BatchingSettings(**values)
 

@@ -8,7 +8,11 @@ from typing import Literal
 
 from tfsk._base.messages import BatchingParameters, MonitoringConfig
 
-from ._batching import parse_batching_parameters, validate_batching_settings
+from ._batching import (
+    is_per_model_file,
+    parse_batching_parameters,
+    validate_batching_settings,
+)
 from ._errors import ConfigError, ConfigParseError
 from ._findings import Finding, Severity, ValidationReport
 from ._models_config import parse_model_server_config
@@ -41,14 +45,16 @@ def validate_text(text: str, *, kind: ConfigKind | None = None, source: str = "<
                   mapping: PathMapping | None = None, check_disk: bool = True, server: ServerState | None = None,
                   allow_version_labels_for_unavailable_models: bool = False) -> ValidationReport:
     """Parse and validate one config text; a parse error becomes an error finding with line and column."""
-    kind = kind or detect_kind(text)
+    # An empty batching_params.pbtxt is a valid BatchingParameters (every default), not an empty models.config.
+    kind = kind or ("batching" if is_per_model_file(source) else detect_kind(text))
     if kind not in CONFIG_KINDS:
         raise ConfigError(f"unknown config kind {kind!r}: use one of {', '.join(CONFIG_KINDS)}")
     try:
         if kind == "monitoring":
             return validate_monitoring_settings(parse_monitoring_config(text, source), source)
         if kind == "batching":
-            return validate_batching_settings(parse_batching_parameters(text, source), source)
+            return validate_batching_settings(parse_batching_parameters(text, source), source,
+                                              per_model=is_per_model_file(source))
         config = parse_model_server_config(text, source)
     except ConfigParseError as error:
         return ValidationReport(source, kind, (_parse_finding(error),))

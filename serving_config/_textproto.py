@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -107,6 +107,26 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> bool:
     except (OSError, UnicodeDecodeError):
         pass
     target.parent.mkdir(parents=True, exist_ok=True)
+    _publish(target, text, os.replace)
+    logger.info("wrote %s", target)
+    return True
+
+
+def write_new(path: str | os.PathLike[str], text: str) -> bool:
+    """Create ``path`` complete with ``text`` unless it exists (then leave it alone); return whether it was created."""
+    target = Path(path)
+    if target.exists() or target.is_symlink():
+        return False
+    try:
+        _publish(target, text, os.link)  # link: atomic, and refuses a file another writer created meanwhile
+    except FileExistsError:
+        return False
+    logger.info("wrote %s", target)
+    return True
+
+
+def _publish(target: Path, text: str, place: Callable[[str, Path], None]) -> None:
+    """Write a complete temporary file next to ``target`` and ``place`` it there."""
     # The temporary name starts with a dot and is not numeric: neither a version nor a model to anyone.
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tfsk-tmp", dir=target.parent)
     try:
@@ -115,12 +135,9 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> bool:
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
+        place(temporary, target)
+    finally:
         Path(temporary).unlink(missing_ok=True)
-        raise
-    logger.info("wrote %s", target)
-    return True
 
 
 def _suggestion(reason: str, root: Descriptor) -> str:

@@ -32,7 +32,7 @@ from ._monitoring import (
 from ._paths import PathMapping
 from ._textproto import with_header, write_atomic
 from ._validate import ServerState, validate_model_server_config
-from ._write import RenderedConfig, write_configs
+from ._write import RenderedConfig, model_batching_reports, write_configs
 
 _ALLOW_HELP = ("validate labels as a server started with --allow_version_labels_for_unavailable_models would "
                "(new labels may name unloaded versions; moving one still may not)")
@@ -164,6 +164,8 @@ def _print_report(report: ValidationReport) -> None:
 
 
 def _flag_line(item: RenderedConfig) -> str:
+    if item.kind == "model-batching":
+        return "read from the version folder with --enable_batching --enable_per_model_batching_parameters"
     flag = f"{item.flag}={item.path}" if item.target == "host" else (
         f"{item.flag}={item.container_path}" if item.container_path else f"{item.flag}=<mount it yourself>")
     if item.kind == "batching":
@@ -184,6 +186,7 @@ def _cmd_write(args: argparse.Namespace) -> int:
         reports.append(validate_monitoring_settings(declaration.monitoring, str(declaration.outputs.monitoring_config)))
     if declaration.batching is not None:
         reports.append(validate_batching_settings(declaration.batching, str(declaration.outputs.batching_parameters)))
+    reports.extend(model_batching_reports(declaration))
     ok = all(r.ok for r in reports)
     if args.json:
         files = [{**r.to_json(), **({"text": r.text} if args.dry_run else {})} for r in results]

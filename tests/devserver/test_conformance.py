@@ -269,12 +269,12 @@ def test_tf_saved_model_save_multiple_signatures(tmp_path):
 
 def test_unknown_and_unimplemented_flags_do_not_stop_the_server(half_plus):
     with ServerProcess("--model_name=default", f"--model_base_path={half_plus / 'half_plus_two'}",
-                       "--bogus_flag=1", "--rest_api_port", "--enable_batching=true") as server:
+                       "--bogus_flag=1", "--rest_api_port", "--xla_cpu_compilation_enabled=true") as server:
         verify_predict(server.channel, 3.0, 123)
         log = server.log()
         assert "unknown argument: --bogus_flag=1" in log
         assert "unknown argument: --rest_api_port" in log  # the space-separated form is not a flag value
-        assert "--enable_batching is a TF Serving flag the devserver does not implement yet" in log
+        assert "--xla_cpu_compilation_enabled is a TF Serving flag the devserver does not implement yet" in log
 
 
 def test_start_up_errors_exit_255_with_tf_serving_messages(tmp_path):

@@ -132,3 +132,107 @@ def test_parse_errors_in_monitoring_and_batching_have_positions(tmp_path):
     assert report.kind == "monitoring" and report.codes() == {"parse-error"}
     assert report.findings[0].message.startswith("line 1, column")
     assert report.findings[0].server_message == f"Invalid protobuf file: '{path}'"
+
+
+# Per-model batching: [models.NAME.batching] -> batching_params.pbtxt in each version folder.
+
+def per_model_declaration(root, batching='max_batch_size = 4\nbatch_timeout_micros = 100\n', extra=""):
+    (root / "tfsk.toml").write_text(f"""[paths]
+host_root = "models"
+container_root = "/models"
+
+[models.composed]
+{extra}
+[models.composed.batching]
+{batching}
+[models.tower_a]
+""")
+    return sc.load_declaration(root / "tfsk.toml")
+
+
+@pytest.fixture
+def model_root(demo_base, tmp_path):
+    import shutil
+
+    shutil.copytree(demo_base, tmp_path / "models")
+    return tmp_path
+
+
+def test_model_batching_is_declared_per_model(model_root):
+    declaration = per_model_declaration(model_root)
+    assert declaration.model("composed").batching == sc.BatchingSettings(max_batch_size=4, batch_timeout_micros=100)
+    assert declaration.model("tower_a").batching is None and declaration.batching is None
+    with pytest.raises(sc.DeclarationError, match=r"\[models.composed\].batching: unknown key\(s\) max_batch"):
+        per_model_declaration(model_root, batching="max_batch = 4\n")
+    with pytest.raises(sc.DeclarationError, match=r"\[models.composed\].batching.max_batch_size: must be int"):
+        per_model_declaration(model_root, batching='max_batch_size = "4"\n')
+
+
+def test_config_write_adds_the_file_to_every_version_folder_and_never_replaces_one(model_root):
+    from support import tree_digest
+
+    declaration = per_model_declaration(model_root)
+    (model_root / "models" / "composed" / "2").mkdir()  # a second version folder (content is the exporter's job)
+    before = tree_digest(model_root / "models" / "tower_a")
+    dry = [r for r in sc.write_configs(declaration, dry_run=True) if r.kind == "model-batching"]
+    assert [(r.path.parent.name, r.changed) for r in dry] == [("1", True), ("2", True)]
+    assert not (model_root / "models" / "composed" / "1" / sc.PER_MODEL_BATCHING_FILE).exists()
+
+    written = [r for r in sc.write_configs(declaration) if r.kind == "model-batching"]
+    assert [r.changed for r in written] == [True, True]
+    for version in ("1", "2"):
+        path = model_root / "models" / "composed" / version / sc.PER_MODEL_BATCHING_FILE
+        assert sc.read_batching_parameters(path) == declaration.model("composed").batching
+        assert sc.validate_file(path).findings == ()
+    assert tree_digest(model_root / "models" / "tower_a") == before  # no batching declared: untouched
+    assert [r.findings for r in sc.model_batching_reports(declaration)] == [()]
+
+    # The declaration changes: published versions keep their file, and the difference is reported.
+    changed = per_model_declaration(model_root, batching="max_batch_size = 8\n")
+    kept = (model_root / "models" / "composed" / "1" / sc.PER_MODEL_BATCHING_FILE).read_text()
+    assert [r.changed for r in sc.write_configs(changed) if r.kind == "model-batching"] == [False, False]
+    assert (model_root / "models" / "composed" / "1" / sc.PER_MODEL_BATCHING_FILE).read_text() == kept
+    (report,) = sc.model_batching_reports(changed)
+    assert [(f.code, f.severity.value, f.model) for f in report.findings] == [
+        ("model-batching-differs", "warning", "composed")] * 2
+    assert "version 1 already has a batching_params.pbtxt" in report.findings[0].message
+    # A new version gets the new parameters.
+    (model_root / "models" / "composed" / "3").mkdir()
+    assert [r.path.parent.name for r in sc.write_configs(changed) if r.kind == "model-batching" and r.changed] == ["3"]
+    assert sc.read_batching_parameters(model_root / "models" / "composed" / "3" / sc.PER_MODEL_BATCHING_FILE
+                                       ).max_batch_size == 8
+    assert not list((model_root / "models" / "composed").glob("*/.*tfsk-tmp"))
+
+
+def test_settings_that_would_fail_loads_are_not_written(model_root):
+    declaration = per_model_declaration(model_root, batching="max_batch_size = 8\nallowed_batch_sizes = [2, 4]\n")
+    assert [r for r in sc.write_configs(declaration) if r.kind == "model-batching"] == []
+    assert not (model_root / "models" / "composed" / "1" / sc.PER_MODEL_BATCHING_FILE).exists()
+    (report,) = sc.model_batching_reports(declaration)
+    assert report.codes() == {"allowed-batch-sizes", "model-batching-not-written"} and not report.ok
+    assert "the version fails to load" in report.errors[0].message
+
+
+def test_validate_knows_a_per_model_file(tmp_path):
+    path = tmp_path / "1" / sc.PER_MODEL_BATCHING_FILE
+    path.parent.mkdir()
+    path.write_text("")  # every default: valid BatchingParameters, not an empty models.config
+    assert (sc.validate_file(path).kind, sc.validate_file(path).findings) == ("batching", ())
+    path.write_text("max_batch_size { value: 8 }\nnum_batch_threads { value: 4 }\n")
+    report = sc.validate_file(path)
+    assert report.ok and [(f.code, f.field) for f in report.findings] == [("per-model-threads", "num_batch_threads")]
+    # The same text as the server's common file: threads are its business, no warning.
+    common = tmp_path / "batching.config"
+    common.write_text(path.read_text())
+    assert sc.validate_file(common).findings == ()
+
+
+def test_config_write_cli_reports_per_model_files(model_root):
+    from support import tfsk
+
+    per_model_declaration(model_root)
+    result = tfsk("config", "write", "--declaration", str(model_root / "tfsk.toml"), "--no-disk-check")
+    assert result.returncode == 0, result.stderr
+    shown = result.stdout.replace(str(model_root) + "/", "")
+    assert ("models/composed/1/batching_params.pbtxt  [model-batching: read from the version folder with "
+            "--enable_batching --enable_per_model_batching_parameters]") in shown

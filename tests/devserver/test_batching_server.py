@@ -1,0 +1,173 @@
+"""``--enable_batching`` end to end: a real devserver process, real gRPC, concurrent clients.
+
+Batched answers equal what the same SavedModel gives unbatched; the errors batching adds are TF
+Serving's; the flags and the per-model ``batching_params.pbtxt`` are read as TF Serving reads them.
+"""
+
+import shutil
+import threading
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from server_process import ServerProcess
+from support import run_like_tf_serving
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc, regression_pb2
+
+from tfsk import serving_config as sc
+from tfsk.exporter.demo import DEMO_TOWERS
+
+WAIT = 60
+
+
+def predict(stub, model, inputs, output_filter=()):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    request.output_filter.extend(output_filter)
+    response = stub.Predict(request, timeout=WAIT)
+    return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+
+
+def in_threads(count, target):
+    """Call ``target(i)`` from ``count`` threads at once; return results or errors by index."""
+    results = [None] * count
+    start = threading.Barrier(count)
+
+    def worker(index):
+        start.wait(WAIT)
+        try:
+            results[index] = target(index)
+        except grpc.RpcError as error:
+            results[index] = (error.code(), error.details())
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(t.is_alive() for t in threads)
+    return results
+
+
+@pytest.fixture(scope="module")
+def batching_server(half_plus, demo_base, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("batching")
+    params = folder / "batching.config"
+    sc.write_batching_parameters(sc.BatchingSettings(max_batch_size=16, batch_timeout_micros=20_000,
+                                                     max_enqueued_batches=100, num_batch_threads=2,
+                                                     allowed_batch_sizes=(8, 16)), params)
+    config = folder / "models.config"
+    config.write_text(f"""model_config_list {{
+  config {{ name: "default" base_path: "{half_plus / 'half_plus_two'}" model_platform: "tensorflow" }}
+  config {{ name: "composed" base_path: "{demo_base / 'composed'}" model_platform: "tensorflow" }}
+}}""")
+    # The composed model's warmup records (8 rows each) are replayed through the batching session.
+    with ServerProcess(f"--model_config_file={config}", "--enable_batching", f"--batching_parameters_file={params}",
+                       "--grpc_max_threads=32") as running:
+        yield running
+
+
+def composed_inputs(rows, seed):
+    rng = np.random.default_rng(seed)
+    return {f"{part}__features": rng.standard_normal((rows, width)).astype(np.float32)
+            for part, (width, _, _) in DEMO_TOWERS.items()}
+
+
+def test_concurrent_predicts_equal_unbatched_results(batching_server, demo_base):
+    assert "Wrapping session to perform batch processing" in batching_server.log()
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(batching_server.channel)
+    inputs = [composed_inputs(1 + i % 3, seed=i) for i in range(24)]
+    filters = [("prediction",) if i % 4 == 0 else () for i in range(24)]  # another run signature, another queue
+    results = in_threads(24, lambda i: predict(stub, "composed", inputs[i], filters[i]))
+    for value, wanted, result in zip(inputs, filters, results, strict=True):
+        assert isinstance(result, dict), result
+        expected = run_like_tf_serving(demo_base / "composed" / "1", "serving_default", value)
+        assert set(result) == (set(wanted) or set(expected))
+        for name in result:
+            np.testing.assert_allclose(result[name], expected[name], rtol=1e-6, atol=1e-7)
+            assert result[name].shape[0] == len(next(iter(value.values())))
+
+
+def test_concurrent_regress_and_predict_on_one_version(batching_server):
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(batching_server.channel)
+
+    def call(i):
+        if i % 2:
+            return predict(stub, "default", {"x": np.array([[float(i)], [i + 0.5]], np.float32)})["y"].reshape(-1)
+        request = regression_pb2.RegressionRequest()
+        request.model_spec.name, request.model_spec.signature_name = "default", "regress_x_to_y"
+        example = request.input.example_list.examples.add()
+        example.features.feature["x"].float_list.value.append(float(i))
+        return np.array([r.value for r in stub.Regress(request, timeout=WAIT).result.regressions])
+
+    results = in_threads(12, call)
+    for i, result in enumerate(results):
+        expected = [0.5 * i + 2, 0.5 * (i + 0.5) + 2] if i % 2 else [0.5 * i + 2]
+        np.testing.assert_array_equal(result, np.array(expected, np.float32))
+
+
+@pytest.mark.parametrize("inputs, code, message", [
+    ({"x": np.float32(2.0)}, grpc.StatusCode.INVALID_ARGUMENT,
+     "Batching Run() input tensors must have at least one dimension"),
+    ({"x": np.zeros((17, 1), np.float32)}, grpc.StatusCode.INVALID_ARGUMENT,
+     "Task size 17 is larger than maximum input batch size 16"),
+])
+def test_batching_errors_over_grpc(batching_server, inputs, code, message):
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(batching_server.channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        predict(stub, "default", inputs)
+    assert (caught.value.code(), caught.value.details()) == (code, message)
+    assert predict(stub, "default", {"x": np.ones((2, 1), np.float32)})["y"].tolist() == [[2.5], [2.5]]
+
+
+def test_per_model_parameters_come_from_the_version_folder(half_plus, tmp_path):
+    # tfsk.toml declares half_plus_two's own batching; `tfsk config write` puts it in the version folder.
+    shutil.copytree(half_plus, tmp_path / "models")
+    (tmp_path / "tfsk.toml").write_text("""[paths]
+host_root = "models"
+container_root = "/models"
+[models.half_plus_two.batching]
+max_batch_size = 2
+[models.half_plus_three]
+""")
+    declaration = sc.load_declaration(tmp_path / "tfsk.toml")
+    written = {r.kind: r.path for r in sc.write_configs(declaration)}
+    assert written["model-batching"] == tmp_path / "models" / "half_plus_two" / "00000123" / "batching_params.pbtxt"
+    config = declaration.outputs.host_models_config  # absolute host paths, for the devserver
+    with ServerProcess(f"--model_config_file={config}", "--enable_batching",
+                       "--enable_per_model_batching_parameters") as server:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(server.channel)
+        three_rows = {"x": np.ones((3, 1), np.float32)}
+        with pytest.raises(grpc.RpcError) as caught:
+            predict(stub, "half_plus_two", three_rows)
+        assert caught.value.details() == "Task size 3 is larger than maximum input batch size 2"
+        # No file in its version folder: half_plus_three is not batched (a scalar input is fine).
+        assert predict(stub, "half_plus_three", three_rows)["y"].tolist() == [[3.5]] * 3
+        assert predict(stub, "half_plus_three", {"x": np.float32(4.0)})["y"].tolist() == 5.0
+
+
+def test_a_broken_per_model_file_fails_that_versions_load(half_plus, tmp_path):
+    base = tmp_path / "models"
+    shutil.copytree(half_plus / "half_plus_two", base / "half_plus_two")
+    broken = base / "half_plus_two" / "00000123" / "batching_params.pbtxt"
+    broken.write_text("max_batch_size { value: many }\n")
+    with ServerProcess(f"--model_base_path={base / 'half_plus_two'}", "--enable_batching",
+                       "--enable_per_model_batching_parameters", "--max_num_load_retries=0", wait=False) as server:
+        assert server.wait_for_exit() == 255
+        assert f"Invalid protobuf file: '{broken}'" in server.log()
+
+
+def test_start_up_errors_of_the_batching_flags(half_plus, tmp_path):
+    model = f"--model_base_path={half_plus / 'half_plus_two'}"
+    with ServerProcess(model, f"--batching_parameters_file={tmp_path / 'b.config'}", wait=False) as server:
+        assert server.wait_for_exit() == 255
+        assert ("Failed to start server. Error: INVALID_ARGUMENT: server_options.batching_parameters_file is set "
+                "without setting server_options.enable_batching to true.") in server.log()
+    bad = tmp_path / "bad.config"
+    bad.write_text("max_batch_size: 3\n")
+    with ServerProcess(model, "--enable_batching", f"--batching_parameters_file={bad}", wait=False) as server:
+        assert server.wait_for_exit() == 255
+        assert f"Failed to start server. Error: INVALID_ARGUMENT: Invalid protobuf file: '{bad}'" in server.log()
