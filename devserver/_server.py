@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
@@ -16,7 +18,10 @@ from tfsk._base.messages import ModelServerConfig
 
 from ._core import ServerCore
 from ._flags import ServerOptions
+from ._health import add_health_service
 from ._manager import VersionManager
+from ._metrics import record_load_attempt
+from ._rest import RestServer
 from ._servable import Servable, load_servable
 from ._services import ModelService, PredictionService
 from ._ssl import server_credentials
@@ -63,6 +68,17 @@ def log_config_advice(config: ModelServerConfig, allow_unavailable_labels: bool)
         logger.warning("config check: %s", finding)
 
 
+def read_prometheus_path(path: str) -> str | None:
+    """``--monitoring_config_file``: the Prometheus page's path, or None when monitoring is off."""
+    if not path:
+        return None
+    try:
+        settings = serving_config.read_monitoring_config(path)
+    except serving_config.ConfigError as error:
+        raise StartupError(f"INVALID_ARGUMENT: Invalid protobuf file: '{path}' ({error})") from None
+    return settings.prometheus_path if settings.prometheus_enabled else None
+
+
 def single_model_config(options: ServerOptions) -> ModelServerConfig:
     config = ModelServerConfig()
     model = config.model_config_list.config.add()
@@ -84,13 +100,22 @@ class DevServer:
             file_system_poll_seconds=options.file_system_poll_wait_seconds,
         )
         self._grpc: grpc.Server | None = None
+        self._rest: RestServer | None = None
+        self._health: Any = None
         self.bound_port: int | None = None
+        self.rest_port: int | None = None
 
     def _load(self, name: str, version: int, path: Path) -> Servable:
-        servable = load_servable(
-            name, version, path, [t for t in self.options.saved_model_tags.split(",") if t],
-            self.options.tensorflow_intra_op_parallelism, self.options.tensorflow_inter_op_parallelism,
-        )
+        start = time.perf_counter()
+        try:
+            servable = load_servable(
+                name, version, path, [t for t in self.options.saved_model_tags.split(",") if t],
+                self.options.tensorflow_intra_op_parallelism, self.options.tensorflow_inter_op_parallelism,
+            )
+        except BaseException:
+            record_load_attempt(str(path), False, time.perf_counter() - start)
+            raise
+        record_load_attempt(str(path), True, time.perf_counter() - start)
         if self.options.enable_model_warmup:
             try:
                 run_warmup(servable, self.options.num_request_iterations_for_warmup)
@@ -131,6 +156,7 @@ class DevServer:
     def start(self) -> None:
         """TF Serving's order: config, load every model, and only then open the port."""
         config = self._check_options()
+        prometheus = read_prometheus_path(self.options.monitoring_config_file)
         log_config_advice(config, self.options.allow_version_labels_for_unavailable_models)
         try:
             self.core.reload_config(config, initial=True)
@@ -149,6 +175,8 @@ class DevServer:
             PredictionService(self.core, tensor_content=options.enable_serialization_as_tensor_content,
                               method_name_check=options.enable_signature_method_name_check), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.core), server)
+        if options.enable_grpc_healthcheck_service:
+            self._health = add_health_service(server)
         credentials = None
         if options.ssl_config_file:
             try:
@@ -170,14 +198,38 @@ class DevServer:
             logger.info("Running gRPC ModelServer at unix:%s ...", options.grpc_socket_path)
         server.start()
         self._grpc = server
+        self._start_rest(prometheus)
         self.core.start_polling(self._reload_from_file if options.model_config_file else None,
                                 options.model_config_file_poll_wait_seconds)
+
+    def _start_rest(self, prometheus: str | None) -> None:
+        """TF Serving opens the REST port (with the metrics page) right after the gRPC one."""
+        options = self.options
+        if not options.rest_api_port:
+            if prometheus is not None:
+                logger.warning("monitoring is enabled but --rest_api_port is 0: metrics are served on the REST port only")
+            return
+        self._rest = RestServer(self.core, threads=options.rest_api_num_threads,
+                                timeout_ms=options.rest_api_timeout_in_ms, cors=options.rest_api_enable_cors_support,
+                                prometheus_path=prometheus,
+                                method_name_check=options.enable_signature_method_name_check)
+        try:
+            self.rest_port = self._rest.start(options.bind_address, options.rest_api_port)
+        except OSError as error:
+            self.stop()
+            raise StartupError(f"UNAVAILABLE: could not listen on {options.bind_address}:{options.rest_api_port}: "
+                               f"{error}") from None
+        logger.info("Exporting HTTP/REST API at:%s:%d ...", options.bind_address, self.rest_port)
 
     def wait(self) -> None:
         if self._grpc is not None:
             self._grpc.wait_for_termination()
 
     def stop(self, grace: float = 2.0) -> None:
+        if self._health is not None:
+            self._health.enter_graceful_shutdown()
+        if self._rest is not None:
+            self._rest.stop()
         if self._grpc is not None:
             self._grpc.stop(grace).wait()
         self.core.stop()

@@ -1,0 +1,186 @@
+"""TF Serving's monitoring metrics, kept in prometheus-client collectors and printed as TF Serving prints them.
+
+TF Serving names a metric after its TensorFlow monitoring path with every character outside
+``[a-zA-Z0-9_]`` turned into ``:`` (``/tensorflow/serving/request_count`` ->
+``:tensorflow:serving:request_count``), writes no ``# HELP`` lines and no ``_total`` suffix, and
+like TF's monitoring library keeps one set of metrics per process. The values live in
+prometheus-client's ``Counter``/``Histogram`` (thread-safe, one registry); :func:`exposition`
+prints them in TF Serving's page format, which Prometheus and ``promtool`` parse.
+
+Counting follows TF Serving: gRPC Predict/Classify/Regress and every REST ``/v1`` request count
+in ``request_count``; ``request_latency`` records only successful requests; each SavedModel load
+attempt counts in ``load_attempt_count``. Other parts of the devserver (batching) record through
+the functions here, never through the collectors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.utils import floatToGoString
+
+__all__ = [
+    "exposition",
+    "metric_value",
+    "record_batch_queuing_latency",
+    "record_batch_sizes",
+    "record_load_attempt",
+    "record_request",
+    "record_runtime_latency",
+    "record_wrapped_run",
+]
+
+def _exponential(scale: float, growth: float, count: int) -> list[float]:
+    """TF monitoring's ``Buckets::Exponential`` upper bounds (the +Inf bucket is added by the collector)."""
+    return [scale * growth**index for index in range(count)]
+
+
+#: ``servables/tensorflow/util.cc``: request and runtime latencies in µs, 10·1.8^k, 33 buckets.
+_LATENCY_BUCKETS = _exponential(10, 1.8, 33)
+#: ``batching/batching_session.cc``: queuing latency in µs, 100·1.2^k, 52 buckets (~1 s).
+_QUEUING_BUCKETS = _exponential(100, 1.2, 52)
+#: Batch sizes: 1, 2, 4, ... as TF's batching metrics bucket them.
+_BATCH_SIZE_BUCKETS = _exponential(1, 2, 14)
+
+
+def tf_metric_name(path: str) -> str:
+    """``/tensorflow/serving/request_count`` -> ``:tensorflow:serving:request_count`` (``prometheus_exporter.cc``)."""
+    name = "".join(c if c.isascii() and (c.isalnum() or c == "_") else ":" for c in path)
+    return "_" + name if name[:1].isdigit() else name
+
+
+_registry = CollectorRegistry(auto_describe=True)
+_lock = threading.Lock()  # guards the lazily created batching collectors
+
+
+def _counter(path: str, documentation: str, labels: Iterable[str]) -> Counter:
+    return Counter(tf_metric_name(path), documentation, list(labels), registry=_registry)
+
+
+def _histogram(path: str, documentation: str, labels: Iterable[str], buckets: list[float]) -> Histogram:
+    return Histogram(tf_metric_name(path), documentation, list(labels), buckets=buckets, registry=_registry)
+
+
+_request_count = _counter("/tensorflow/serving/request_count",
+                          "The total number of requests.", ("model_name", "status"))
+_request_latency = _histogram("/tensorflow/serving/request_latency",
+                              "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
+                              ("model_name", "API", "entrypoint"), _LATENCY_BUCKETS)
+_runtime_latency = _histogram("/tensorflow/serving/runtime_latency",
+                              "Distribution of wall time (in microseconds) for Tensorflow runtime.",
+                              ("model_name", "API", "runtime"), _LATENCY_BUCKETS)
+_load_attempt_count = _counter("/tensorflow/cc/saved_model/load_attempt_count",
+                               "The number of times a SavedModel was successfully loaded.", ("model_path", "status"))
+_load_latency = _counter("/tensorflow/cc/saved_model/load_latency",
+                         "Latency in microseconds for SavedModels that were successfully loaded.", ("model_path",))
+_batching: dict[str, Counter | Histogram] = {}
+
+
+def _batching_metric(key: str) -> Counter | Histogram:
+    """The batching metrics exist from the first batch on, as TF Serving's function-level statics do."""
+    with _lock:
+        if not _batching:
+            _batching["queuing"] = _histogram(
+                "/tensorflow/serving/batching_session/queuing_latency",
+                "Distribution of wall time spent (in microseconds) in queuing", ("thread_pool_name",), _QUEUING_BUCKETS)
+            _batching["wrapped_runs"] = _counter(
+                "/tensorflow/serving/batching_session/wrapped_run_count",
+                "Total count of run calls on the wrapped session", ())
+            _batching["input_size"] = _histogram(
+                "/tensorflow/serving/batching/input_batch_size",
+                "Tracks the batch size distribution on the inputs.", ("model_name",), _BATCH_SIZE_BUCKETS)
+            _batching["processed_size"] = _histogram(
+                "/tensorflow/serving/batching/processed_batch_size",
+                "Tracks the batch size distribution on processing.", ("model_name",), _BATCH_SIZE_BUCKETS)
+            _batching["padding_size"] = _histogram(
+                "/tensorflow/serving/batching/padding_size",
+                "Tracks the padding size distribution on batches.", ("model_name", "execution_batch_size"),
+                _BATCH_SIZE_BUCKETS)
+        return _batching[key]
+
+
+# -- recording --------------------------------------------------------------------------------
+def record_request(model_name: str, status: str, api: str, entrypoint: str, latency_seconds: float) -> None:
+    """One request: ``request_count`` always, ``request_latency`` (µs) only when it succeeded.
+
+    ``status`` is the TF code name (``OK``, ``NOT_FOUND``, ...); ``api`` is ``Predict|Classify|Regress``
+    for gRPC and the URL's verb (empty for status and metadata) for REST; ``entrypoint`` is
+    ``GRPC`` or ``REST``.
+    """
+    _request_count.labels(model_name, status).inc()
+    if status == "OK":
+        _request_latency.labels(model_name, api, entrypoint).observe(latency_seconds * 1e6)
+
+
+def record_runtime_latency(model_name: str, api: str, latency_seconds: float) -> None:
+    """Time spent running the model for one request (runtime ``TF1``, as TF Serving labels SavedModel sessions)."""
+    _runtime_latency.labels(model_name, api, "TF1").observe(latency_seconds * 1e6)
+
+
+def record_load_attempt(model_path: str, succeeded: bool, latency_seconds: float) -> None:
+    """One SavedModel load attempt (each retry counts); ``status`` is ``success`` or ``fail`` as in TF."""
+    _load_attempt_count.labels(model_path, "success" if succeeded else "fail").inc()
+    if succeeded:
+        _load_latency.labels(model_path).inc(int(latency_seconds * 1e6))
+
+
+def record_batch_queuing_latency(thread_pool_name: str, latency_seconds: float) -> None:
+    """Time one task waited in a batching queue (``batching_session:queuing_latency``, µs)."""
+    _batching_metric("queuing").labels(thread_pool_name).observe(latency_seconds * 1e6)  # type: ignore[union-attr]
+
+
+def record_wrapped_run() -> None:
+    """One run of the wrapped model on a merged batch (``batching_session:wrapped_run_count``)."""
+    _batching_metric("wrapped_runs").inc()  # type: ignore[union-attr]
+
+
+def record_batch_sizes(model_name: str, input_size: int, processed_size: int) -> None:
+    """One executed batch: the tasks' total size, the size it ran at, and the padding between them."""
+    _batching_metric("input_size").labels(model_name).observe(input_size)  # type: ignore[union-attr]
+    _batching_metric("processed_size").labels(model_name).observe(processed_size)  # type: ignore[union-attr]
+    _batching_metric("padding_size").labels(  # type: ignore[union-attr]
+        model_name, str(processed_size)).observe(processed_size - input_size)
+
+
+# -- reading ----------------------------------------------------------------------------------
+def metric_value(path: str) -> int:
+    """The first point of a metric, by TF monitoring path (``HandleReloadConfigRequest``'s ``metric_names``).
+
+    0 when the metric is unknown or has no point yet; for a histogram, its sample count.
+    """
+    name = tf_metric_name(path)
+    for family in _registry.collect():
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            if sample.name in (name, name + "_total", name + "_count"):
+                return int(sample.value)
+    return 0
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _bound(text: str) -> str:
+    """A bucket's upper bound as TF prints it (``absl::StrCat(double)``: ``10``, ``32.4``, ``1.27482e+06``)."""
+    return text if text == "+Inf" else "%g" % float(text)
+
+
+def exposition() -> str:
+    """The Prometheus page as TF Serving writes it: ``# TYPE`` lines, no ``# HELP``, no ``_total``/``_created``."""
+    lines: list[str] = []
+    for family in _registry.collect():
+        lines.append(f"# TYPE {family.name} {family.type}")
+        for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
+            name = family.name if sample.name == family.name + "_total" else sample.name
+            labels = ",".join(f'{key}="{_escape(_bound(value) if key == "le" else value)}"'
+                              for key, value in sample.labels.items())
+            value = int(sample.value) if family.type == "counter" or sample.name.endswith(("_bucket", "_count")) \
+                else floatToGoString(sample.value)
+            lines.append(f"{name}{{{labels}}} {value}")
+    return "\n".join(lines) + "\n"

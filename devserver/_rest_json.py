@@ -1,0 +1,411 @@
+"""REST bodies <-> tensors and Examples, with TF Serving's rules and messages (``util/json_tensor.cc``).
+
+JSON carries no dtypes: the signature's declared dtype decides how each value is read. A regular
+numeric body goes through numpy in one step; anything else (strings, b64, ragged lists, a value
+of the wrong JSON type) takes the value-by-value walk TF Serving does, which also gives its exact
+error for the first bad value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+from typing import Any
+
+import numpy as np
+from tensorflow.core.example import example_pb2, feature_pb2
+
+from tfsk._base.dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
+
+from ._json_values import float_texts, json_type, json_value_text, nest
+from ._status import StatusError
+
+__all__ = ["RequestFormat", "classify_results_json", "examples_from_json", "predict_inputs_from_json",
+           "predict_outputs_json", "regress_results_json"]
+
+
+class RequestFormat(enum.Enum):
+    ROW = "instances"
+    COLUMNAR = "inputs"
+
+
+_INT_RANGES = {
+    DataType.DT_INT32: (-(2**31), 2**31 - 1), DataType.DT_INT16: (-(2**31), 2**31 - 1),
+    DataType.DT_INT8: (-(2**31), 2**31 - 1), DataType.DT_UINT8: (-(2**31), 2**31 - 1),
+    DataType.DT_INT64: (-(2**63), 2**63 - 1), DataType.DT_UINT32: (0, 2**32 - 1),
+    DataType.DT_UINT64: (0, 2**64 - 1),
+}
+#: The largest integers float and double hold exactly (``IsLosslessDecimal``).
+_LOSSLESS = {DataType.DT_FLOAT: (2**24 - 1, float(np.finfo(np.float32).max)),
+             DataType.DT_DOUBLE: (2**53 - 1, float(np.finfo(np.float64).max))}
+
+
+def _is_b64(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def _b64_decode(value: Any) -> bytes:
+    if not _is_b64(value):
+        raise StatusError.invalid_argument(f"JSON Value: {json_value_text(value)} not formatted correctly for base64 data")
+    text = value["b64"].strip()
+    try:  # absl::Base64Unescape takes the standard alphabet, with or without padding
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise StatusError.invalid_argument("Unable to base64 decode") from None
+
+
+def _type_error(value: Any, dtype: int) -> StatusError:
+    return StatusError.invalid_argument(
+        f"JSON Value: {json_value_text(value)} Type: {json_type(value)} is not of expected type: {tf_type_string(dtype)}")
+
+
+def _checked(value: Any, dtype: int) -> Any:
+    """``AddValueToTensor``: one JSON leaf as a value of ``dtype``."""
+    if dtype in _LOSSLESS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(value, dtype)
+        max_int, max_float = _LOSSLESS[dtype]
+        lossless = (abs(value) <= max_int) if isinstance(value, int) and -(2**63) <= value < 2**64 else (
+            not np.isfinite(float(value)) or abs(float(value)) <= max_float)
+        if not lossless:
+            raise StatusError.invalid_argument(
+                f"Cannot convert JSON value: {json_value_text(value)} to {tf_type_string(dtype)} without loss of precision.")
+        return value
+    if dtype in _INT_RANGES:
+        low, high = _INT_RANGES[dtype]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _type_error(value, dtype)
+        return value
+    if dtype == DataType.DT_BOOL:
+        if not isinstance(value, bool):
+            raise _type_error(value, dtype)
+        return value
+    if dtype == DataType.DT_STRING:
+        if not isinstance(value, str):
+            raise _type_error(value, dtype)
+        return value.encode("utf-8", errors="surrogateescape")
+    raise StatusError.unimplemented(f"Conversion of JSON Value: {json_value_text(value)} to type: {tf_type_string(dtype)}")
+
+
+def _dense_shape(value: Any) -> tuple[int, ...]:
+    """``GetDenseTensorShape``: the nesting of the first element at each level."""
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return tuple(shape)
+
+
+def _fill(value: Any, level: int, shape: tuple[int, ...], dtype: int, out: list[Any]) -> None:
+    """``FillTensorProto``: every leaf at depth ``rank``, every list of its level's size."""
+    rank = len(shape)
+    if not isinstance(value, list):
+        if level != rank:
+            raise StatusError.invalid_argument(
+                f"JSON Value: {json_value_text(value)} found at incorrect level: {level + 1} in the JSON DOM. "
+                f"Expected at level: {rank}")
+        if isinstance(value, dict):
+            if dtype != DataType.DT_STRING:
+                raise _type_error(value, dtype)
+            out.append(_b64_decode(value))
+        else:
+            out.append(_checked(value, dtype))
+        return
+    if level >= rank:
+        raise StatusError.invalid_argument(f"Encountered list at unexpected level: {level} expected < {rank}")
+    if len(value) != shape[level]:
+        raise StatusError.invalid_argument(
+            f"Encountered list at unexpected size: {len(value)} at level: {level} expected size: {shape[level]}")
+    for item in value:
+        _fill(item, level + 1, shape, dtype, out)
+
+
+def _array(values: list[Any], shape: tuple[int, ...], dtype: int) -> np.ndarray:
+    if dtype == DataType.DT_STRING:
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        return array.reshape(shape)
+    return np.array(values, dtype=numpy_dtype(dtype)).reshape(shape)
+
+
+def _fast(value: Any, dtype: int, may_hold_bools: bool) -> np.ndarray | None:
+    """A regular list of numbers (or of bools) in one numpy call; None sends it to the exact walk."""
+    if dtype == DataType.DT_STRING or (may_hold_bools and dtype != DataType.DT_BOOL):
+        return None  # numpy would turn true into 1: only the walk rejects a bool where a number is due
+    try:
+        array = np.array(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    kind = array.dtype.kind
+    if dtype == DataType.DT_BOOL:
+        return array if kind == "b" else None
+    if dtype in _LOSSLESS:
+        max_int, max_float = _LOSSLESS[dtype]
+        if kind in "iu" and (array.size == 0 or np.abs(array).max() <= max_int):
+            return array.astype(numpy_dtype(dtype))
+        if kind == "f":
+            finite = np.abs(array[np.isfinite(array)])
+            if finite.size == 0 or finite.max() <= max_float:
+                return array.astype(numpy_dtype(dtype))
+        return None
+    if dtype in _INT_RANGES and kind in "iu":
+        low, high = _INT_RANGES[dtype]
+        if array.size == 0 or (int(array.min()) >= low and int(array.max()) <= high):
+            return array.astype(numpy_dtype(dtype))
+    return None
+
+
+def _tensor(value: Any, dtype: int, may_hold_bools: bool) -> np.ndarray:
+    array = _fast(value, dtype, may_hold_bools)
+    if array is not None:
+        return array
+    shape = _dense_shape(value)
+    values: list[Any] = []
+    _fill(value, 0, shape, dtype, values)
+    return _array(values, shape, dtype)
+
+
+def _is_element_object(value: Any) -> bool:
+    return isinstance(value, dict) and not _is_b64(value)
+
+
+def _instances(instances: list[Any], inputs: dict[str, int], may_hold_bools: bool) -> dict[str, np.ndarray]:
+    """``FillTensorMapFromInstancesList``: one tensor per input, dim 0 = number of instances."""
+    names = sorted(inputs)
+    if not isinstance(instances[0], dict) and len(names) > 1:
+        raise StatusError.invalid_argument(
+            "instances is a plain list, but expecting list of objects as multiple input tensors required as per "
+            "tensorinfo_map")
+    objects = _is_element_object(instances[0])
+    if objects and all(_is_element_object(e) and sorted(e) == names for e in instances):
+        fast = {n: _fast([e[n] for e in instances], inputs[n], may_hold_bools) for n in names}
+        if all(a is not None for a in fast.values()):
+            return fast  # type: ignore[return-value]
+    elif not objects and not any(_is_element_object(e) for e in instances):
+        array = _fast(instances, inputs[names[0]], may_hold_bools)
+        if array is not None:
+            return {names[0]: array}
+    collected: dict[str, list[Any]] = {n: [] for n in names}
+    shapes: dict[str, tuple[tuple[int, ...], int]] = {}
+
+    def add(item: Any, name: str) -> None:
+        if name not in inputs:
+            raise StatusError.invalid_argument(f"JSON object: does not have named input: {name}")
+        shape = _dense_shape(item)
+        values: list[Any] = []
+        _fill(item, 0, shape, inputs[name], values)
+        if name not in shapes:
+            shapes[name] = (shape, len(values))
+        elif shapes[name][1] != len(values):
+            raise StatusError.invalid_argument(f"Expecting tensor size: {shapes[name][1]} but got: {len(values)}")
+        elif shapes[name][0] != shape:
+            raise StatusError.invalid_argument(
+                f"Expecting shape [{','.join(map(str, shapes[name][0]))}] but got: [{','.join(map(str, shape))}]")
+        collected[name].extend(values)
+
+    for index, element in enumerate(instances):
+        if objects:
+            if not _is_element_object(element):
+                raise StatusError.invalid_argument(f"Expecting object but got list at item {index} of input list")
+            for key, item in element.items():
+                try:
+                    add(item, key)
+                except StatusError as error:
+                    raise StatusError.invalid_argument(
+                        f"Failed to process element: {index} key: {key} of 'instances' list. Error: {error}") from None
+            if set(element) != set(names):
+                raise StatusError.invalid_argument(
+                    f"Failed to process element: {index} of 'instances' list. JSON object: "
+                    f"{json_value_text(element)} must only have keys: {','.join(names)}")
+        else:
+            if _is_element_object(element):
+                raise StatusError.invalid_argument(f"Expecting value/list but got object at item {index} of input list")
+            try:
+                add(element, names[0])
+            except StatusError as error:
+                raise StatusError.invalid_argument(
+                    f"Failed to process element: {index} of 'instances' list. Error: {error}") from None
+    return {n: _array(collected[n], (len(instances),) + shapes[n][0], inputs[n]) for n in names}
+
+
+def predict_inputs_from_json(doc: dict[str, Any], inputs: dict[str, int], *,
+                             may_hold_bools: bool = True) -> tuple[RequestFormat, dict[str, np.ndarray]]:
+    """``FillPredictRequestFromJson`` after the signature lookup: the request's format and its tensors.
+
+    ``inputs`` maps each signature input alias to its DataType. ``may_hold_bools`` False (the body
+    has no ``true``/``false`` token) lets numeric lists skip the per-value check for bools.
+    """
+    if "instances" in doc:
+        if "inputs" in doc:
+            raise StatusError.invalid_argument(
+                f"JSON Value: {json_value_text(doc)} Not formatted correctly expecting only one of 'inputs' or "
+                "'instances' keys to exist ")
+        instances = doc["instances"]
+        if not isinstance(instances, list):
+            raise StatusError.invalid_argument(
+                f"JSON Value: {json_value_text(doc)} Excepting 'instances' to be an list/array")
+        if not instances:
+            raise StatusError.invalid_argument(f"JSON Value: {json_value_text(doc)} No values in 'instances' array")
+        return RequestFormat.ROW, _instances(instances, inputs, may_hold_bools)
+    if "inputs" not in doc:
+        raise StatusError.invalid_argument("Missing 'inputs' or 'instances' key")
+    value = doc["inputs"]
+    if not isinstance(value, dict) or _is_b64(value):
+        if len(inputs) > 1:
+            raise StatusError.invalid_argument(
+                "inputs is a plain value/list, but expecting an object as multiple input tensors required as per "
+                "tensorinfo_map")
+        (name, dtype), = inputs.items()
+        return RequestFormat.COLUMNAR, {name: _tensor(value, dtype, may_hold_bools)}
+    tensors = {}
+    for name in sorted(inputs):
+        if name not in value:
+            raise StatusError.invalid_argument(f"Missing named input: {name} in 'inputs' object.")
+        tensors[name] = _tensor(value[name], inputs[name], may_hold_bools)
+    return RequestFormat.COLUMNAR, tensors
+
+
+# -- responses ----------------------------------------------------------------------------------
+def _value_texts(alias: str, array: np.ndarray) -> list[str]:
+    flat = array.ravel()
+    kind = array.dtype.kind
+    if array.dtype in (np.float32, np.float64):
+        return float_texts(flat)
+    if kind in "iu" and array.dtype.itemsize <= 8 and array.dtype != np.uint16:
+        return list(map(str, flat.tolist()))
+    if kind == "b":
+        return ["true" if v else "false" for v in flat.tolist()]
+    if kind == "O":
+        if alias.endswith("_bytes"):
+            return ['{"b64": "' + base64.b64encode(bytes(v)).decode("ascii") + '"}' for v in flat]
+        return [json_text(bytes(v).decode("utf-8", errors="replace")) for v in flat]
+    try:
+        name = tf_type_string(tf_dtype_of(array))
+    except TypeError:
+        name = str(array.dtype)
+    raise StatusError.invalid_argument(f"Failed to write JSON value for tensor type: {name}")
+
+
+def json_text(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _document(key: str, body: str) -> bytes:
+    return ("{\n    " + json_text(key) + ": " + body + "\n}\n").encode("utf-8")
+
+
+def predict_outputs_json(outputs: dict[str, np.ndarray], request_format: RequestFormat) -> bytes:
+    """``MakeJsonFromTensors``: ``predictions`` by row for a row request, ``outputs`` for a columnar one."""
+    if not outputs:
+        raise StatusError.invalid_argument("Cannot convert empty tensor map to JSON")
+    aliases = sorted(outputs)
+    if request_format is RequestFormat.COLUMNAR:
+        texts = {a: nest(_value_texts(a, outputs[a]), outputs[a].shape)[0] for a in aliases}
+        if len(aliases) == 1:
+            return _document("outputs", texts[aliases[0]])
+        return _document("outputs", "{" + ", ".join(f"{json_text(a)}: {texts[a]}" for a in aliases) + "}")
+    batch = None
+    for alias in aliases:
+        shape = outputs[alias].shape
+        if not shape:
+            raise StatusError.invalid_argument(f"Tensor name: {alias} has no shape information ")
+        if batch is None:
+            batch = shape[0]
+        elif shape[0] != batch:
+            raise StatusError.invalid_argument(
+                f"Tensor name: {alias} has inconsistent batch size: {shape[0]} expecting: {batch}")
+    rows = {a: nest(_value_texts(a, outputs[a]), outputs[a].shape[1:], outputs[a].shape[0]) for a in aliases}
+    if len(aliases) == 1:
+        return _document("predictions", "[" + ", ".join(rows[aliases[0]]) + "]")
+    objects = ("{" + ", ".join(f"{json_text(a)}: {rows[a][i]}" for a in aliases) + "}" for i in range(batch or 0))
+    return _document("predictions", "[" + ", ".join(objects) + "]")
+
+
+def classify_results_json(result: Any) -> bytes:
+    """``MakeJsonFromClassificationResult``: ``[[[label, score], ...], ...]`` per example."""
+    if not result.classifications:
+        raise StatusError.invalid_argument("Cannot convert empty ClassificationResults to JSON")
+    scores = float_texts(np.array([c.score for k in result.classifications for c in k.classes], dtype=np.float32))
+    position = 0
+    rows = []
+    for classification in result.classifications:
+        pairs = []
+        for entry in classification.classes:
+            pairs.append(f"[{json_text(entry.label)}, {scores[position]}]")
+            position += 1
+        rows.append("[" + ", ".join(pairs) + "]")
+    return _document("results", "[" + ", ".join(rows) + "]")
+
+
+def regress_results_json(result: Any) -> bytes:
+    """``MakeJsonFromRegressionResult``: ``[value, ...]`` per example."""
+    if not result.regressions:
+        raise StatusError.invalid_argument("Cannot convert empty RegressionResults to JSON")
+    values = float_texts(np.array([r.value for r in result.regressions], dtype=np.float32))
+    return _document("results", "[" + ", ".join(values) + "]")
+
+
+# -- classify / regress -------------------------------------------------------------------------
+def _feature_error(name: str, value: Any) -> StatusError:
+    return StatusError.invalid_argument(f"Feature: {name} has element with unexpected JSON type: {json_type(value)}")
+
+
+def _add_to_feature(value: Any, name: str, feature: feature_pb2.Feature) -> None:
+    """``AddValueToFeature``: the JSON kind picks the feature list; a feature holds one kind only."""
+    if value is None or isinstance(value, list) or (isinstance(value, dict) and not _is_b64(value)):
+        raise _feature_error(name, value)
+    if isinstance(value, bool) or (isinstance(value, int)):
+        kind = "int64_list"
+    elif isinstance(value, float):
+        kind = "float_list"
+    else:
+        kind = "bytes_list"
+    current = feature.WhichOneof("kind")
+    if current not in (None, kind):
+        raise StatusError.invalid_argument(
+            f"Unexpected element type in feature: {name} expecting type: {current.replace('_list', '')}")
+    if kind == "bytes_list":
+        data = _b64_decode(value) if isinstance(value, dict) else value.encode("utf-8", errors="surrogateescape")
+        feature.bytes_list.value.append(data)
+    elif kind == "float_list":
+        _checked(value, DataType.DT_FLOAT)
+        feature.float_list.value.append(value)
+    else:
+        if not isinstance(value, bool) and value > 2**63 - 1:
+            if value < 2**64:
+                raise StatusError.invalid_argument(f"Feature: {name} has uint64 element. Only int64 is supported.")
+            raise _feature_error(name, value)
+        feature.int64_list.value.append(int(value))
+
+
+def _example(value: Any, example: example_pb2.Example) -> None:
+    if not isinstance(value, dict):
+        raise StatusError.invalid_argument(f"Example must be JSON object but got JSON {json_type(value)}")
+    for name, content in value.items():
+        feature = feature_pb2.Feature()
+        for item in content if isinstance(content, list) else [content]:
+            _add_to_feature(item, name, feature)
+        example.features.feature[name].CopyFrom(feature)
+
+
+def examples_from_json(doc: dict[str, Any], request_input: Any) -> None:
+    """``FillClassifyRegressRequestFromJson`` after the signature: ``context`` and ``examples`` into an Input."""
+    has_context = "context" in doc
+    if has_context:
+        _example(doc["context"], request_input.example_list_with_context.context)
+    if "examples" not in doc:
+        raise StatusError.invalid_argument(
+            f"JSON Value: {json_value_text(doc)} When method is classify, key 'examples' is expected and was not found")
+    examples = doc["examples"]
+    if not isinstance(examples, list):
+        raise StatusError.invalid_argument(
+            f"JSON Value: {json_value_text(doc)} Expecting 'examples' value to be an list/array")
+    if not examples:
+        raise StatusError.invalid_argument(f"JSON Value: {json_value_text(doc)} 'examples' value is an empty array")
+    target = request_input.example_list_with_context.examples if has_context else request_input.example_list.examples
+    for value in examples:
+        _example(value, target.add())
