@@ -42,6 +42,10 @@ _LOSSLESS = {DataType.DT_FLOAT: (2**24 - 1, float(np.finfo(np.float32).max)),
              DataType.DT_DOUBLE: (2**53 - 1, float(np.finfo(np.float64).max))}
 
 
+#: numpy's limit on dimensions (TF's is 254); one is kept for the batch of a row-format request.
+MAX_RANK = 63
+
+
 def _is_b64(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
 
@@ -94,6 +98,10 @@ def _dense_shape(value: Any) -> tuple[int, ...]:
     shape = []
     while isinstance(value, list):
         shape.append(len(value))
+        if len(shape) > MAX_RANK:
+            raise StatusError.invalid_argument(
+                f"JSON lists nested more than {MAX_RANK} levels deep: the devserver holds tensors of at most "
+                f"{MAX_RANK} dimensions (numpy's limit)")
         if not value:
             break
         value = value[0]
