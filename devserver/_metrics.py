@@ -148,15 +148,15 @@ def record_batch_sizes(model_name: str, input_size: int, processed_size: int) ->
 def metric_value(path: str) -> int:
     """The first point of a metric, by TF monitoring path (``HandleReloadConfigRequest``'s ``metric_names``).
 
-    0 when the metric is unknown or has no point yet; for a histogram, its sample count.
+    TF's first point is the first label combination in label-value order. 0 when the metric is
+    unknown or has no point yet; for a histogram, its sample count.
     """
     name = tf_metric_name(path)
     for family in _registry.collect():
-        if family.name != name:
-            continue
-        for sample in family.samples:
-            if sample.name in (name, name + "_total", name + "_count"):
-                return int(sample.value)
+        if family.name == name:
+            points = [s for s in family.samples if s.name in (name, name + "_total", name + "_count")]
+            if points:
+                return int(min(points, key=lambda s: tuple(s.labels.values())).value)
     return 0
 
 
