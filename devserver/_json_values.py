@@ -158,24 +158,39 @@ def json_value_text(value: Any) -> str:
     return "".join(parts)
 
 
+def _reads_back_in_six_digits(flat: np.ndarray, wide: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """Per value: does ``%.6g`` read back as the same float/double? Decided numerically, per array.
+
+    Rounding to 6 significant digits in double arithmetic errs by ~1e-16 relative, far below a
+    float's or double's spacing, so this agrees with parsing the ``%.6g`` text back. Values whose
+    scale overflows (subnormal doubles) are checked by formatting and parsing, as TF does.
+    """
+    nonzero = finite & (wide != 0)
+    magnitude = np.abs(np.where(nonzero, wide, 1.0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = 10.0 ** (5 - np.floor(np.log10(magnitude)))
+        rounded = np.rint(wide * scale) / scale
+    same = (rounded.astype(np.float32) == flat) if flat.dtype == np.float32 else (rounded == wide)
+    same |= ~nonzero  # zeros print as "0" (and non-finite values are written as tokens)
+    for index in np.flatnonzero(nonzero & ~np.isfinite(rounded)).tolist():
+        value = wide[index]
+        same[index] = flat.dtype.type(float("%.6g" % value)) == flat[index]
+    return same
+
+
 def float_texts(flat: np.ndarray) -> list[str]:
     """``WriteDecimal`` for every value of a 1-D float32/float64 array."""
-    single = flat.dtype == np.float32
     wide = flat.astype(np.float64, copy=False)
-    values = wide.tolist()
-    texts = list(map("%.6g".__mod__, values))  # absl::StrCat(float) is printf's %g
-    back = np.fromiter(map(float, texts), np.float64, len(texts))
     finite = np.isfinite(wide)
-    same = (back.astype(np.float32) == flat) if single else (back == wide)
-    long_format = "%.9g" if single else "%.17g"
-    for index in np.flatnonzero(~same & finite).tolist():
-        texts[index] = long_format % values[index]
+    short = _reads_back_in_six_digits(flat, wide, finite).tolist()
+    six, long = "%.6g".__mod__, ("%.9g" if flat.dtype == np.float32 else "%.17g").__mod__
+    texts = [six(v) if s else long(v) for v, s in zip(wide.tolist(), short)]  # absl::StrCat(float) is %g
     for index in np.flatnonzero(finite & (wide == np.trunc(wide))).tolist():
         text = texts[index]
         if "." not in text and "e" not in text:
             texts[index] = text + ".0"
     for index in np.flatnonzero(~finite).tolist():
-        value = values[index]
+        value = wide[index]
         texts[index] = "NaN" if value != value else ("-Infinity" if value < 0 else "Infinity")
     return texts
 
