@@ -209,3 +209,13 @@ def test_hostile_bodies_never_get_a_500(rest, doc, model, verb):
     reply = post(rest.rest_port, f"/v1/models/{model}:{verb}", body)
     assert reply.status in (200, 400, 404, 501), (body, reply.body)
     assert "error" in reply.json() or reply.status == 200
+
+
+def test_rest_api_timeout_answers_504(half_plus):
+    """``--rest_api_timeout_in_ms``: a run longer than the timeout is DEADLINE_EXCEEDED, HTTP 504."""
+    port = free_port()
+    with ServerProcess("--model_name=default", f"--model_base_path={half_plus / 'half_plus_two'}",
+                       f"--rest_api_port={port}", "--rest_api_timeout_in_ms=1"):
+        body = '{"inputs": [' + ", ".join(["[1.5]"] * 300_000) + "]}"  # no machine reads and runs this in 1 ms
+        reply = post(port, "/v1/models/default:predict", body)
+        assert (reply.status, reply.error) == (504, "Timed out waiting for notification")
