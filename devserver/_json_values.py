@@ -158,23 +158,27 @@ def json_value_text(value: Any) -> str:
     return "".join(parts)
 
 
-def _reads_back_in_six_digits(flat: np.ndarray, wide: np.ndarray, finite: np.ndarray) -> np.ndarray:
-    """Per value: does ``%.6g`` read back as the same float/double? Decided numerically, per array.
+def _float_reads_back_in_six_digits(flat: np.ndarray, wide: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """Per float32 value: does ``%.6g`` read back as the same float? Decided numerically, per array.
 
     Rounding to 6 significant digits in double arithmetic errs by ~1e-16 relative, far below a
-    float's or double's spacing, so this agrees with parsing the ``%.6g`` text back. Values whose
-    scale overflows (subnormal doubles) are checked by formatting and parsing, as TF does.
+    float's spacing (~1e-7), so the answer is the text's except near a tie: where the 7th digit is
+    a 5 or the rounded value lies half a float spacing from the value. Those few (and values whose
+    scale overflows) are checked on the text, as TF checks every value. Doubles have no such margin
+    and are always checked on the text.
     """
     nonzero = finite & (wide != 0)
     magnitude = np.abs(np.where(nonzero, wide, 1.0))
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         scale = 10.0 ** (5 - np.floor(np.log10(magnitude)))
-        rounded = np.rint(wide * scale) / scale
-    same = (rounded.astype(np.float32) == flat) if flat.dtype == np.float32 else (rounded == wide)
-    same |= ~nonzero  # zeros print as "0" (and non-finite values are written as tokens)
-    for index in np.flatnonzero(nonzero & ~np.isfinite(rounded)).tolist():
-        value = wide[index]
-        same[index] = flat.dtype.type(float("%.6g" % value)) == flat[index]
+        scaled = wide * scale
+        rounded = np.rint(scaled) / scale
+        spacing = np.spacing(np.abs(flat)).astype(np.float64)
+        from_midpoint = np.abs(np.abs(rounded - wide) / spacing - 0.5)
+        near_tie = (np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < 1e-6) | (from_midpoint < 1e-3)
+        same = (rounded.astype(np.float32) == flat) | ~nonzero  # zeros print as "0"; non-finite values as tokens
+    for index in np.flatnonzero(nonzero & (near_tie | ~np.isfinite(rounded))).tolist():
+        same[index] = np.float32(float("%.6g" % wide[index])) == flat[index]
     return same
 
 
@@ -182,15 +186,22 @@ def float_texts(flat: np.ndarray) -> list[str]:
     """``WriteDecimal`` for every value of a 1-D float32/float64 array."""
     wide = flat.astype(np.float64, copy=False)
     finite = np.isfinite(wide)
-    short = _reads_back_in_six_digits(flat, wide, finite).tolist()
-    six, long = "%.6g".__mod__, ("%.9g" if flat.dtype == np.float32 else "%.17g").__mod__
-    texts = [six(v) if s else long(v) for v, s in zip(wide.tolist(), short)]  # absl::StrCat(float) is %g
+    values = wide.tolist()
+    six = "%.6g".__mod__  # absl::StrCat(float) is printf's %g
+    if flat.dtype == np.float32:
+        short = _float_reads_back_in_six_digits(flat, wide, finite).tolist()
+        texts = [six(v) if s else "%.9g" % v for v, s in zip(values, short)]
+    else:
+        texts = list(map(six, values))
+        back = np.fromiter(map(float, texts), np.float64, len(texts))
+        for index in np.flatnonzero((back != wide) & finite).tolist():
+            texts[index] = "%.17g" % values[index]
     for index in np.flatnonzero(finite & (wide == np.trunc(wide))).tolist():
         text = texts[index]
         if "." not in text and "e" not in text:
             texts[index] = text + ".0"
     for index in np.flatnonzero(~finite).tolist():
-        value = wide[index]
+        value = values[index]
         texts[index] = "NaN" if value != value else ("-Infinity" if value < 0 else "Infinity")
     return texts
 

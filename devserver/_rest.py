@@ -42,13 +42,8 @@ from ._core import ServerCore
 from ._json_values import json_value_text, parse_json
 from ._metrics import exposition, record_request
 from ._predict import DEFAULT_SIGNATURE
-from ._rest_json import (
-    classify_results_json,
-    examples_from_json,
-    predict_inputs_from_json,
-    predict_outputs_json,
-    regress_results_json,
-)
+from ._rest_examples import classify_results_json, examples_from_json, regress_results_json
+from ._rest_json import predict_inputs_from_json, predict_outputs_json
 from ._services import SIGNATURE_DEF_FIELD, model_metadata, model_status, run_inference
 from ._status import StatusError
 

@@ -15,15 +15,14 @@ import json
 from typing import Any
 
 import numpy as np
-from tensorflow.core.example import example_pb2, feature_pb2
 
 from tfsk._base.dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
 
 from ._json_values import float_texts, json_type, json_value_text, nest
 from ._status import StatusError
 
-__all__ = ["RequestFormat", "classify_results_json", "examples_from_json", "predict_inputs_from_json",
-           "predict_outputs_json", "regress_results_json"]
+__all__ = ["RequestFormat", "b64_decode", "checked_value", "document", "format_error", "is_b64", "json_text",
+           "predict_inputs_from_json", "predict_outputs_json"]
 
 
 class RequestFormat(enum.Enum):
@@ -46,12 +45,12 @@ _LOSSLESS = {DataType.DT_FLOAT: (2**24 - 1, float(np.finfo(np.float32).max)),
 MAX_RANK = 63
 
 
-def _is_b64(value: Any) -> bool:
+def is_b64(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
 
 
-def _b64_decode(value: Any) -> bytes:
-    if not _is_b64(value):
+def b64_decode(value: Any) -> bytes:
+    if not is_b64(value):
         raise StatusError.invalid_argument(f"JSON Value: {json_value_text(value)} not formatted correctly for base64 data")
     text = value["b64"].strip()
     try:  # absl::Base64Unescape takes the standard alphabet, with or without padding
@@ -60,12 +59,17 @@ def _b64_decode(value: Any) -> bytes:
         raise StatusError.invalid_argument("Unable to base64 decode") from None
 
 
+def format_error(doc: Any, text: str) -> StatusError:
+    """``FormatError``: the offending document, then what is wrong with it."""
+    return StatusError.invalid_argument(f"JSON Value: {json_value_text(doc)} {text}")
+
+
 def _type_error(value: Any, dtype: int) -> StatusError:
     return StatusError.invalid_argument(
         f"JSON Value: {json_value_text(value)} Type: {json_type(value)} is not of expected type: {tf_type_string(dtype)}")
 
 
-def _checked(value: Any, dtype: int) -> Any:
+def checked_value(value: Any, dtype: int) -> Any:
     """``AddValueToTensor``: one JSON leaf as a value of ``dtype``."""
     if dtype in _LOSSLESS:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -119,9 +123,9 @@ def _fill(value: Any, level: int, shape: tuple[int, ...], dtype: int, out: list[
         if isinstance(value, dict):
             if dtype != DataType.DT_STRING:
                 raise _type_error(value, dtype)
-            out.append(_b64_decode(value))
+            out.append(b64_decode(value))
         else:
-            out.append(_checked(value, dtype))
+            out.append(checked_value(value, dtype))
         return
     if level >= rank:
         raise StatusError.invalid_argument(f"Encountered list at unexpected level: {level} expected < {rank}")
@@ -178,7 +182,7 @@ def _tensor(value: Any, dtype: int, may_hold_bools: bool) -> np.ndarray:
 
 
 def _is_element_object(value: Any) -> bool:
-    return isinstance(value, dict) and not _is_b64(value)
+    return isinstance(value, dict) and not is_b64(value)
 
 
 def _instances(instances: list[Any], inputs: dict[str, int], may_hold_bools: bool) -> dict[str, np.ndarray]:
@@ -249,20 +253,17 @@ def predict_inputs_from_json(doc: dict[str, Any], inputs: dict[str, int], *,
     """
     if "instances" in doc:
         if "inputs" in doc:
-            raise StatusError.invalid_argument(
-                f"JSON Value: {json_value_text(doc)} Not formatted correctly expecting only one of 'inputs' or "
-                "'instances' keys to exist ")
+            raise format_error(doc, "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist ")
         instances = doc["instances"]
         if not isinstance(instances, list):
-            raise StatusError.invalid_argument(
-                f"JSON Value: {json_value_text(doc)} Excepting 'instances' to be an list/array")
+            raise format_error(doc, "Excepting 'instances' to be an list/array")
         if not instances:
-            raise StatusError.invalid_argument(f"JSON Value: {json_value_text(doc)} No values in 'instances' array")
+            raise format_error(doc, "No values in 'instances' array")
         return RequestFormat.ROW, _instances(instances, inputs, may_hold_bools)
     if "inputs" not in doc:
         raise StatusError.invalid_argument("Missing 'inputs' or 'instances' key")
     value = doc["inputs"]
-    if not isinstance(value, dict) or _is_b64(value):
+    if not isinstance(value, dict) or is_b64(value):
         if len(inputs) > 1:
             raise StatusError.invalid_argument(
                 "inputs is a plain value/list, but expecting an object as multiple input tensors required as per "
@@ -302,7 +303,7 @@ def json_text(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _document(key: str, body: str) -> bytes:
+def document(key: str, body: str) -> bytes:
     return ("{\n    " + json_text(key) + ": " + body + "\n}\n").encode("utf-8")
 
 
@@ -314,8 +315,8 @@ def predict_outputs_json(outputs: dict[str, np.ndarray], request_format: Request
     if request_format is RequestFormat.COLUMNAR:
         texts = {a: nest(_value_texts(a, outputs[a]), outputs[a].shape)[0] for a in aliases}
         if len(aliases) == 1:
-            return _document("outputs", texts[aliases[0]])
-        return _document("outputs", "{" + ", ".join(f"{json_text(a)}: {texts[a]}" for a in aliases) + "}")
+            return document("outputs", texts[aliases[0]])
+        return document("outputs", "{" + ", ".join(f"{json_text(a)}: {texts[a]}" for a in aliases) + "}")
     batch = None
     for alias in aliases:
         shape = outputs[alias].shape
@@ -328,92 +329,6 @@ def predict_outputs_json(outputs: dict[str, np.ndarray], request_format: Request
                 f"Tensor name: {alias} has inconsistent batch size: {shape[0]} expecting: {batch}")
     rows = {a: nest(_value_texts(a, outputs[a]), outputs[a].shape[1:], outputs[a].shape[0]) for a in aliases}
     if len(aliases) == 1:
-        return _document("predictions", "[" + ", ".join(rows[aliases[0]]) + "]")
+        return document("predictions", "[" + ", ".join(rows[aliases[0]]) + "]")
     objects = ("{" + ", ".join(f"{json_text(a)}: {rows[a][i]}" for a in aliases) + "}" for i in range(batch or 0))
-    return _document("predictions", "[" + ", ".join(objects) + "]")
-
-
-def classify_results_json(result: Any) -> bytes:
-    """``MakeJsonFromClassificationResult``: ``[[[label, score], ...], ...]`` per example."""
-    if not result.classifications:
-        raise StatusError.invalid_argument("Cannot convert empty ClassificationResults to JSON")
-    scores = float_texts(np.array([c.score for k in result.classifications for c in k.classes], dtype=np.float32))
-    position = 0
-    rows = []
-    for classification in result.classifications:
-        pairs = []
-        for entry in classification.classes:
-            pairs.append(f"[{json_text(entry.label)}, {scores[position]}]")
-            position += 1
-        rows.append("[" + ", ".join(pairs) + "]")
-    return _document("results", "[" + ", ".join(rows) + "]")
-
-
-def regress_results_json(result: Any) -> bytes:
-    """``MakeJsonFromRegressionResult``: ``[value, ...]`` per example."""
-    if not result.regressions:
-        raise StatusError.invalid_argument("Cannot convert empty RegressionResults to JSON")
-    values = float_texts(np.array([r.value for r in result.regressions], dtype=np.float32))
-    return _document("results", "[" + ", ".join(values) + "]")
-
-
-# -- classify / regress -------------------------------------------------------------------------
-def _feature_error(name: str, value: Any) -> StatusError:
-    return StatusError.invalid_argument(f"Feature: {name} has element with unexpected JSON type: {json_type(value)}")
-
-
-def _add_to_feature(value: Any, name: str, feature: feature_pb2.Feature) -> None:
-    """``AddValueToFeature``: the JSON kind picks the feature list; a feature holds one kind only."""
-    if value is None or isinstance(value, list) or (isinstance(value, dict) and not _is_b64(value)):
-        raise _feature_error(name, value)
-    if isinstance(value, bool) or (isinstance(value, int)):
-        kind = "int64_list"
-    elif isinstance(value, float):
-        kind = "float_list"
-    else:
-        kind = "bytes_list"
-    current = feature.WhichOneof("kind")
-    if current not in (None, kind):
-        raise StatusError.invalid_argument(
-            f"Unexpected element type in feature: {name} expecting type: {current.replace('_list', '')}")
-    if kind == "bytes_list":
-        data = _b64_decode(value) if isinstance(value, dict) else value.encode("utf-8", errors="surrogateescape")
-        feature.bytes_list.value.append(data)
-    elif kind == "float_list":
-        _checked(value, DataType.DT_FLOAT)
-        feature.float_list.value.append(value)
-    else:
-        if not isinstance(value, bool) and value > 2**63 - 1:
-            if value < 2**64:
-                raise StatusError.invalid_argument(f"Feature: {name} has uint64 element. Only int64 is supported.")
-            raise _feature_error(name, value)
-        feature.int64_list.value.append(int(value))
-
-
-def _example(value: Any, example: example_pb2.Example) -> None:
-    if not isinstance(value, dict):
-        raise StatusError.invalid_argument(f"Example must be JSON object but got JSON {json_type(value)}")
-    for name, content in value.items():
-        feature = feature_pb2.Feature()
-        for item in content if isinstance(content, list) else [content]:
-            _add_to_feature(item, name, feature)
-        example.features.feature[name].CopyFrom(feature)
-
-
-def examples_from_json(doc: dict[str, Any], request_input: Any) -> None:
-    """``FillClassifyRegressRequestFromJson`` after the signature: ``context`` and ``examples`` into an Input."""
-    has_context = "context" in doc
-    if has_context:
-        _example(doc["context"], request_input.example_list_with_context.context)
-    if "examples" not in doc:
-        raise StatusError.invalid_argument(
-            f"JSON Value: {json_value_text(doc)} When method is classify, key 'examples' is expected and was not found")
-    examples = doc["examples"]
-    if not isinstance(examples, list):
-        raise StatusError.invalid_argument(
-            f"JSON Value: {json_value_text(doc)} Expecting 'examples' value to be an list/array")
-    if not examples:
-        raise StatusError.invalid_argument(f"JSON Value: {json_value_text(doc)} 'examples' value is an empty array")
-    target = request_input.example_list_with_context.examples if has_context else request_input.example_list.examples
-    for value in examples:
-        _example(value, target.add())
+    return document("predictions", "[" + ", ".join(objects) + "]")

@@ -29,6 +29,22 @@ def test_float_texts_match_write_decimal(array):
     assert float_texts(array) == [write_decimal(v, array.dtype) for v in array.tolist()]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_texts_across_magnitudes(dtype):
+    """Every decade a dtype holds, with 1-to-9-digit mantissas: the per-array check agrees with the per-value rule."""
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(5)
+    exponents = rng.integers(int(np.log10(info.smallest_subnormal)), int(np.log10(info.max)), 20_000)
+    digits = rng.integers(1, 10, 20_000)
+    mantissas = np.array([round(m, d) for m, d in zip(rng.uniform(-10, 10, 20_000).tolist(), digits.tolist())])
+    with np.errstate(over="ignore", under="ignore"):
+        scaled = (mantissas * 10.0 ** exponents.astype(np.float64)).astype(dtype)
+    array = np.concatenate([scaled,
+                            np.array([1e39 if dtype == np.float64 else 1e38, 5e-324, 2.1, 1 / 3], dtype=dtype)])
+    array = array[np.isfinite(array)]
+    assert float_texts(array) == [write_decimal(v, array.dtype) for v in array.tolist()]
+
+
 @pytest.mark.parametrize(("value", "text"), [
     (3.0, "3.0"), (9000000.0, "9e+06"), (0.00003, "3e-05"), (1 / 3, "0.333333343"), (-0.0, "-0.0"),
     (123456789.0, "123456792.0"),
