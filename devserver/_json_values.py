@@ -27,7 +27,29 @@ __all__ = ["JSON_DOC_LIMIT", "decimal_text", "float_texts", "json_type", "json_v
 #: Values quoted in error messages are cut to about this many characters (a hostile body is not echoed whole).
 JSON_DOC_LIMIT = 256
 
-_DECODER = json.JSONDecoder()
+
+
+def _number_too_big(text: str) -> StatusError:
+    return StatusError.invalid_argument(f"JSON Parse error: Number too big to be stored in double. (near: {text[:32]})")
+
+
+def _parse_int(text: str) -> int | float:
+    """rapidjson: an integer beyond 64 bits is a double; beyond a double, a parse error."""
+    if len(text) <= 20:
+        value = int(text)
+        if -(2**63) <= value < 2**64:
+            return value
+    return _parse_float(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _number_too_big(text)
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_int=_parse_int, parse_float=_parse_float)
 _PYTHON_TO_RAPIDJSON = {
     "Expecting value": "Invalid value.",
     "Expecting property name enclosed in double quotes": "Missing a name for object member.",

@@ -29,7 +29,9 @@ def _add_to_feature(value: Any, name: str, feature: feature_pb2.Feature) -> None
     """``AddValueToFeature``: the JSON kind picks the feature list; a feature holds one kind only."""
     if value is None or isinstance(value, list) or (isinstance(value, dict) and not is_b64(value)):
         raise _feature_error(name, value)
-    if isinstance(value, bool) or (isinstance(value, int)):
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        value = float(value)  # rapidjson reads an integer beyond 64 bits as a double
+    if isinstance(value, int):
         kind = "int64_list"
     elif isinstance(value, float):
         kind = "float_list"
@@ -46,10 +48,8 @@ def _add_to_feature(value: Any, name: str, feature: feature_pb2.Feature) -> None
         checked_value(value, DataType.DT_FLOAT)
         feature.float_list.value.append(value)
     else:
-        if not isinstance(value, bool) and value > 2**63 - 1:
-            if value < 2**64:
-                raise StatusError.invalid_argument(f"Feature: {name} has uint64 element. Only int64 is supported.")
-            raise _feature_error(name, value)
+        if value > 2**63 - 1:
+            raise StatusError.invalid_argument(f"Feature: {name} has uint64 element. Only int64 is supported.")
         feature.int64_list.value.append(int(value))
 
 

@@ -36,6 +36,7 @@ _INT_RANGES = {
     DataType.DT_INT64: (-(2**63), 2**63 - 1), DataType.DT_UINT32: (0, 2**32 - 1),
     DataType.DT_UINT64: (0, 2**64 - 1),
 }
+_NARROW = (DataType.DT_INT16, DataType.DT_INT8, DataType.DT_UINT8)
 #: The largest integers float and double hold exactly (``IsLosslessDecimal``).
 _LOSSLESS = {DataType.DT_FLOAT: (2**24 - 1, float(np.finfo(np.float32).max)),
              DataType.DT_DOUBLE: (2**53 - 1, float(np.finfo(np.float64).max))}
@@ -141,6 +142,8 @@ def _array(values: list[Any], shape: tuple[int, ...], dtype: int) -> np.ndarray:
         array = np.empty(len(values), dtype=object)
         array[:] = values
         return array.reshape(shape)
+    if dtype in _NARROW:  # TF keeps these in int_val (int32) and narrows without a range check
+        return np.array(values, dtype=np.int64).astype(numpy_dtype(dtype)).reshape(shape)
     return np.array(values, dtype=numpy_dtype(dtype)).reshape(shape)
 
 

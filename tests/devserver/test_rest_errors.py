@@ -120,6 +120,9 @@ def test_other_paths_get_an_html_404(rest):
     ('{"inputs": [null]}', "JSON Value: null Type: Null is not of expected type: float"),
     ('{"inputs": [1e39]}', "Cannot convert JSON value: 1e+39 to float without loss of precision."),
     ('{"inputs": [16777217]}', "Cannot convert JSON value: 16777217 to float without loss of precision."),
+    ('{"inputs": [1e400]}', "JSON Parse error: Number too big to be stored in double. (near: 1e400)"),
+    ('{"inputs": [1' + "0" * 5000 + ']}', "JSON Parse error: Number too big to be stored in double. (near: 1"
+     + "0" * 31 + ")"),
 ])
 def test_bad_predict_bodies(rest, body, error):
     reply = post(rest.rest_port, "/v1/models/default:predict", body)
@@ -175,6 +178,16 @@ def test_bad_regress_bodies(rest, body, error):
     reply = post(rest.rest_port, "/v1/models/default:regress", {"signature_name": "regress_x_to_y", **body})
     assert reply.status == 400
     assert reply.error.endswith(error)
+
+
+@pytest.mark.parametrize("huge", [-(2**70), 2**70, 10**400])
+def test_integers_beyond_64_bits_are_doubles_as_in_rapidjson(rest, huge):
+    reply = post(rest.rest_port, "/v1/models/default:regress",
+                 f'{{"signature_name": "regress_x_to_y", "examples": [{{"x": {huge}}}]}}')
+    if abs(huge) < 10**39:  # a float feature: the model reads it
+        assert reply.status == 200, reply.body
+    else:  # beyond a double: rapidjson's parse error
+        assert reply.status == 400 and reply.error.startswith("JSON Parse error: Number too big to be stored in double.")
 
 
 def test_an_int_feature_reaches_the_model_as_int64(rest):

@@ -88,3 +88,13 @@ def test_row_outputs_are_objects_per_row_and_need_one_batch_size():
         predict_outputs_json({**outputs, "c": np.zeros(3, np.float32)}, RequestFormat.ROW)
     with pytest.raises(StatusError, match="Tensor name: s has no shape information "):
         predict_outputs_json({"s": np.float32(1.0).reshape(())}, RequestFormat.ROW)
+
+
+def test_narrow_integers_wrap_as_in_tf_serving():
+    """int8/int16/uint8 values are range-checked as int32 only, then narrowed (TF Serving's ``int_val``)."""
+    doc = {"inputs": [300, -1]}
+    for bools in (False, True):  # the numpy path and the value-by-value walk
+        (tensor,) = predict_inputs_from_json(doc, {"x": 6}, may_hold_bools=bools)[1].values()  # DT_INT8
+        assert tensor.dtype == np.int8 and tensor.tolist() == [44, -1]
+    with pytest.raises(StatusError, match="is not of expected type: int8"):
+        predict_inputs_from_json({"inputs": [2**31]}, {"x": 6})
