@@ -98,3 +98,32 @@ def test_narrow_integers_wrap_as_in_tf_serving():
         assert tensor.dtype == np.int8 and tensor.tolist() == [44, -1]
     with pytest.raises(StatusError, match="is not of expected type: int8"):
         predict_inputs_from_json({"inputs": [2**31]}, {"x": 6})
+
+
+_leaves = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, width=64),
+                    st.text(max_size=4), st.fixed_dictionaries({"b64": st.text(max_size=8)}))
+_values = st.recursive(_leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(["a", "b", "b64", "x"]), inner, max_size=2), max_leaves=10)
+_docs = st.dictionaries(st.sampled_from(["inputs", "instances", "examples", "context", "signature_name"]), _values,
+                        max_size=3)
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc=_docs, dtypes=st.dictionaries(st.sampled_from(["a", "b", "x"]),
+                                         st.sampled_from([1, 2, 3, 4, 5, 6, 7, 9, 10, 19, 22, 23]), min_size=1,
+                                         max_size=2), bools=st.booleans())
+def test_any_json_gives_tensors_or_a_status_error(doc, dtypes, bools):
+    """Whatever the body, reading it ends in tensors of the signature's dtypes or in a StatusError."""
+    from tensorflow_serving.apis import regression_pb2
+
+    from tfsk.devserver._rest_examples import examples_from_json
+
+    try:
+        _, tensors = predict_inputs_from_json(doc, dtypes, may_hold_bools=bools)
+        assert set(tensors) <= set(dtypes)
+    except StatusError:
+        pass
+    try:
+        examples_from_json(doc, regression_pb2.RegressionRequest().input)
+    except StatusError:
+        pass
