@@ -48,6 +48,12 @@ class ServerOptions:
     grpc_max_threads: int = field(default_factory=lambda: 4 * (os.cpu_count() or 1))
     tensorflow_intra_op_parallelism: int = 0
     tensorflow_inter_op_parallelism: int = 0
+    rest_api_port: int = 0
+    rest_api_num_threads: int = field(default_factory=lambda: 4 * (os.cpu_count() or 1))
+    rest_api_timeout_in_ms: int = 30_000
+    rest_api_enable_cors_support: bool = False
+    monitoring_config_file: str = ""
+    enable_grpc_healthcheck_service: bool = False
     # Not a TF Serving flag: the devserver binds to loopback unless told otherwise.
     bind_address: str = "127.0.0.1"
     version: bool = False
@@ -57,9 +63,8 @@ class ServerOptions:
 
 # TF Serving flags the devserver accepts but does not act on (yet); each is warned about.
 NOT_IMPLEMENTED = {
-    "rest_api_port", "rest_api_num_threads", "rest_api_timeout_in_ms", "rest_api_enable_cors_support",
-    "monitoring_config_file", "use_alts_credentials",
-    "grpc_channel_arguments", "enable_grpc_healthcheck_service", "enable_profiler", "num_load_threads",
+    "use_alts_credentials",
+    "grpc_channel_arguments", "enable_profiler", "num_load_threads",
     "num_unload_threads", "tensorflow_session_parallelism", "tensorflow_session_config_file",
     "platform_config_file", "per_process_gpu_memory_fraction", "flush_filesystem_caches",
     "remove_unused_fields_from_bundle_metagraph", "prefer_tflite_model", "num_tflite_pools",
@@ -69,8 +74,8 @@ NOT_IMPLEMENTED = {
     "model_config_file_poll_wait_seconds_for_empty_config",
 }
 _NOT_IMPLEMENTED_BOOLS = {
-    "rest_api_enable_cors_support", "use_alts_credentials",
-    "enable_grpc_healthcheck_service", "enable_profiler", "flush_filesystem_caches",
+    "use_alts_credentials",
+    "enable_profiler", "flush_filesystem_caches",
     "remove_unused_fields_from_bundle_metagraph", "prefer_tflite_model", "xla_cpu_compilation_enabled",
     "xla_gpu_compilation_enabled", "skip_initialize_tpu", "enable_tensorflow_session_and_saved_model_bundle_memory_check",
 }

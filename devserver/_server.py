@@ -6,8 +6,10 @@ import logging
 import signal
 import socket
 import threading
+import time
 from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
@@ -18,7 +20,10 @@ from tfsk._base.messages import ModelServerConfig
 from ._batching import ServerBatching
 from ._core import ServerCore
 from ._flags import ServerOptions
+from ._health import add_health_service
 from ._manager import VersionManager
+from ._metrics import record_batching_sample, record_load_attempt
+from ._rest import RestServer
 from ._servable import Servable, load_servable
 from ._services import ModelService, PredictionService
 from ._ssl import server_credentials
@@ -85,6 +90,17 @@ def check_port_free(host: str, port: int) -> None:
                                "process holds the port: stop it, or choose another --port") from None
 
 
+def read_prometheus_path(path: str) -> str | None:
+    """``--monitoring_config_file``: the Prometheus page's path, or None when monitoring is off."""
+    if not path:
+        return None
+    try:
+        settings = serving_config.read_monitoring_config(path)
+    except serving_config.ConfigError as error:
+        raise StartupError(f"INVALID_ARGUMENT: Invalid protobuf file: '{path}' ({error})") from None
+    return settings.prometheus_path if settings.prometheus_enabled else None
+
+
 def single_model_config(options: ServerOptions) -> ModelServerConfig:
     config = ModelServerConfig()
     model = config.model_config_list.config.add()
@@ -106,14 +122,23 @@ class DevServer:
             file_system_poll_seconds=options.file_system_poll_wait_seconds,
         )
         self._grpc: grpc.Server | None = None
+        self._rest: RestServer | None = None
+        self._health: Any = None
         self.bound_port: int | None = None
+        self.rest_port: int | None = None
         self.batching: ServerBatching | None = None  # set in start() from the batching flags
 
     def _load(self, name: str, version: int, path: Path) -> Servable:
-        servable = load_servable(
-            name, version, path, [t for t in self.options.saved_model_tags.split(",") if t],
-            self.options.tensorflow_intra_op_parallelism, self.options.tensorflow_inter_op_parallelism,
-        )
+        start = time.perf_counter()
+        try:
+            servable = load_servable(
+                name, version, path, [t for t in self.options.saved_model_tags.split(",") if t],
+                self.options.tensorflow_intra_op_parallelism, self.options.tensorflow_inter_op_parallelism,
+            )
+        except BaseException:
+            record_load_attempt(str(path), False, time.perf_counter() - start)
+            raise
+        record_load_attempt(str(path), True, time.perf_counter() - start)
         try:
             if self.batching is not None:
                 self.batching.wrap(servable)  # before warmup: warmup runs through the batching session
@@ -159,12 +184,12 @@ class DevServer:
         if self.options.port:
             check_port_free(self.options.bind_address, self.options.port)
         try:
-            # Metrics: pass record=<callback(name, value, labels)> to receive TF Serving's batching_session samples.
             self.batching = ServerBatching.from_flags(
                 self.options.enable_batching, self.options.batching_parameters_file,
-                self.options.enable_per_model_batching_parameters)
+                self.options.enable_per_model_batching_parameters, record=record_batching_sample)
         except StatusError as error:
             raise StartupError(str(error)) from None
+        prometheus = read_prometheus_path(self.options.monitoring_config_file)
         log_config_advice(config, self.options.allow_version_labels_for_unavailable_models)
         try:
             self.core.reload_config(config, initial=True)
@@ -183,6 +208,8 @@ class DevServer:
             PredictionService(self.core, tensor_content=options.enable_serialization_as_tensor_content,
                               method_name_check=options.enable_signature_method_name_check), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.core), server)
+        if options.enable_grpc_healthcheck_service:
+            self._health = add_health_service(server)
         credentials = None
         if options.ssl_config_file:
             try:
@@ -204,14 +231,38 @@ class DevServer:
             logger.info("Running gRPC ModelServer at unix:%s ...", options.grpc_socket_path)
         server.start()
         self._grpc = server
+        self._start_rest(prometheus)
         self.core.start_polling(self._reload_from_file if options.model_config_file else None,
                                 options.model_config_file_poll_wait_seconds)
+
+    def _start_rest(self, prometheus: str | None) -> None:
+        """TF Serving opens the REST port (with the metrics page) right after the gRPC one."""
+        options = self.options
+        if not options.rest_api_port:
+            if prometheus is not None:
+                logger.warning("monitoring is enabled but --rest_api_port is 0: metrics are served on the REST port only")
+            return
+        self._rest = RestServer(self.core, threads=options.rest_api_num_threads,
+                                timeout_ms=options.rest_api_timeout_in_ms, cors=options.rest_api_enable_cors_support,
+                                prometheus_path=prometheus,
+                                method_name_check=options.enable_signature_method_name_check)
+        try:
+            self.rest_port = self._rest.start(options.bind_address, options.rest_api_port)
+        except OSError as error:
+            self.stop()
+            raise StartupError(f"UNAVAILABLE: could not listen on {options.bind_address}:{options.rest_api_port}: "
+                               f"{error}") from None
+        logger.info("Exporting HTTP/REST API at:%s:%d ...", options.bind_address, self.rest_port)
 
     def wait(self) -> None:
         if self._grpc is not None:
             self._grpc.wait_for_termination()
 
     def stop(self, grace: float = 2.0) -> None:
+        if self._health is not None:
+            self._health.enter_graceful_shutdown()
+        if self._rest is not None:
+            self._rest.stop()
         if self._grpc is not None:
             self._grpc.stop(grace).wait()
         self.core.stop()

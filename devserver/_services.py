@@ -28,26 +28,37 @@ from tfsk._base.messages import ModelServerConfig
 
 from ._core import ServerCore
 from ._inference import run_classify, run_multi_inference, run_regress
+from ._metrics import metric_value, record_request, record_runtime_latency
 from ._predict import run_predict
 from ._status import StatusError, grpc_message
 
-__all__ = ["ModelService", "PredictionService"]
+__all__ = ["ModelService", "PredictionService", "model_metadata", "model_status", "run_inference"]
 
 logger = logging.getLogger(__name__)
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 SIGNATURE_DEF_FIELD = "signature_def"
+#: The gRPC methods TF Serving counts in request_count / request_latency, by the API label it gives them.
+_COUNTED = {"Predict": "Predict", "Classify": "Classify", "Regress": "Regress"}
+_RUNNERS: dict[str, Callable[..., Any]] = {"Predict": run_predict, "Classify": run_classify, "Regress": run_regress}
 
 
 def _reports_errors(method: Handler) -> Handler:
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        start, status = time.perf_counter(), "OK"
         try:
             return method(self, request, context)
         except StatusError as error:
+            status = error.code.name
             context.abort(error.code, grpc_message(error.message))
         except Exception as error:  # a bug of ours must not look like a bad request, nor kill the server
+            status = "INTERNAL"
             logger.exception("unexpected failure in %s", method.__name__)
             context.abort(grpc.StatusCode.INTERNAL, grpc_message(f"{type(error).__name__}: {error}"))
+        finally:
+            if method.__name__ in _COUNTED:
+                record_request(request.model_spec.name, status, _COUNTED[method.__name__], "GRPC",
+                               time.perf_counter() - start)
 
     return wrapper  # type: ignore[return-value]
 
@@ -55,6 +66,59 @@ def _reports_errors(method: Handler) -> Handler:
 def _require_model_spec(request: Any) -> None:
     if not request.HasField("model_spec"):
         raise StatusError.invalid_argument("Missing ModelSpec")
+
+
+def run_inference(servable: Any, api: str, request: Any, **options: bool) -> Any:
+    """Run a resolved Predict/Classify/Regress (gRPC and REST alike), timing the model run."""
+    start = time.perf_counter()
+    response = _RUNNERS[api](servable, request, **options)
+    record_runtime_latency(request.model_spec.name, api, time.perf_counter() - start)
+    return response
+
+
+def model_metadata(core: ServerCore, request: Any) -> Any:
+    """GetModelMetadata (gRPC and REST alike)."""
+    _require_model_spec(request)
+    if not request.metadata_field:
+        raise StatusError.invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
+    for field in request.metadata_field:
+        if field != SIGNATURE_DEF_FIELD:
+            raise StatusError.invalid_argument(f"Metadata field {field} is not supported")
+    with core.resolve(request.model_spec) as servable:
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = request.model_spec.name
+        response.model_spec.version.value = servable.version
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        for name, signature in servable.signature_defs.items():
+            signatures.signature_def[name].CopyFrom(signature)
+        packed = any_pb2.Any()
+        packed.Pack(signatures)
+        response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
+        return response
+
+
+def model_status(core: ServerCore, request: Any) -> Any:
+    """GetModelStatus (gRPC and REST alike)."""
+    _require_model_spec(request)
+    name = request.model_spec.name
+    statuses = core.manager.status(name)
+    if request.model_spec.WhichOneof("version_choice") == "version":
+        version = request.model_spec.version.value
+        if version not in statuses:
+            raise StatusError.not_found(f"Could not find version {version} of model {name}")
+        chosen = {version: statuses[version]}
+    else:  # labels are ignored here, as in TF Serving
+        if not statuses:
+            raise StatusError.not_found(f"Could not find any versions of model {name}")
+        chosen = statuses
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for version in sorted(chosen, reverse=True):
+        status = chosen[version]
+        entry = response.model_version_status.add(version=version, state=int(status.state))
+        entry.status.error_code = status.error.code.value[0] if status.error else 0
+        if status.error:
+            entry.status.error_message = status.error.message
+    return response
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -67,20 +131,20 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
         _require_model_spec(request)
         with self._core.resolve(request.model_spec) as servable:
-            return run_predict(servable, request, tensor_content=self._tensor_content,
-                               method_name_check=self._method_name_check)
+            return run_inference(servable, "Predict", request, tensor_content=self._tensor_content,
+                                 method_name_check=self._method_name_check)
 
     @_reports_errors
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
         _require_model_spec(request)
         with self._core.resolve(request.model_spec) as servable:
-            return run_classify(servable, request, method_name_check=self._method_name_check)
+            return run_inference(servable, "Classify", request, method_name_check=self._method_name_check)
 
     @_reports_errors
     def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
         _require_model_spec(request)
         with self._core.resolve(request.model_spec) as servable:
-            return run_regress(servable, request, method_name_check=self._method_name_check)
+            return run_inference(servable, "Regress", request, method_name_check=self._method_name_check)
 
     @_reports_errors
     def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -90,23 +154,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_reports_errors
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
-        _require_model_spec(request)
-        if not request.metadata_field:
-            raise StatusError.invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
-        for field in request.metadata_field:
-            if field != SIGNATURE_DEF_FIELD:
-                raise StatusError.invalid_argument(f"Metadata field {field} is not supported")
-        with self._core.resolve(request.model_spec) as servable:
-            response = get_model_metadata_pb2.GetModelMetadataResponse()
-            response.model_spec.name = request.model_spec.name
-            response.model_spec.version.value = servable.version
-            signatures = get_model_metadata_pb2.SignatureDefMap()
-            for name, signature in servable.signature_defs.items():
-                signatures.signature_def[name].CopyFrom(signature)
-            packed = any_pb2.Any()
-            packed.Pack(signatures)
-            response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
-            return response
+        return model_metadata(self._core, request)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
@@ -115,26 +163,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     @_reports_errors
     def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
-        _require_model_spec(request)
-        name = request.model_spec.name
-        statuses = self._core.manager.status(name)
-        if request.model_spec.WhichOneof("version_choice") == "version":
-            version = request.model_spec.version.value
-            if version not in statuses:
-                raise StatusError.not_found(f"Could not find version {version} of model {name}")
-            chosen = {version: statuses[version]}
-        else:  # labels are ignored here, as in TF Serving
-            if not statuses:
-                raise StatusError.not_found(f"Could not find any versions of model {name}")
-            chosen = statuses
-        response = get_model_status_pb2.GetModelStatusResponse()
-        for version in sorted(chosen, reverse=True):
-            status = chosen[version]
-            entry = response.model_version_status.add(version=version, state=int(status.state))
-            entry.status.error_code = status.error.code.value[0] if status.error else 0
-            if status.error:
-                entry.status.error_message = status.error.message
-        return response
+        return model_status(self._core, request)
 
     @_reports_errors
     def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -142,6 +171,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             raise StatusError.invalid_argument(
                 "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is "
                 "currently supported")
+        before = {name: metric_value(name) for name in request.metric_names}
         # The generated request carries TF Serving's class; the core works on the TF-free one (same bytes).
         # The caller's deadline and cancellation end the wait for new models, so no thread stays pinned.
         remaining = context.time_remaining()
@@ -152,5 +182,5 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         response = model_management_pb2.ReloadConfigResponse()
         response.status.error_code = 0
         for name in request.metric_names:
-            response.metric.add(name=name, int64_value_increase=0)  # the devserver keeps no TF metrics yet
+            response.metric.add(name=name, int64_value_increase=metric_value(name) - before[name])
         return response

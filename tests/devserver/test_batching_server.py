@@ -11,7 +11,9 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from server_process import ServerProcess
+from prometheus_client.parser import text_string_to_metric_families
+from rest_http import get
+from server_process import ServerProcess, free_port
 from support import run_like_tf_serving
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc, regression_pb2
 
@@ -64,9 +66,14 @@ def batching_server(half_plus, demo_base, tmp_path_factory):
   config {{ name: "default" base_path: "{half_plus / 'half_plus_two'}" model_platform: "tensorflow" }}
   config {{ name: "composed" base_path: "{demo_base / 'composed'}" model_platform: "tensorflow" }}
 }}""")
+    monitoring = folder / "monitoring.config"
+    monitoring.write_text('prometheus_config { enable: true path: "/metrics" }\n')
+    port = free_port()
     # The composed model's warmup records (8 rows each) are replayed through the batching session.
     with ServerProcess(f"--model_config_file={config}", "--enable_batching", f"--batching_parameters_file={params}",
-                       "--grpc_max_threads=32") as running:
+                       "--grpc_max_threads=32", f"--rest_api_port={port}",
+                       f"--monitoring_config_file={monitoring}") as running:
+        running.rest_port = port
         yield running
 
 
@@ -171,3 +178,22 @@ def test_start_up_errors_of_the_batching_flags(half_plus, tmp_path):
     with ServerProcess(model, "--enable_batching", f"--batching_parameters_file={bad}", wait=False) as server:
         assert server.wait_for_exit() == 255
         assert f"Failed to start server. Error: INVALID_ARGUMENT: Invalid protobuf file: '{bad}'" in server.log()
+
+
+def test_batching_metrics_are_tf_servings(batching_server):
+    """The batching session's samples reach the Prometheus page under TF Serving's names and labels."""
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(batching_server.channel)
+    in_threads(8, lambda i: predict(stub, "composed", composed_inputs(2, seed=100 + i)))
+    reply = get(batching_server.rest_port, "/metrics")
+    assert reply.status == 200
+    families = {family.name: family for family in text_string_to_metric_families(reply.body.decode())}
+    prefix = ":tensorflow:serving:batching_session:"
+    runs = families[prefix + "wrapped_run_count"].samples
+    assert runs and runs[0].value >= 1 and runs[0].labels == {}
+    queuing = families[prefix + "queuing_latency"].samples
+    assert {s.labels.get("thread_pool_name") for s in queuing if s.name.endswith("_count")} == {""}
+    assert any(s.name.endswith("_count") and s.value >= 8 for s in queuing)
+    padding = families[prefix + "padding_size"].samples
+    assert {s.labels["execution_batch_size"] for s in padding if s.name.endswith("_count")} <= {"8", "16"}
+    for name in ("input_batch_size", "processed_batch_size"):
+        assert any(s.name.endswith("_count") and s.value > 0 for s in families[prefix + name].samples)
