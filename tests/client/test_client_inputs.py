@@ -87,7 +87,7 @@ def test_a_new_version_with_another_signature_is_asked_again(tmp_path):
 
         # Version 2 takes float64: the remembered signature still says float32, so the client
         # converts, the server refuses (nothing ran), and the client asks again and resends.
-        exporter.export_part(_linear(3, "float64"), tmp_path, "evolving", version=2)
+        exporter.export_part(_linear(3, "float64"), tmp_path, "evolving", version=2, allow_contract_change=True)
         assert serving.wait_until_available("evolving", version=2, timeout=60) == 2
         sent = len(counting.calls)
         second = serving.predict("evolving", {"x": np.full((1, 3), 2.0)})
@@ -95,7 +95,7 @@ def test_a_new_version_with_another_signature_is_asked_again(tmp_path):
         assert counting.calls[sent:] == ["Predict", "GetModelMetadata", "Predict"]
 
         # Version 3 is wider: the remembered signature would refuse the inputs, so it is asked again first.
-        exporter.export_part(_linear(4, "float64"), tmp_path, "evolving", version=3)
+        exporter.export_part(_linear(4, "float64"), tmp_path, "evolving", version=3, allow_contract_change=True)
         assert serving.wait_until_available("evolving", version=3, timeout=60) == 3
         sent = len(counting.calls)
         third = serving.predict("evolving", {"x": np.ones((2, 4))})
