@@ -147,7 +147,8 @@ class DevServer:
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(self.core, tensor_content=options.enable_serialization_as_tensor_content,
-                              method_name_check=options.enable_signature_method_name_check), server)
+                              method_name_check=options.enable_signature_method_name_check,
+                              max_tensor_bytes=options.max_request_tensor_bytes), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.core), server)
         credentials = None
         if options.ssl_config_file:

@@ -56,7 +56,15 @@ _HALVES = (DataType.DT_HALF, DataType.DT_BFLOAT16)
 
 
 class TensorDecodeError(ValueError):
-    """A TensorProto that TensorFlow itself would refuse to turn into a tensor (or numpy cannot hold)."""
+    """A TensorProto that TensorFlow itself would refuse to turn into a tensor, or that numpy cannot hold.
+
+    ``tensorflow_refuses`` is False for the second kind: shapes TensorFlow takes (65 to 254
+    dimensions, an empty tensor with a huge dimension) but a numpy array cannot have.
+    """
+
+    def __init__(self, message: str, *, tensorflow_refuses: bool = True) -> None:
+        super().__init__(message)
+        self.tensorflow_refuses = tensorflow_refuses
 
 
 @dataclass(frozen=True)
@@ -99,14 +107,15 @@ def _shape(proto: Any, itemsize: int) -> tuple[int, ...]:
     # Shapes TensorFlow takes but a numpy array cannot (TF Serving itself would serve them).
     if len(dims) > NUMPY_MAX_DIMS:
         raise TensorDecodeError(
-            f"Shape {shape_text(dims)} has {len(dims)} dimensions; a numpy array holds at most {NUMPY_MAX_DIMS}")
+            f"Shape {shape_text(dims)} has {len(dims)} dimensions; a numpy array holds at most {NUMPY_MAX_DIMS}",
+            tensorflow_refuses=False)
     span = itemsize
     for d in dims:
         span *= d or 1  # numpy checks the non-zero dimensions even when the array is empty
     if span > _INT64_MAX:
         raise TensorDecodeError(
             f"Shape {shape_text(dims)} cannot be held in a numpy array: its non-zero dimensions times the "
-            f"{itemsize}-byte element size exceed 2**63 - 1 bytes")
+            f"{itemsize}-byte element size exceed 2**63 - 1 bytes", tensorflow_refuses=count > 0)
     return dims
 
 
