@@ -7,7 +7,14 @@ TF Serving's rules, keeps the old version serving while a new one loads, and ans
 Serving's status codes and messages. See the README for what differs.
 """
 
-from ._flags import FlagError, ServerOptions, parse_flags
-from ._server import DevServer, StartupError, read_model_config
+import os
+
+# Before TensorFlow loads: TF Serving's standard images are built without oneDNN (--config=mkl is
+# the separate -mkl build), while pip TensorFlow turns it on; its caches kept ~1 GB of a large
+# request after the answer and raised every peak. An explicit setting in the environment wins.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+from ._flags import FlagError, ServerOptions, parse_flags  # noqa: E402
+from ._server import DevServer, StartupError, read_model_config  # noqa: E402
 
 __all__ = ["DevServer", "FlagError", "ServerOptions", "StartupError", "parse_flags", "read_model_config"]
