@@ -93,8 +93,9 @@ def _regress_checks(signature: Any, method_name_check: bool) -> None:
 
 def classification_bytes(outputs: Any) -> int:
     """What a result of ``Class`` entries built from these outputs holds: a message per entry, and the labels."""
+    outputs = [np.asarray(value) for value in outputs]
     entries = max((value.size for value in outputs), default=0)
-    return entries * _CLASS_ENTRY_BYTES + answer_nbytes(value for value in outputs if value.dtype == object)
+    return entries * _CLASS_ENTRY_BYTES + answer_nbytes(value for value in outputs if value.dtype.kind in "OS")
 
 
 def _classifications(count: int, classes: np.ndarray | None, scores: np.ndarray | None,

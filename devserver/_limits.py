@@ -36,7 +36,9 @@ _EXAMPLE_OVERHEAD = 8 + 33
 def answer_nbytes(arrays: Iterable[np.ndarray]) -> int:
     """Bytes the answer's tensors hold: numeric data, or for strings a reference plus the bytes."""
     total = 0
-    for array in arrays:
+    for value in arrays:
+        # TF's session hands a scalar string back as plain bytes, not an array.
+        array = value if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
         if array.dtype == object:
             total += array.size * 8 + sum(len(item) for item in array.reshape(-1) if isinstance(item, (bytes, str)))
         else:

@@ -33,7 +33,8 @@ RSS_BOUND = 400 * 2**20
 LIMIT = 64 * 2**20
 MODELS = ("default", "tower_a", "composed")
 NAMES = ["default", "tower_a", "composed", "", "nope", "default ", "DEFAULT", "x" * 300, "\u00e9t\u00e9", "../default"]
-SIGNATURES = ["", "serving_default", "classify_x_to_y", "regress_x_to_y", "regress_x2_to_y3", "nope", "tower_a", "\x00"]
+SIGNATURES = ["", "serving_default", "classify_x_to_y", "regress_x_to_y", "regress_x2_to_y3", "tfsk_lineage", "nope",
+              "tower_a", "\x00"]
 ALIASES = ["x", "features", "inputs", "tower_a__features", "tower_b__features", "tower_c__features", "z", "", "y"]
 DIMS = [0, 1, 1, 2, 3, 7, 10, -1, -7, 2**31, 2**62, 2**63 - 1, 10**6, 10**8, 10**12]
 FIELDS = ["float_val", "double_val", "int_val", "int64_val", "bool_val", "string_val", "half_val",
@@ -114,6 +115,9 @@ def predict_case(r):
     request = predict_pb2.PredictRequest()
     if r.random() < 0.9:
         model_spec(r, request.model_spec)
+    if r.random() < 0.1:  # a signature with no inputs and a scalar string output (the exporter's lineage)
+        request.model_spec.signature_name = "tfsk_lineage"
+        return "Predict", request
     real = REAL_ALIASES.get(request.model_spec.name, ALIASES)
     for _ in range(r.choice([0, 1, 1, 1, 2, 3])):
         tensor(r, request.inputs[r.choice(real) if r.random() < 0.8 else r.choice(ALIASES)])
