@@ -126,20 +126,15 @@ def predict_case(r):
     return "Predict", request
 
 
-def classify_case(r):
-    request = classification_pb2.ClassificationRequest()
-    if r.random() < 0.9:
-        model_spec(r, request.model_spec)
-    examples(r, request.input)
-    return "Classify", request
+def examples_case(method, message_class):
+    def make(r):
+        request = message_class()
+        if r.random() < 0.9:
+            model_spec(r, request.model_spec)
+        examples(r, request.input)
+        return method, request
 
-
-def regress_case(r):
-    request = regression_pb2.RegressionRequest()
-    if r.random() < 0.9:
-        model_spec(r, request.model_spec)
-    examples(r, request.input)
-    return "Regress", request
+    return make
 
 
 def multi_inference_case(r):
@@ -247,8 +242,9 @@ def test_fuzzed_requests_never_reach_internal_and_never_hurt_the_server(served):
     versions = available_versions(server)
     assert all(versions.values()), versions
     baseline = rss(server)
-    makers = [predict_case, classify_case, regress_case, multi_inference_case, metadata_case, status_case,
-              lambda r: reload_case(r, config)]
+    makers = [predict_case, examples_case("Classify", classification_pb2.ClassificationRequest),
+              examples_case("Regress", regression_pb2.RegressionRequest), multi_inference_case, metadata_case,
+              status_case, lambda r: reload_case(r, config)]
     counts, bad = collections.Counter(), []
     for index in range(CASES_PER_RPC * len(makers)):
         method, request = makers[index % len(makers)](r)
