@@ -162,3 +162,14 @@ def test_memory_goes_back_after_a_large_answer(server):
 def test_the_flag():
     assert parse_flags([]).max_request_tensor_bytes == 2**30
     assert parse_flags(["--max_request_tensor_bytes=0"]).max_request_tensor_bytes == 0
+
+
+def test_without_a_limit_an_unallocatable_tensor_is_still_tf_servings_parsing_error():
+    """--max_request_tensor_bytes=0 is TF Serving's behaviour: try to allocate; a failure is a parsing error."""
+    from tfsk.devserver._limits import RequestBudget
+    from tfsk.devserver._status import StatusError
+
+    request = request_for("default", "x", [10**9, 10**9])  # 4 EB: no address space holds it
+    with pytest.raises(StatusError) as caught:
+        RequestBudget(0).decode("x", request.inputs["x"])
+    assert (caught.value.code, caught.value.message) == (INVALID, "tensor parsing error: x")
