@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TF Serving's standard images are built without oneDNN (see devserver/__init__.py for why it matters).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 USAGE = """usage: tfsk serve --port=8500 (--model_config_file=FILE | --model_name=NAME --model_base_path=/abs/path) [flags]
 
