@@ -23,7 +23,12 @@ from ._errors import (
 from ._hints import model_hint, signature_hint, unknown_model_hint
 from ._inputs import MISSING, fit_inputs
 from ._plans import Call, Plan, ask_metadata, ask_status, sleep
-from ._requests import available_version, predict_request, prediction_from, reload_request
+from ._requests import (
+    available_version,
+    predict_request,
+    prediction_from,
+    reload_request,
+)
 from ._types import ModelMetadata, Prediction, VersionStatus
 
 if TYPE_CHECKING:

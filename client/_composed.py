@@ -18,7 +18,14 @@ from tfsk._base.naming import PART_SIGNATURE_PREFIX
 from ._calls import lineage, metadata, predict
 from ._errors import InputError, ServingError
 from ._plans import Plan
-from ._types import ConsistencyReport, ModelMetadata, PartCheck, PartInfo, Prediction, TensorSpec
+from ._types import (
+    ConsistencyReport,
+    ModelMetadata,
+    PartCheck,
+    PartInfo,
+    Prediction,
+    TensorSpec,
+)
 
 if TYPE_CHECKING:
     from ._base import BaseClient

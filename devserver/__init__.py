@@ -9,6 +9,13 @@ Serving's status codes and messages. See the README for what differs.
 
 from __future__ import annotations
 
+import os
+
+# Before TensorFlow loads: TF Serving's standard images are built without oneDNN (--config=mkl is
+# the separate -mkl build), while pip TensorFlow turns it on; its caches kept ~1 GB of a large
+# request after the answer and raised every peak. An explicit setting in the environment wins.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
 from typing import TYPE_CHECKING
 
 from tfsk._base.lazy import lazy_exports

@@ -13,9 +13,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
-__all__ = ["FlagError", "ServerOptions", "parse_flags"]
+__all__ = ["DEFAULT_MAX_REQUEST_TENSOR_BYTES", "FlagError", "ServerOptions", "parse_flags"]
 
 logger = logging.getLogger(__name__)
+
+#: 1 GiB: a request may make the devserver create this much beyond what it sent (inputs expanded
+#: from short typed fields; separately, its answer). A 200 MB Predict and its 800 MB answer fit;
+#: TF Serving itself would try any size, and a 40-byte request can ask for terabytes.
+DEFAULT_MAX_REQUEST_TENSOR_BYTES = 1 << 30
 
 
 class FlagError(ValueError):
@@ -54,8 +59,10 @@ class ServerOptions:
     rest_api_enable_cors_support: bool = False
     monitoring_config_file: str = ""
     enable_grpc_healthcheck_service: bool = False
-    # Not a TF Serving flag: the devserver binds to loopback unless told otherwise.
+    # Not TF Serving flags: the devserver binds to loopback unless told otherwise, and bounds what
+    # one request may make it allocate (<= 0: no bound, as in TF Serving).
     bind_address: str = "127.0.0.1"
+    max_request_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES
     version: bool = False
     unknown: list[str] = field(default_factory=list)
     not_implemented: list[str] = field(default_factory=list)

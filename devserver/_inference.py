@@ -19,6 +19,7 @@ from tensorflow_serving.apis import (
 
 from tfsk._base.dtypes import DataType
 
+from ._limits import DEFAULT_MAX_REQUEST_TENSOR_BYTES, RequestBudget, answer_nbytes
 from ._predict import DEFAULT_SIGNATURE, response_model_spec
 from ._servable import Servable
 from ._status import StatusError
@@ -27,6 +28,8 @@ __all__ = ["CLASSIFY_METHOD", "REGRESS_METHOD", "run_classify", "run_multi_infer
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
+# One Class (label, score) entry of a ClassificationResult, as the protobuf runtime holds it.
+_CLASS_ENTRY_BYTES = 48
 _DT_NAMES = {v: k for k, v in vars(DataType).items() if k.startswith("DT_")}
 
 
@@ -34,19 +37,27 @@ def _shape_text(array: np.ndarray) -> str:
     return "[" + ",".join(str(d) for d in array.shape) + "]"
 
 
-def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
+def serialized_examples(request_input: input_pb2.Input, budget: RequestBudget) -> np.ndarray:
+    """The DT_STRING tensor TF Serving feeds; its size is checked against ``budget`` before it is built."""
     kind = request_input.WhichOneof("kind")
+    context = b""
     if kind == "example_list":
-        serialized = [e.SerializeToString() for e in request_input.example_list.examples]
+        examples = request_input.example_list.examples
     elif kind == "example_list_with_context":
+        examples = request_input.example_list_with_context.examples
         context = request_input.example_list_with_context.context.SerializeToString()
-        serialized = [context + e.SerializeToString() for e in request_input.example_list_with_context.examples]
     else:
-        serialized = []
-    if not serialized:
+        examples = []
+    if not examples:
         raise StatusError.invalid_argument("Input is empty.")
-    array = np.empty(len(serialized), dtype=object)
-    array[:] = serialized
+    budget.examples(len(examples), len(context))
+    array = np.empty(len(examples), dtype=object)
+    sent = len(context)
+    for index, example in enumerate(examples):
+        serialized = example.SerializeToString()
+        sent += len(serialized)
+        array[index] = context + serialized
+    budget.sent += sent
     return array
 
 
@@ -78,6 +89,13 @@ def _regress_checks(signature: Any, method_name_check: bool) -> None:
         raise StatusError.invalid_argument(f"No regression inputs found in SignatureDef: {signature}")
     if "outputs" not in signature.outputs:
         raise StatusError.invalid_argument(f"No regression outputs found in SignatureDef: {signature}")
+
+
+def classification_bytes(outputs: Any) -> int:
+    """What a result of ``Class`` entries built from these outputs holds: a message per entry, and the labels."""
+    outputs = [np.asarray(value) for value in outputs]
+    entries = max((value.size for value in outputs), default=0)
+    return entries * _CLASS_ENTRY_BYTES + answer_nbytes(value for value in outputs if value.dtype.kind in "OS")
 
 
 def _classifications(count: int, classes: np.ndarray | None, scores: np.ndarray | None,
@@ -128,14 +146,17 @@ def _signature(servable: Servable, name: str, not_found: str) -> Any:
 
 
 def run_classify(servable: Servable, request: classification_pb2.ClassificationRequest, *,
-                 method_name_check: bool = False) -> classification_pb2.ClassificationResponse:
+                 method_name_check: bool = False,
+                 max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> classification_pb2.ClassificationResponse:
     name = request.model_spec.signature_name
     signature = _signature(servable, name, "No signature was found with the name: ")
     _classify_checks(signature, method_name_check)
-    examples = serialized_examples(request.input)
+    budget = RequestBudget(max_tensor_bytes)
+    examples = serialized_examples(request.input, budget)
     aliases = [a for a in ("classes", "scores") if a in signature.outputs]
     values = dict(zip(aliases, servable.run({signature.inputs["inputs"].name: examples},
                                             [signature.outputs[a].name for a in aliases])))
+    budget.answer_bytes(classification_bytes(values.values()))
     response = classification_pb2.ClassificationResponse()
     _classifications(len(examples), values.get("classes"), values.get("scores"), response.result)
     response.model_spec.CopyFrom(response_model_spec(request.model_spec.name, name, servable.version))
@@ -143,19 +164,23 @@ def run_classify(servable: Servable, request: classification_pb2.ClassificationR
 
 
 def run_regress(servable: Servable, request: regression_pb2.RegressionRequest, *,
-                method_name_check: bool = False) -> regression_pb2.RegressionResponse:
+                method_name_check: bool = False,
+                max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> regression_pb2.RegressionResponse:
     name = request.model_spec.signature_name
     signature = _signature(servable, name, "No signature was found with the name: ")
     _regress_checks(signature, method_name_check)
-    examples = serialized_examples(request.input)
+    budget = RequestBudget(max_tensor_bytes)
+    examples = serialized_examples(request.input, budget)
     (values,) = servable.run({signature.inputs["inputs"].name: examples}, [signature.outputs["outputs"].name])
+    budget.answer([values])
     response = regression_pb2.RegressionResponse()
     _regressions(len(examples), values, response.result)
     response.model_spec.CopyFrom(response_model_spec(request.model_spec.name, name, servable.version))
     return response
 
 
-def run_multi_inference(servable: Servable, request: inference_pb2.MultiInferenceRequest) -> inference_pb2.MultiInferenceResponse:
+def run_multi_inference(servable: Servable, request: inference_pb2.MultiInferenceRequest, *,
+                        max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> inference_pb2.MultiInferenceResponse:
     model_name = request.tasks[0].model_spec.name
     seen: set[str] = set()
     plans = []
@@ -181,9 +206,11 @@ def run_multi_inference(servable: Servable, request: inference_pb2.MultiInferenc
     input_names = {signature.inputs["inputs"].name for _, _, signature, _ in plans}
     if len(input_names) != 1:
         raise StatusError.invalid_argument("Input tensor must be the same for all Signatures.")
-    examples = serialized_examples(request.input)
+    budget = RequestBudget(max_tensor_bytes)
+    examples = serialized_examples(request.input, budget)
     fetches = sorted({signature.outputs[a].name for _, _, signature, aliases in plans for a in aliases})
     values = dict(zip(fetches, servable.run({input_names.pop(): examples}, fetches)))
+    budget.answer_bytes(classification_bytes(values.values()))
     response = inference_pb2.MultiInferenceResponse()
     for task, name, signature, aliases in plans:
         result = response.results.add()

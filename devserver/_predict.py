@@ -12,14 +12,10 @@ from typing import Any
 import numpy as np
 from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from tfsk._base.codec import (
-    TensorDecodeError,
-    decode_tensor,
-    encode_as_fields,
-    encode_tensor,
-)
+from tfsk._base.codec import encode_as_fields, encode_tensor
 from tfsk._base.dtypes import tf_type_string
 
+from ._limits import DEFAULT_MAX_REQUEST_TENSOR_BYTES, RequestBudget
 from ._servable import Servable
 from ._status import StatusError
 
@@ -41,12 +37,16 @@ def response_model_spec(name: str, signature_name: str, version: int) -> model_p
 
 
 def encode_outputs(outputs: dict[str, np.ndarray], target: Any, as_tensor_content: bool) -> None:
+    """Encode each output into ``target`` (a map of TensorProtos), emptying ``outputs`` as it goes.
+
+    Each array is let go once encoded, so the answer never holds every output twice over.
+    """
     encode = encode_tensor if as_tensor_content else encode_as_fields
-    for alias, value in outputs.items():
-        encode(value, target[alias])
+    for alias in list(outputs):
+        encode(outputs.pop(alias), target[alias])
 
 
-def _check_inputs(request: predict_pb2.PredictRequest, signature: Any) -> dict[str, Any]:
+def _check_inputs(request: predict_pb2.PredictRequest, signature: Any, budget: RequestBudget) -> dict[str, Any]:
     requested, expected = set(request.inputs), set(signature.inputs)
     defaults = dict(getattr(signature, "defaults", {}) or {})
     if len(requested) > len(expected) or (len(requested) < len(expected) and not defaults):
@@ -66,12 +66,9 @@ def _check_inputs(request: predict_pb2.PredictRequest, signature: Any) -> dict[s
             raise StatusError.invalid_argument(
                 f"Signature input alias: {alias}(feed name: {info.name}) not found in request and no default "
                 f"value provided. Inputs expected to be in the request {_braces(requested)}, or default input "
-                f"alias set: {_braces(defaults)}"
+                f"alias set: {','.join(sorted(defaults))}"  # TensorFlow's GetInputValues: no braces here
             )
-        try:
-            tensors[info.name] = (proto.dtype, decode_tensor(proto))
-        except TensorDecodeError:
-            raise StatusError.invalid_argument(f"tensor parsing error: {alias}") from None
+        tensors[info.name] = (proto.dtype, budget.decode(alias, proto))
     unused = requested - expected
     if unused:
         raise StatusError.invalid_argument(
@@ -108,8 +105,13 @@ def _output_aliases(request: predict_pb2.PredictRequest, signature: Any) -> list
 
 
 def run_predict(servable: Servable, request: predict_pb2.PredictRequest, *, tensor_content: bool = False,
-                method_name_check: bool = False) -> predict_pb2.PredictResponse:
-    """Run a Predict request on a resolved servable; raise StatusError as TF Serving would."""
+                method_name_check: bool = False,
+                max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> predict_pb2.PredictResponse:
+    """Run a Predict request on a resolved servable; raise StatusError as TF Serving would.
+
+    ``max_tensor_bytes`` bounds what the request may make the server create beyond what it sent
+    (``--max_request_tensor_bytes``; see ``_limits``).
+    """
     signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
     signature = servable.signature_defs.get(signature_name)
     if signature is None:
@@ -119,10 +121,13 @@ def run_predict(servable: Servable, request: predict_pb2.PredictRequest, *, tens
             "Expected prediction signature method_name to be one of {" + ", ".join(PREDICT_METHODS)
             + "}. Was: " + signature.method_name
         )
-    feeds = _check_inputs(request, signature)
+    budget = RequestBudget(max_tensor_bytes)
+    feeds = _check_inputs(request, signature, budget)
     aliases = _output_aliases(request, signature)
-    values = servable.run(feeds, [signature.outputs[a].name for a in aliases])
+    outputs = dict(zip(aliases, servable.run(feeds, [signature.outputs[a].name for a in aliases])))
+    del feeds  # the inputs' memory goes back before the answer is built
+    budget.answer(outputs.values())
     response = predict_pb2.PredictResponse()
-    encode_outputs(dict(zip(aliases, values)), response.outputs, tensor_content)
+    encode_outputs(outputs, response.outputs, tensor_content)
     response.model_spec.CopyFrom(response_model_spec(request.model_spec.name, signature_name, servable.version))
     return response

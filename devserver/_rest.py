@@ -42,7 +42,11 @@ from ._core import ServerCore
 from ._json_values import json_value_text, parse_json
 from ._metrics import exposition, record_request
 from ._predict import DEFAULT_SIGNATURE
-from ._rest_examples import classify_results_json, examples_from_json, regress_results_json
+from ._rest_examples import (
+    classify_results_json,
+    examples_from_json,
+    regress_results_json,
+)
 from ._rest_json import predict_inputs_from_json, predict_outputs_json
 from ._services import SIGNATURE_DEF_FIELD, model_metadata, model_status, run_inference
 from ._status import StatusError
@@ -115,9 +119,11 @@ def _gunzip(body: bytes) -> bytes:
 class _Api:
     """The ``/v1`` handlers: route, decode, run the shared handler, encode."""
 
-    def __init__(self, core: ServerCore, *, method_name_check: bool, timeout_seconds: float, threads: int) -> None:
+    def __init__(self, core: ServerCore, *, method_name_check: bool, timeout_seconds: float, threads: int,
+                 max_tensor_bytes: int) -> None:
         self._core = core
         self._method_name_check = method_name_check
+        self._max_tensor_bytes = max_tensor_bytes  # --max_request_tensor_bytes, as for gRPC
         self._timeout = timeout_seconds
         self._runs = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tfsk-rest-run")
 
@@ -186,7 +192,8 @@ class _Api:
         request.model_spec.CopyFrom(spec)
         examples_from_json(doc, request.input)
         with self._core.resolve(spec) as servable:
-            response = run_inference(servable, api.capitalize(), request, method_name_check=self._method_name_check)
+            response = run_inference(servable, api.capitalize(), request, method_name_check=self._method_name_check,
+                                     max_tensor_bytes=self._max_tensor_bytes)
         if api == "classify":
             return 200, classify_results_json(response.result)
         return 200, regress_results_json(response.result)
@@ -207,7 +214,8 @@ class _Api:
             for alias, array in tensors.items():
                 encode_tensor(array, request.inputs[alias])
             response = run_inference(servable, "Predict", request, tensor_content=True,
-                                     method_name_check=self._method_name_check)
+                                     method_name_check=self._method_name_check,
+                                     max_tensor_bytes=self._max_tensor_bytes)
         outputs = {alias: decode_tensor(proto) for alias, proto in response.outputs.items()}
         return predict_outputs_json(outputs, request_format)
 
@@ -232,10 +240,10 @@ class RestServer:
     """The REST port: ``/v1`` to the API, the Prometheus path (if enabled) to the metrics page, else 404."""
 
     def __init__(self, core: ServerCore, *, threads: int, timeout_ms: int, cors: bool, prometheus_path: str | None,
-                 method_name_check: bool) -> None:
+                 method_name_check: bool, max_tensor_bytes: int) -> None:
         self._threads = max(threads, 1)
         self._api = _Api(core, method_name_check=method_name_check, timeout_seconds=max(timeout_ms, 1) / 1000,
-                         threads=self._threads)
+                         threads=self._threads, max_tensor_bytes=max_tensor_bytes)
         self._cors = cors
         self._prometheus_path = prometheus_path
         self._server: Any = None

@@ -15,7 +15,14 @@ from tensorflow.core.example import example_pb2, feature_pb2
 from tfsk._base.dtypes import DataType
 
 from ._json_values import float_texts, json_type
-from ._rest_json import b64_decode, checked_value, document, format_error, is_b64, json_text
+from ._rest_json import (
+    b64_decode,
+    checked_value,
+    document,
+    format_error,
+    is_b64,
+    json_text,
+)
 from ._status import StatusError
 
 __all__ = ["classify_results_json", "examples_from_json", "regress_results_json"]

@@ -206,7 +206,8 @@ class DevServer:
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(self.core, tensor_content=options.enable_serialization_as_tensor_content,
-                              method_name_check=options.enable_signature_method_name_check), server)
+                              method_name_check=options.enable_signature_method_name_check,
+                              max_tensor_bytes=options.max_request_tensor_bytes), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.core), server)
         if options.enable_grpc_healthcheck_service:
             self._health = add_health_service(server)
@@ -245,7 +246,8 @@ class DevServer:
         self._rest = RestServer(self.core, threads=options.rest_api_num_threads,
                                 timeout_ms=options.rest_api_timeout_in_ms, cors=options.rest_api_enable_cors_support,
                                 prometheus_path=prometheus,
-                                method_name_check=options.enable_signature_method_name_check)
+                                method_name_check=options.enable_signature_method_name_check,
+                                max_tensor_bytes=options.max_request_tensor_bytes)
         try:
             self.rest_port = self._rest.start(options.bind_address, options.rest_api_port)
         except OSError as error:

@@ -27,6 +27,7 @@ from tensorflow_serving.apis import (
 from tfsk._base.messages import ModelServerConfig
 
 from ._core import ServerCore
+from ._flags import DEFAULT_MAX_REQUEST_TENSOR_BYTES
 from ._inference import run_classify, run_multi_inference, run_regress
 from ._metrics import metric_value, record_request, record_runtime_latency
 from ._predict import run_predict
@@ -68,7 +69,7 @@ def _require_model_spec(request: Any) -> None:
         raise StatusError.invalid_argument("Missing ModelSpec")
 
 
-def run_inference(servable: Any, api: str, request: Any, **options: bool) -> Any:
+def run_inference(servable: Any, api: str, request: Any, **options: Any) -> Any:
     """Run a resolved Predict/Classify/Regress (gRPC and REST alike), timing the model run."""
     start = time.perf_counter()
     response = _RUNNERS[api](servable, request, **options)
@@ -122,35 +123,39 @@ def model_status(core: ServerCore, request: Any) -> Any:
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, core: ServerCore, *, tensor_content: bool, method_name_check: bool) -> None:
+    def __init__(self, core: ServerCore, *, tensor_content: bool, method_name_check: bool,
+                 max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> None:
         self._core = core
         self._tensor_content = tensor_content
         self._method_name_check = method_name_check
+        self._max_tensor_bytes = max_tensor_bytes  # --max_request_tensor_bytes
 
     @_reports_errors
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
         _require_model_spec(request)
         with self._core.resolve(request.model_spec) as servable:
             return run_inference(servable, "Predict", request, tensor_content=self._tensor_content,
-                                 method_name_check=self._method_name_check)
+                                 method_name_check=self._method_name_check, max_tensor_bytes=self._max_tensor_bytes)
 
     @_reports_errors
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
         _require_model_spec(request)
         with self._core.resolve(request.model_spec) as servable:
-            return run_inference(servable, "Classify", request, method_name_check=self._method_name_check)
+            return run_inference(servable, "Classify", request, method_name_check=self._method_name_check,
+                                 max_tensor_bytes=self._max_tensor_bytes)
 
     @_reports_errors
     def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
         _require_model_spec(request)
         with self._core.resolve(request.model_spec) as servable:
-            return run_inference(servable, "Regress", request, method_name_check=self._method_name_check)
+            return run_inference(servable, "Regress", request, method_name_check=self._method_name_check,
+                                 max_tensor_bytes=self._max_tensor_bytes)
 
     @_reports_errors
     def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
         spec = request.tasks[0].model_spec if request.tasks else model_pb2.ModelSpec()
         with self._core.resolve(spec) as servable:
-            return run_multi_inference(servable, request)
+            return run_multi_inference(servable, request, max_tensor_bytes=self._max_tensor_bytes)
 
     @_reports_errors
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TF Serving's standard images are built without oneDNN (see devserver/__init__.py for why it matters).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 USAGE = """usage: tfsk serve --port=8500 (--model_config_file=FILE | --model_name=NAME --model_base_path=/abs/path) [flags]
 
@@ -21,7 +23,9 @@ Implemented flags: --port, --grpc_socket_path, --ssl_config_file, --model_name, 
   --enable_model_warmup, --num_request_iterations_for_warmup, --saved_model_tags,
   --enable_signature_method_name_check, --enable_serialization_as_tensor_content, --grpc_max_threads,
   --tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism, --version
-Devserver only: --bind_address (default 127.0.0.1; TF Serving listens on 0.0.0.0)
+Devserver only: --bind_address (default 127.0.0.1; TF Serving listens on 0.0.0.0),
+  --max_request_tensor_bytes (default 1073741824: what one request may make the server create
+  beyond what it sent, for its inputs and for its answer; 0 = no bound, as in TF Serving)
 """
 
 

@@ -19,13 +19,32 @@ from tensorflow_serving.apis import (
 INVALID, NOT_FOUND, PRECONDITION = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION
 
 
+def build_with_defaults(path):
+    """s = a + b + c, whose signature gives b and c default values (SignatureDef.defaults)."""
+    v1 = tf.compat.v1
+    info = v1.saved_model.utils.build_tensor_info
+    with tf.Graph().as_default(), v1.Session() as session:
+        a, b, c = (v1.placeholder(tf.float32, [None], name=name) for name in "abc")
+        total = tf.identity(a + b + c, name="s")
+        signature = v1.saved_model.signature_def_utils.build_signature_def(
+            {"a": info(a), "b": info(b), "c": info(c)}, {"s": info(total)}, "tensorflow/serving/predict")
+        signature.defaults["b"].CopyFrom(tf.make_tensor_proto(np.array([10.0], np.float32)))
+        signature.defaults["c"].CopyFrom(tf.make_tensor_proto(np.array([100.0], np.float32)))
+        builder = v1.saved_model.Builder(str(path))
+        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={"serving_default": signature})
+        builder.save()
+
+
 @pytest.fixture(scope="module")
 def server(half_plus, demo_base, tmp_path_factory):
-    config = tmp_path_factory.mktemp("errors") / "models.config"
+    folder = tmp_path_factory.mktemp("errors")
+    build_with_defaults(folder / "with_defaults" / "1")
+    config = folder / "models.config"
     config.write_text(f"""model_config_list {{
   config {{ name: "default" base_path: "{half_plus / 'half_plus_two'}" model_platform: "tensorflow"
            version_labels {{ key: "stable" value: 123 }} }}
   config {{ name: "composed" base_path: "{demo_base / 'composed'}" model_platform: "tensorflow" }}
+  config {{ name: "with_defaults" base_path: "{folder / 'with_defaults'}" model_platform: "tensorflow" }}
 }}""")
     with ServerProcess(f"--model_config_file={config}", "--allow_version_labels_for_unavailable_models") as running:
         yield running
@@ -70,10 +89,24 @@ def test_wrong_and_extra_input_aliases(server):
     request.inputs["z"].CopyFrom(tf.make_tensor_proto(np.ones(1, np.float32)))
     assert call(server, "Predict", request) == (
         INVALID, "Signature input alias: x(feed name: x:0) not found in request and no default value provided. "
-                 "Inputs expected to be in the request {z}, or default input alias set: {}")
+                 "Inputs expected to be in the request {z}, or default input alias set: ")
     request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones(1, np.float32)))
     assert call(server, "Predict", request) == (
         INVALID, "input size does not match signature: 2!=1 len({x,z}) != len({x}). Sent extra: {z}. Missing but required: {}.")
+
+
+def test_missing_input_names_the_defaults_without_braces_as_tensorflow_does(server):
+    """GetInputValues joins the default aliases with ',' after 'default input alias set: ', no braces."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "with_defaults"
+    request.inputs["z"].CopyFrom(tf.make_tensor_proto(np.ones(1, np.float32)))
+    assert call(server, "Predict", request) == (
+        INVALID, "Signature input alias: a(feed name: a:0) not found in request and no default value provided. "
+                 "Inputs expected to be in the request {z}, or default input alias set: b,c")
+    del request.inputs["z"]
+    request.inputs["a"].CopyFrom(tf.make_tensor_proto(np.array([1.0, 2.0], np.float32)))
+    response = prediction_service_pb2_grpc.PredictionServiceStub(server.channel).Predict(request, timeout=10)
+    assert list(response.outputs["s"].float_val) == [111.0, 112.0]  # the defaults fill b and c
 
 
 def test_output_filter_errors(server):

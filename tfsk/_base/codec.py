@@ -12,16 +12,25 @@ scalar. Encoding writes numerics as little-endian ``tensor_content`` (fast to bu
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
+from .packed import packed_record, varints
 
-__all__ = ["TensorDecodeError", "decode_tensor", "encode_as_fields", "encode_tensor"]
+__all__ = ["TensorDecodeError", "TensorSize", "decode_tensor", "encode_as_fields", "encode_tensor", "measure_tensor"]
 
+#: TensorFlow's TensorShape allows this many dimensions.
 MAX_DIMS = 254
+#: A numpy array allows this many (numpy 2: 64; numpy 1: 32); TensorFlow's own Python feeds have the same bound.
+NUMPY_MAX_DIMS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
 _INT64_MAX = 2**63 - 1
+# A decoded string element: its reference in the object array, and the bytes object it points to.
+_REFERENCE_BYTES = 8
+_BYTES_OBJECT_OVERHEAD = 33
 
 # dtype -> (typed field, numpy dtype the field's values are read as)
 _FIELDS: dict[int, tuple[str, Any]] = {
@@ -42,24 +51,102 @@ _FIELDS: dict[int, tuple[str, Any]] = {
     DataType.DT_COMPLEX128: ("dcomplex_val", np.float64),
     DataType.DT_STRING: ("string_val", object),
 }
+_COMPLEX = (DataType.DT_COMPLEX64, DataType.DT_COMPLEX128)
+_HALVES = (DataType.DT_HALF, DataType.DT_BFLOAT16)
 
 
 class TensorDecodeError(ValueError):
-    """A TensorProto that TensorFlow itself would refuse to turn into a tensor."""
+    """A TensorProto that TensorFlow itself would refuse to turn into a tensor, or that numpy cannot hold.
+
+    ``tensorflow_refuses`` is False for the second kind: shapes TensorFlow takes (65 to 254
+    dimensions, an empty tensor with a huge dimension) but a numpy array cannot have.
+    """
+
+    def __init__(self, message: str, *, tensorflow_refuses: bool = True) -> None:
+        super().__init__(message)
+        self.tensorflow_refuses = tensorflow_refuses
 
 
-def _shape(proto: Any) -> tuple[int, ...]:
+@dataclass(frozen=True)
+class TensorSize:
+    """What decoding a TensorProto would make, known before anything is allocated."""
+
+    shape: tuple[int, ...]
+    dtype: int
+    #: Bytes the decoded array takes (string tensors: a reference per element and the bytes objects).
+    nbytes: int
+    #: Bytes of values the proto itself carries (``tensor_content``, or the typed values present).
+    sent: int
+
+    @property
+    def made(self) -> int:
+        """Bytes decoding creates beyond what was sent: short typed fields repeat their last value, empty ones give zeros."""
+        return max(0, self.nbytes - self.sent)
+
+    def describe(self) -> str:
+        return f"shape {shape_text(self.shape)} of {tf_type_string(self.dtype)}"
+
+
+def shape_text(dims: Any) -> str:
+    """A shape as TensorFlow's ``TensorShape::DebugString`` writes it: ``[2,3]``."""
+    return "[" + ",".join(str(d) for d in dims) + "]"
+
+
+def _shape(proto: Any, itemsize: int) -> tuple[int, ...]:
+    """The dims, with ``TensorShape::IsValidShape``'s checks and messages, then numpy's own limits."""
     dims = tuple(int(d.size) for d in proto.tensor_shape.dim)
     if len(dims) > MAX_DIMS:
-        raise TensorDecodeError(f"tensor has {len(dims)} dimensions, more than {MAX_DIMS}")
+        raise TensorDecodeError(f"Shape {shape_text(dims)} has too many dimensions")
     if any(d < 0 for d in dims):
-        raise TensorDecodeError(f"tensor shape {list(dims)} has a negative dimension")
+        raise TensorDecodeError(f"Shape {shape_text(dims)} is not fully defined")
     count = 1
     for d in dims:
         count *= d
         if count > _INT64_MAX:
-            raise TensorDecodeError("tensor shape overflows int64")
+            raise TensorDecodeError(f"Shape {shape_text(dims)} is too large (more than 2**63 - 1 entries)")
+    # Shapes TensorFlow takes but a numpy array cannot (TF Serving itself would serve them).
+    if len(dims) > NUMPY_MAX_DIMS:
+        raise TensorDecodeError(
+            f"Shape {shape_text(dims)} has {len(dims)} dimensions; a numpy array holds at most {NUMPY_MAX_DIMS}",
+            tensorflow_refuses=False)
+    span = itemsize
+    for d in dims:
+        span *= d or 1  # numpy checks the non-zero dimensions even when the array is empty
+    if span > _INT64_MAX:
+        raise TensorDecodeError(
+            f"Shape {shape_text(dims)} cannot be held in a numpy array: its non-zero dimensions times the "
+            f"{itemsize}-byte element size exceed 2**63 - 1 bytes", tensorflow_refuses=count > 0)
     return dims
+
+
+def _target(proto: Any) -> tuple[int, Any]:
+    dtype = int(proto.dtype)
+    if dtype == DataType.DT_INVALID:
+        raise TensorDecodeError("tensor has no dtype")
+    try:
+        return dtype, numpy_dtype(dtype)
+    except KeyError:
+        raise TensorDecodeError(f"tensor dtype {tf_type_string(dtype)} cannot be decoded") from None
+
+
+def measure_tensor(proto: Any, content: bytes | memoryview | None = None) -> TensorSize:
+    """Check ``proto`` as TensorFlow would and say what decoding it would take, allocating nothing."""
+    dtype, target = _target(proto)
+    itemsize = _REFERENCE_BYTES if dtype == DataType.DT_STRING else target.itemsize
+    shape = _shape(proto, itemsize)
+    count = math.prod(shape)
+    content = proto.tensor_content if content is None else content
+    if dtype == DataType.DT_STRING:
+        present = count if content else len(proto.string_val)
+        sent = len(content) if content else proto.ByteSize()
+        nbytes = count * _REFERENCE_BYTES + min(present, count) * _BYTES_OBJECT_OVERHEAD + sent
+        return TensorSize(shape, dtype, nbytes, sent)
+    if content:
+        return TensorSize(shape, dtype, count * itemsize, len(content))
+    present = len(getattr(proto, _FIELDS[dtype][0]))
+    if dtype in _COMPLEX:
+        present //= 2
+    return TensorSize(shape, dtype, count * itemsize, min(present, count) * itemsize)
 
 
 def read_varint(data: bytes | memoryview, offset: int) -> tuple[int, int]:
@@ -76,66 +163,70 @@ def read_varint(data: bytes | memoryview, offset: int) -> tuple[int, int]:
         shift += 7
 
 
-def _strings_from_content(content: bytes, count: int) -> np.ndarray:
+def _strings_from_content(content: bytes | memoryview, count: int) -> np.ndarray:
     # TF's string-list encoding: all lengths as varints, then all bytes.
+    if count > len(content):  # each element takes at least its one-byte length
+        raise TensorDecodeError("string tensor_content does not match its element count")
     lengths, offset = [], 0
     for _ in range(count):
         length, offset = read_varint(content, offset)
         lengths.append(length)
     values = np.empty(count, dtype=object)
     for index, length in enumerate(lengths):
-        values[index] = content[offset : offset + length]
+        values[index] = bytes(content[offset : offset + length])
         offset += length
     if offset != len(content):
         raise TensorDecodeError("string tensor_content does not match its element count")
     return values
 
 
+def _typed_values(proto: Any, dtype: int, target: Any) -> np.ndarray:
+    field, read_as = _FIELDS[dtype]
+    raw = getattr(proto, field)
+    if dtype == DataType.DT_STRING:
+        return np.fromiter(raw, dtype=object, count=len(raw))
+    values = np.asarray(raw, dtype=read_as)
+    if dtype in _COMPLEX:
+        return values[: len(values) // 2 * 2].view(target)
+    if dtype in _HALVES:
+        return values.astype(np.uint16).view(target)
+    return values.astype(target, copy=False)
+
+
+def _filled(values: np.ndarray, count: int, dtype: int, target: Any) -> np.ndarray:
+    """``FromProtoField``: surplus values ignored, a short field repeats its last value, an empty one gives zeros."""
+    if len(values) >= count:
+        return values[:count]
+    if not len(values):
+        return np.full(count, b"", dtype=object) if dtype == DataType.DT_STRING else np.zeros(count, dtype=target)
+    flat = np.empty(count, dtype=target)  # one allocation, filled in place
+    flat[: len(values)] = values
+    flat[len(values) :] = values[-1]
+    return flat
+
+
 def decode_tensor(proto: Any, content: bytes | memoryview | None = None) -> np.ndarray:
     """The numpy array a TensorProto stands for; :class:`TensorDecodeError` where TF would refuse it.
 
     ``content`` stands in for ``proto.tensor_content`` when the caller holds it elsewhere (the wire
-    reader passes a view of the response, so the array is not copied).
+    reader passes a view of the response, so the array is not copied). Call :func:`measure_tensor`
+    first to bound what decoding may allocate.
     """
-    dtype = int(proto.dtype)
-    if dtype == DataType.DT_INVALID:
-        raise TensorDecodeError("tensor has no dtype")
-    try:
-        target = numpy_dtype(dtype)
-    except KeyError:
-        raise TensorDecodeError(f"tensor dtype {tf_type_string(dtype)} cannot be decoded") from None
-    shape = _shape(proto)
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    dtype, target = _target(proto)
     content = proto.tensor_content if content is None else content
-    if content:
-        if dtype == DataType.DT_STRING:
-            return _strings_from_content(content, count).reshape(shape)
-        expected = count * target.itemsize
-        if len(content) != expected:
-            raise TensorDecodeError(f"tensor_content has {len(content)} bytes, {expected} expected for shape {list(shape)}")
-        return np.frombuffer(content, dtype=target.newbyteorder("<")).astype(target, copy=False).reshape(shape)
-
-    field, read_as = _FIELDS[dtype]
-    raw = getattr(proto, field)
-    is_complex = dtype in (DataType.DT_COMPLEX64, DataType.DT_COMPLEX128)
-    if dtype == DataType.DT_STRING:
-        values = np.empty(len(raw), dtype=object)
-        values[:] = list(raw)
-    else:
-        values = np.asarray(raw, dtype=read_as)
-        if is_complex:
-            values = values[: len(values) // 2 * 2].view(target) if len(values) >= 2 else np.empty(0, target)
-        elif dtype in (DataType.DT_HALF, DataType.DT_BFLOAT16):
-            values = values.astype(np.uint16).view(target)
-        else:
-            values = values.astype(target, copy=False)
-    if len(values) >= count:
-        flat = values[:count]
-    elif len(values):
-        flat = np.concatenate([values, np.repeat(values[-1:], count - len(values))])
-    else:
-        flat = np.full(count, b"" if dtype == DataType.DT_STRING else 0, dtype=target)
-    return flat.reshape(shape)
+    size = measure_tensor(proto, content)
+    shape, count = size.shape, math.prod(size.shape)
+    try:
+        if content:
+            if dtype == DataType.DT_STRING:
+                return _strings_from_content(content, count).reshape(shape)
+            if len(content) != size.nbytes:
+                raise TensorDecodeError(
+                    f"tensor_content has {len(content)} bytes, {size.nbytes} expected for shape {list(shape)}")
+            return np.frombuffer(content, dtype=target.newbyteorder("<")).astype(target, copy=False).reshape(shape)
+        return _filled(_typed_values(proto, dtype, target), count, dtype, target).reshape(shape)
+    except MemoryError:  # TensorFlow's allocator returns null and FromProto fails: the same refusal
+        raise TensorDecodeError(f"cannot allocate {size.nbytes} bytes for a tensor of {size.describe()}") from None
 
 
 def _as_array(value: Any) -> np.ndarray:
@@ -178,17 +269,26 @@ def encode_tensor(value: Any, proto: Any) -> Any:
 
 
 def encode_as_fields(value: Any, proto: Any) -> Any:
-    """Fill ``proto`` with typed ``*_val`` fields, as TF Serving's default ``AsProtoField`` does."""
+    """Fill ``proto`` with typed ``*_val`` fields, as TF Serving's default ``AsProtoField`` does.
+
+    Numeric values go in as one packed record parsed by the protobuf runtime, never as one Python
+    object per element, so the memory an answer takes stays a small multiple of its size.
+    """
     array = _as_array(value)
     dtype = _start(proto, array)
     field, write_as = _FIELDS[dtype]
     if dtype == DataType.DT_STRING:
         getattr(proto, field).extend(_strings(array))
         return proto
-    flat = array.ravel()
-    if dtype in (DataType.DT_HALF, DataType.DT_BFLOAT16):
-        flat = flat.view(np.uint16).astype(np.int32)
-    elif dtype in (DataType.DT_COMPLEX64, DataType.DT_COMPLEX128):
-        flat = np.ascontiguousarray(flat).view(write_as)
-    getattr(proto, field).extend(flat.astype(write_as, copy=False).tolist())
+    if not array.size:
+        return proto
+    flat = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")).reshape(-1)  # views below read native bytes
+    if dtype in _HALVES:
+        payload = varints(flat.view(np.uint16))
+    elif dtype in _COMPLEX or dtype in (DataType.DT_FLOAT, DataType.DT_DOUBLE):
+        payload = flat.view(write_as) if dtype in _COMPLEX else flat
+        payload = payload.astype(np.dtype(write_as).newbyteorder("<"), copy=False).view(np.uint8)
+    else:
+        payload = varints(flat)
+    proto.MergeFromString(memoryview(packed_record(proto.DESCRIPTOR.fields_by_name[field].number, payload)))
     return proto

@@ -1,0 +1,71 @@
+"""Packed repeated scalar fields built as protobuf wire bytes with numpy.
+
+Filling a repeated field value by value (``field.extend(array.tolist())``) makes a Python object
+per element: 1.6 s and over 30 bytes of RAM per value for 5 M floats, so a 400 MB answer took
+several GB. One packed record handed to ``MergeFromString`` costs a copy of the values instead,
+and the protobuf runtime parses it at memory speed (60 ms for the same 5 M floats).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["packed_record", "varint", "varints"]
+
+# 2**7, 2**14, ..., 2**63: a value below the k-th limit takes k + 1 bytes as a varint.
+_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
+# Values encoded per step, so the temporaries stay a few tens of MB whatever the field's size.
+_CHUNK = 1 << 20
+_LENGTH_DELIMITED = 2
+
+
+def varint(value: int) -> bytes:
+    """One protobuf varint (``value`` >= 0)."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _as_uint64(values: np.ndarray) -> np.ndarray:
+    # Protobuf writes a negative int32/int64 as the varint of its 64-bit two's complement.
+    if values.dtype.kind == "i":
+        return values.astype(np.int64, copy=False).view(np.uint64)
+    return values.astype(np.uint64, copy=False)
+
+
+def varints(values: np.ndarray) -> np.ndarray:
+    """The varints of integer (or bool) ``values``, back to back, as a uint8 array."""
+    values = np.ascontiguousarray(values).reshape(-1)
+    if values.size == 0 or values.dtype == np.bool_ or (values.min() >= 0 and values.max() <= 0x7F):
+        return values.astype(np.uint8)  # one byte each: flags, small labels and counts
+    lengths = np.empty(values.size, np.uint8)
+    for start in range(0, values.size, _CHUNK):
+        chunk = _as_uint64(values[start : start + _CHUNK])
+        lengths[start : start + _CHUNK] = np.searchsorted(_VARINT_LIMITS, chunk, side="right") + 1
+    out = np.empty(int(lengths.sum(dtype=np.int64)), np.uint8)
+    offset = 0
+    for start in range(0, values.size, _CHUNK):
+        remaining = _as_uint64(values[start : start + _CHUNK])
+        size = lengths[start : start + _CHUNK]
+        positions = offset + np.cumsum(size, dtype=np.int64) - size
+        offset += int(size.sum(dtype=np.int64))
+        while remaining.size:  # one pass per 7-bit group; values that are done drop out
+            more = remaining > 0x7F
+            group = (remaining & 0x7F).astype(np.uint8)
+            group[more] |= 0x80
+            out[positions] = group
+            remaining, positions = remaining[more] >> np.uint64(7), positions[more] + 1
+    return out
+
+
+def packed_record(number: int, payload: np.ndarray) -> np.ndarray:
+    """Field ``number`` as one length-delimited record holding ``payload`` (uint8), in one buffer."""
+    payload = payload.reshape(-1).view(np.uint8)
+    header = varint(number << 3 | _LENGTH_DELIMITED) + varint(payload.size)
+    record = np.empty(len(header) + payload.size, np.uint8)
+    record[: len(header)] = np.frombuffer(header, np.uint8)
+    record[len(header) :] = payload
+    return record
