@@ -30,6 +30,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_client.py
 	$(BIN)/python benchmarks/bench_devserver.py
+	$(BIN)/python benchmarks/bench_rest.py
+	$(BIN)/python benchmarks/bench_batching.py
+	$(BIN)/python benchmarks/bench_memory.py
 
 clean:
 	rm -rf $(VENV) demo-models build *.egg-info benchmarks/results

@@ -150,3 +150,15 @@ def test_the_rules_themselves_can_fail(source, target, allowed):
     ok = destination in MAY_IMPORT[_package_of(source)] and not any(
         p.startswith("_") for p in target[len(destination):].split("."))
     assert ok is allowed
+
+
+def test_every_package_is_installed():
+    """pyproject.toml lists every package folder (a forgotten one works editable and breaks `pip install tfsk`)."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(project["packages"])
+    found = {module for module, path in MODULES.items() if path.name == "__init__.py"}
+    assert found == listed, f"in the tree, not in pyproject: {sorted(found - listed)}; " \
+                            f"in pyproject, not in the tree: {sorted(listed - found)}"
+    assert {f"tfsk.{folder}" for folder in FOLDERS if folder != "tfsk"} == set(project["package-dir"])
