@@ -192,12 +192,13 @@ class Rollout:
         from tfsk.exporter import HeadRef, export_composed, read_lineage
 
         folder = self._host_dir(self.model)
-        head = lineage.get("head", {}).get("sha256")
+        head = lineage.get("head", {}).get("sha256")  # a reused head records the sha256 of the one it came from
         for child in sorted((c for c in folder.iterdir() if c.name.isdigit() and int(c.name) > stable),
                             key=lambda c: int(c.name)):
             found = read_lineage(child) or {}
-            if ({p["name"]: p["version"] for p in found.get("parts", [])} == wanted
-                    and found.get("head", {}).get("sha256") == head):
+            found_head = found.get("head", {})
+            same_head = head is not None and head in (found_head.get("sha256"), found_head.get("source", {}).get("sha256"))
+            if {p["name"]: p["version"] for p in found.get("parts", [])} == wanted and same_head:
                 self.say(f"reusing {self.model} version {child.name} (same parts, same head)")
                 return int(child.name)
         refs = [f"{name}@{version}" for name, version in wanted.items()]
@@ -221,8 +222,8 @@ class Rollout:
         for address in self.targets.addresses:
             with Client(address, timeout=self.targets.timeout, retries=0) as client:
                 report = client.check_consistency(self.model, version=version, atol=atol)
-            if not report.ok:
-                bad = "; ".join(f"{c.name}@{c.version}: {c.problem or c.differences}" for c in report.parts
+            if not report.consistent:
+                bad = "; ".join(f"{c.name}@{c.version}: {c.problem or c.max_abs_difference}" for c in report.parts
                                 if not c.consistent)
                 raise RolloutError(f"{address}: the consistency check of {self.model} version {version} failed ({bad})")
         self.say(f"consistency check passed on {len(self.targets.addresses)} target(s)")
