@@ -33,7 +33,7 @@ def prune_unreferenced(declaration: sc.Declaration) -> list[str]:
     from tfsk.exporter import prune_versions, read_lineage
 
     folders = {m.name: declaration.mapping.host_path(m.folder) for m in declaration.models}
-    referenced: dict[Path, set[int]] = {}
+    referenced: dict[str, set[int]] = {}  # by part name: lineage paths name where the parts were exported
 
     def is_composed(name: str) -> bool:
         versions = _versions(folders[name])
@@ -46,10 +46,10 @@ def prune_unreferenced(declaration: sc.Declaration) -> list[str]:
         kept = _kept_by_declaration(model)
         if kept is not None and on_disk:
             keep, protect = kept
-            protect |= referenced.get(folder.resolve(), set())
+            protect |= referenced.get(model.name, set())
             result = prune_versions(folder.parent, folder.name, keep=keep, protect=protect & set(on_disk))
             pruned += [f"{model.name}@{v}" for v in sorted(result.removed)]
         for version in _versions(folder):
             for part in (read_lineage(folder / str(version)) or {}).get("parts", []):
-                referenced.setdefault(Path(part["path"]).parent.resolve(), set()).add(int(part["version"]))
+                referenced.setdefault(part["name"], set()).add(int(part["version"]))
     return pruned

@@ -116,7 +116,7 @@ class Rollout:
         parts = {p["name"]: p for p in lineage.get("parts", [])}
         if part not in parts:
             raise RolloutError(f"{self.model} version {stable} has no part {part!r} (parts: {', '.join(parts)})")
-        parts_base = Path(parts[part]["path"]).parents[1]
+        parts_base = self._parts_base(parts)
         state.part_version = self._part_version(part, source, parts_base)
         self.state.finish(self.folder)
         wanted = {name: (state.part_version if name == part else ref["version"]) for name, ref in parts.items()}
@@ -167,6 +167,22 @@ class Rollout:
             raise RolloutError(f"{self._host_dir(self.model) / str(version)} has no composed lineage: rollouts need a "
                                f"composed model exported by tfsk (tfsk export composed)")
         return lineage
+
+    def _parts_base(self, parts: Mapping[str, Any]) -> Path:
+        """The folder holding the part models, as tfsk.toml declares them (the lineage's absolute paths
+        name where the parts were when the composed version was exported, maybe another machine)."""
+        declared = {m.name: m for m in self.declaration.models}
+        bases = set()
+        for name, ref in parts.items():
+            folder = self._host_dir(name) if name in declared else Path(ref["path"]).parent
+            if folder.name != name:
+                raise RolloutError(f"part {name!r} lives in folder {folder}; rollouts need each part in a folder of "
+                                   f"its name (folder = \"{name}\" in tfsk.toml)")
+            bases.add(folder.parent)
+        if len(bases) != 1:
+            raise RolloutError(f"the parts of {self.model} live under different folders ({sorted(map(str, bases))}); "
+                               f"rollouts need them side by side")
+        return bases.pop()
 
     def _part_version(self, part: str, source: Source, parts_base: Path) -> int:
         on_disk = {p.name for p in (parts_base / part).iterdir() if p.name.isdigit()} if (parts_base / part).is_dir() \
