@@ -250,8 +250,9 @@ class Rollout:
         stable, canary = self.labels.get(STABLE), self.labels.get(CANARY)
         if canary is None or stable is None:
             raise RolloutError(f"{self.model} has no canary to promote: tfsk rollout start first")
-        if canary == stable:
-            self.say(f"stable already names the canary, version {canary}: nothing to promote")
+        if canary == stable:  # promoted, maybe not applied everywhere (interrupted): apply again
+            self._apply({self.model: self.kept})
+            self.say(f"stable already names the canary, version {canary}, on every target")
             return canary
         self.state.begin("promote", self.folder)
         wait_for_versions(self.targets, {self.model: [canary]}, {}, on_progress=self.say)
@@ -267,6 +268,11 @@ class Rollout:
         """``stable`` -> the version it named before ``promote`` (still loaded)."""
         stable = self.labels.get(STABLE)
         previous = self.state.previous
+        if self.state.step == "rollback" and not self.state.done and stable == previous:  # interrupted: again
+            self._apply({self.model: self.kept})
+            self.state.finish(self.folder)
+            self.say(f"stable -> {self.model} version {previous} on every target")
+            return previous
         if previous is None or previous not in self.kept:
             older = [v for v in self.kept if stable is not None and v < stable]
             previous = max(older) if older else None

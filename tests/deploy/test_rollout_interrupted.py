@@ -126,3 +126,39 @@ def test_ctrl_c_during_start_says_where_it_stopped_and_the_same_command_resumes(
         status = subprocess.run([*command[:4], "status", "composed", "--target", server.address], cwd=folder,
                                 env=env, capture_output=True, text=True, timeout=120)
         assert status.returncode == 0 and "label canary -> 2" in status.stdout and "healthy" in status.stdout
+
+
+def test_promote_with_a_replica_down_moves_no_label_and_finish_resumes(tmp_path, demo_base):
+    folder = rollout_dir(tmp_path, demo_base)
+    servers = [start_replica(folder), start_replica(folder)]
+    try:
+        targets = deploy.Targets(tuple(s.address for s in servers), "host", timeout=15)
+        rollout = deploy.Rollout(folder / "tfsk.toml", "composed", targets)
+        rollout.start("tower_a", deploy.Source(keras_file=str(new_tower(tmp_path))))
+        down = servers[1]
+        down.process.kill()
+        down.process.wait()
+        with pytest.raises(deploy.ApplyError, match=f"{down.address}: version 2 of 'composed' did not become"):
+            rollout.promote()  # the canary must be AVAILABLE on every replica before stable moves
+        assert served_label(servers[0].address, "stable") == 1 and declared_labels(folder)["stable"] == 1
+
+        port = down.port
+        down.stop()
+        servers[1] = start_replica(folder, port=port)  # starts from tfsk.toml: versions [1, 2], both labels
+        assert served_label(servers[1].address, "canary") == 2
+        assert rollout.promote() == 2
+        assert {served_label(s.address, "stable") for s in servers} == {2}
+        assert rollout.promote() == 2  # again: nothing moves, every replica still checked
+        servers[0].process.kill()  # finish interrupted: nothing unloaded on the surviving replica...
+        servers[0].process.wait()
+        with pytest.raises(deploy.ApplyError):
+            rollout.finish()
+        assert versions_on_disk(folder, "composed") == [1, 2]  # ...and nothing pruned
+        port = servers[0].port
+        servers[0].stop()
+        servers[0] = start_replica(folder, port=port)
+        assert rollout.finish() == ["composed@1", "tower_a@1"]
+        assert {served_label(s.address, "stable") for s in servers} == {2}
+    finally:
+        for server in servers:
+            server.stop()
