@@ -16,7 +16,6 @@ This package uses the other packages' public APIs only; the devserver runs as a 
 from ._apply import ApplyError, Targets, apply_declaration, wait_for_versions
 from ._checks import ComposeValidation, check_stack, validate_with_compose_cli, validate_with_promtool
 from ._compose import COMPOSE_FILE, ComposeFile, Mount, PortBinding, ServiceSpec, load_compose
-from ._declared import record_versions
 from ._devserver import DevserverStack, devserver_arguments
 from ._docker import DockerStack, docker_engine_problem
 from ._errors import StackError
@@ -61,7 +60,6 @@ __all__ = [
     "load_state",
     "prepare_stack",
     "prune_unreferenced",
-    "record_versions",
     "validate_with_compose_cli",
     "validate_with_promtool",
     "wait_for_models",

@@ -20,7 +20,6 @@ from typing import Any
 from tfsk import serving_config as sc
 
 from ._apply import Targets, apply_declaration, wait_for_versions
-from ._declared import record_versions
 from ._errors import StackError
 from ._rollout_state import RolloutState, load_state
 
@@ -76,7 +75,7 @@ class Rollout:
         return self.declaration.mapping.host_path(self.declaration.model(model).folder)
 
     def _record(self, versions: list[int], labels: Mapping[str, int]) -> None:
-        self.declaration = record_versions(self.declaration, self.model, versions, labels)
+        self.declaration = sc.record_versions(self.declaration, self.model, versions, labels)
 
     def _apply(self, expect: Mapping[str, list[int]]) -> None:
         apply_declaration(self.declaration, self.targets, expect=expect, labels={self.model: self.labels},
@@ -229,7 +228,7 @@ class Rollout:
         declared = next((m for m in self.declaration.models if m.name == part), None)
         if declared is None or declared.policy.kind != "specific" or version in declared.policy.versions:
             return
-        self.declaration = record_versions(self.declaration, part, [*declared.policy.versions, version],
+        self.declaration = sc.record_versions(self.declaration, part, [*declared.policy.versions, version],
                                            declared.label_map)
 
     def _check(self, version: int, atol: float) -> None:

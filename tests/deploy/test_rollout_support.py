@@ -17,13 +17,13 @@ from support import REPO
 def rollout_dir(tmp_path: Path, demo_base: Path, stable: bool = True) -> Path:
     """tfsk.toml of the repository with the demo (version 1 of everything) and its configs written;
     with ``stable``, tfsk.toml labels composed version 1 ``stable`` (served from start-up on)."""
-    from tfsk import deploy, serving_config as sc
+    from tfsk import serving_config as sc
 
     shutil.copy(REPO / "tfsk.toml", tmp_path / "tfsk.toml")
     shutil.copytree(demo_base, tmp_path / "demo-models")
     declaration = sc.load_declaration(tmp_path / "tfsk.toml")
     if stable:
-        declaration = deploy.record_versions(declaration, "composed", [1], {"stable": 1})
+        declaration = sc.record_versions(declaration, "composed", [1], {"stable": 1})
     sc.write_configs(declaration)
     return tmp_path
 
