@@ -249,11 +249,12 @@ class Rollout:
         stable, canary = self.labels.get(STABLE), self.labels.get(CANARY)
         if canary is None or stable is None:
             raise RolloutError(f"{self.model} has no canary to promote: tfsk rollout start first")
+        self.state.begin("promote", self.folder)
         if canary == stable:  # promoted, maybe not applied everywhere (interrupted): apply again
             self._apply({self.model: self.kept})
+            self.state.finish(self.folder)
             self.say(f"stable already names the canary, version {canary}, on every target")
             return canary
-        self.state.begin("promote", self.folder)
         wait_for_versions(self.targets, {self.model: [canary]}, {}, on_progress=self.say)
         self.state.previous = stable
         self._record(self.kept, self.labels | {STABLE: canary})

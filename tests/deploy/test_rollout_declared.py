@@ -30,3 +30,22 @@ def test_record_versions_keeps_comments_and_layout_and_refuses_what_the_tools_re
     assert path.read_text() == text
     with pytest.raises(sc.DeclarationError, match="not declared"):
         sc.record_versions(declaration, "nope", [1], {})
+
+
+def test_a_config_naming_a_missing_model_folder_is_refused_before_it_is_written_or_sent(tmp_path, demo_base):
+    import shutil
+
+    from tfsk import deploy
+
+    shutil.copy(REPO / "tfsk.toml", tmp_path / "tfsk.toml")
+    shutil.copytree(demo_base, tmp_path / "demo-models")
+    declaration = sc.load_declaration(tmp_path / "tfsk.toml")
+    sc.write_configs(declaration)
+    written = (tmp_path / "demo-models" / "models.host.config").read_text()
+    with open(tmp_path / "tfsk.toml", "a") as out:
+        out.write('\n[models.ghost]\npolicy = "latest"\n')
+    ghost = sc.load_declaration(tmp_path / "tfsk.toml")
+    # TF Serving's reload would wait forever for the new model: nothing is sent (port 9 would not answer)
+    with pytest.raises(deploy.ApplyError, match="ghost"):
+        deploy.apply_declaration(ghost, deploy.Targets(("127.0.0.1:9",), "host", timeout=5), expect={})
+    assert (tmp_path / "demo-models" / "models.host.config").read_text() == written
