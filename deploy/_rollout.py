@@ -268,10 +268,11 @@ class Rollout:
         """``stable`` -> the version it named before ``promote`` (still loaded)."""
         stable = self.labels.get(STABLE)
         previous = self.state.previous
-        if self.state.step == "rollback" and not self.state.done and stable == previous:  # interrupted: again
+        if stable is not None and stable == previous and previous in self.kept:  # rolled back (maybe interrupted)
+            self.state.begin("rollback", self.folder)
             self._apply({self.model: self.kept})
             self.state.finish(self.folder)
-            self.say(f"stable -> {self.model} version {previous} on every target")
+            self.say(f"stable already names {self.model} version {previous}, on every target")
             return previous
         if previous is None or previous not in self.kept:
             older = [v for v in self.kept if stable is not None and v < stable]
