@@ -86,7 +86,8 @@ class Rollout:
         """Export ``part``'s next version (or take ``source.version``), assemble the composed model's next
         version with the head of ``stable``, load it beside ``stable`` everywhere, check it, label it ``canary``."""
         labels, state = self.labels, self.state
-        resuming = state.part == part and state.source == source.describe() and state.stable == labels.get(STABLE)
+        resuming = (state.part == part and state.source == source.describe()
+                    and state.stable == labels.get(STABLE, state.stable))
         if not resuming and state.candidate is not None and labels.get(CANARY) != labels.get(STABLE) \
                 and state.step not in ("finish", "rollback") and labels.get(STABLE) is not None \
                 and state.candidate in self.kept:
@@ -128,7 +129,8 @@ class Rollout:
         versions = sorted({*keep, state.candidate})
         self._record(versions, pinned)
         self._keep_part_loaded(part, state.part_version)
-        self._apply({self.model: versions, part: [state.part_version]})
+        served_part = any(m.name == part for m in self.declaration.models)  # then the check asks it standalone
+        self._apply({self.model: versions, **({part: [state.part_version]} if served_part else {})})
 
         state.begin("check", self.folder)
         self._check(state.candidate, atol)
