@@ -4,12 +4,16 @@
   ``tfsk.toml``; :func:`check_stack` checks them against each other and the files they mount.
 - :class:`DockerStack` drives ``docker compose``; :class:`DevserverStack` runs the compose file's
   serving service on the devserver (container paths and ports mapped to the host's).
+- :class:`Rollout` (``tfsk rollout``) takes a new part version into a composed model on running
+  servers behind the labels ``stable``/``canary``; :func:`apply_declaration` writes the configs of
+  ``tfsk.toml``, pushes them and waits for every target.
 - :func:`prepare_stack` is the exporter service's step: export the demo when no model exists,
   write the configs.
 
 This package uses the other packages' public APIs only; the devserver runs as a process.
 """
 
+from ._apply import ApplyError, Targets, apply_declaration, wait_for_versions
 from ._checks import ComposeValidation, check_stack, validate_with_compose_cli, validate_with_promtool
 from ._compose import COMPOSE_FILE, ComposeFile, Mount, PortBinding, ServiceSpec, load_compose
 from ._devserver import DevserverStack, devserver_arguments
@@ -17,12 +21,18 @@ from ._docker import DockerStack, docker_engine_problem
 from ._errors import StackError
 from ._interpolate import interpolate
 from ._prepare import DEMO_MODELS, PreparedStack, prepare_stack
+from ._prune import prune_unreferenced
+from ._rollout import CANARY, STABLE, Rollout, RolloutError, Source
+from ._rollout_state import RolloutState, load_state
 from ._spec import Endpoints, StackSpec, load_stack
 from ._wait import ModelState, wait_for_models
 
 __all__ = [
+    "CANARY",
     "COMPOSE_FILE",
     "DEMO_MODELS",
+    "STABLE",
+    "ApplyError",
     "ComposeFile",
     "ComposeValidation",
     "DevserverStack",
@@ -32,17 +42,26 @@ __all__ = [
     "Mount",
     "PortBinding",
     "PreparedStack",
+    "Rollout",
+    "RolloutError",
+    "RolloutState",
     "ServiceSpec",
+    "Source",
     "StackError",
     "StackSpec",
+    "Targets",
+    "apply_declaration",
     "check_stack",
     "devserver_arguments",
     "docker_engine_problem",
     "interpolate",
     "load_compose",
     "load_stack",
+    "load_state",
     "prepare_stack",
+    "prune_unreferenced",
     "validate_with_compose_cli",
     "validate_with_promtool",
     "wait_for_models",
+    "wait_for_versions",
 ]

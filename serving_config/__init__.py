@@ -1,6 +1,7 @@
 """tfsk.serving_config: TF Serving's config files, written from one declaration and validated like the server does.
 
-- :func:`load_declaration` reads ``tfsk.toml``; :func:`write_configs` writes ``models.config`` for
+- :func:`load_declaration` reads ``tfsk.toml`` (:func:`record_versions` pins a model's versions and
+  labels in it, comments kept); :func:`write_configs` writes ``models.config`` for
   the container (container paths) and for the host (absolute host paths), ``monitoring.config``
   and batching parameters, all with TF Serving's own protos in text format; a model's own
   ``[models.NAME.batching]`` becomes ``batching_params.pbtxt`` in each of its version folders
@@ -39,6 +40,7 @@ from ._declaration import (
     ModelDeclaration,
     load_declaration,
     parse_declaration,
+    record_versions,
 )
 from ._diff import Change, ConfigDiff, diff_configs
 from ._disk import ModelFolder, aspired_versions, inspect_model_folder
@@ -136,6 +138,7 @@ __all__ = [
     "read_batching_parameters",
     "read_model_server_config",
     "read_monitoring_config",
+    "record_versions",
     "render_configs",
     "serving_image_version",
     "validate_batching_settings",

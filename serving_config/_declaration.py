@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -26,6 +26,7 @@ from ._models_config import check_label_name, model_config, model_server_config
 from ._monitoring import DEFAULT_PROMETHEUS_PATH, MonitoringSettings
 from ._paths import PathMapping
 from ._policy import POLICY_KINDS, VersionPolicy
+from ._textproto import write_atomic
 
 Target = Literal["container", "host"]
 TARGETS: tuple[Target, ...] = ("container", "host")
@@ -276,3 +277,40 @@ class _Reader:
         return DeclaredOutputs(chosen["models_config"], chosen["host_models_config"],
                                chosen["monitoring_config"] if monitoring else None,
                                chosen["batching_parameters"] if batching else None)
+
+
+_RECORDED = "versions and labels are kept by `tfsk rollout`"
+
+
+def record_versions(declaration: Declaration, model: str, versions: Sequence[int],
+                    labels: Mapping[str, int]) -> Declaration:
+    """Pin ``model`` to ``policy = "specific"`` with ``versions`` and ``labels`` in its ``tfsk.toml``.
+
+    The edit goes through ``tomlkit``: every comment, blank line and key order of the user's file
+    stays; only the model table's ``policy``, ``num_versions``, ``versions`` and ``labels`` change.
+    The new text is parsed back before it replaces the file (atomically), so nothing the tools
+    refuse is written. Returns the declaration as re-read; an unchanged model leaves the file alone.
+    """
+    import tomlkit  # only the writers need it
+
+    if declaration.source is None:
+        raise DeclarationError("the declaration was not read from a file: there is no tfsk.toml to record versions in")
+    current = declaration.model(model)
+    pinned = VersionPolicy.specific(sorted(set(versions)))
+    if current.policy == pinned and current.label_map == dict(labels):
+        return declaration
+    document = tomlkit.parse(declaration.source.read_text(encoding="utf-8"))
+    table = document["models"][model]  # type: ignore[index]
+    if "num_versions" in table:
+        del table["num_versions"]
+    if table.get("policy") != "specific":
+        table["policy"] = "specific"
+        table["policy"].comment(_RECORDED)
+    table["versions"] = list(pinned.versions)
+    inline = tomlkit.inline_table()
+    inline.update(dict(sorted(labels.items())))
+    table["labels"] = inline
+    text = tomlkit.dumps(document)
+    updated = parse_declaration(text, declaration.source.parent, source=declaration.source)
+    write_atomic(declaration.source, text)
+    return updated

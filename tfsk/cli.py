@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("tfsk.exporter.cli", "export parts and composed models as versioned SavedModels; list and prune versions"),
     "config": ("tfsk.serving_config.cli", "write and validate TF Serving's models.config, monitoring and batching configs; plan label moves"),
     "stack": ("tfsk.deploy.cli", "the serving stack of docker-compose.yml: up, down, status, logs, check (Docker or the devserver)"),
+    "rollout": ("tfsk.deploy.rollout_cli", "export a new part version into a composed model and roll it out: start, promote, rollback, finish, status"),
     "serve": ("tfsk.devserver.cli", "run the embedded TF-Serving-compatible server (tensorflow_model_server's flags)"),
     "predict": ("tfsk.client.cli:predict", "run a model's signature on inputs over gRPC"),
     "metadata": ("tfsk.client.cli:metadata", "show a served model's signatures"),
