@@ -19,7 +19,8 @@ import grpc
 
 from ._errors import TargetError
 
-__all__ = ["DEFAULT_TARGET", "TARGET_ENV", "TLS", "check_target", "default_target", "make_channel", "resolve_target"]
+__all__ = ["DEFAULT_TARGET", "TARGET_ENV", "TLS", "check_target", "default_target", "make_channel", "replica_addresses",
+           "resolve_target"]
 
 DEFAULT_TARGET = "localhost:8500"
 #: the environment variable naming the server when no target is given (as the CLI's --target does)
@@ -112,6 +113,39 @@ def resolve_target(targets: str | Sequence[str]) -> tuple[str, bool]:
                 addresses.append(address)
             break
     return f"{family}:{','.join(addresses)}", True
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def replica_addresses(targets: str | Sequence[str]) -> tuple[str, ...]:
+    """The servers a target spreads calls across, each as an address a channel of its own can use.
+
+    A list gives its addresses; ``dns:///host:port`` what the name resolves to now (in Kubernetes,
+    a headless Service's ready pods); ``ipv4:``/``ipv6:`` lists their addresses; anything else is
+    one server.
+    """
+    if not isinstance(targets, str):
+        found = [a for t in targets for a in replica_addresses(t)]
+        return tuple(dict.fromkeys(found))
+    target = check_target(targets)
+    if target.startswith(("ipv4:", "ipv6:")):
+        return tuple(a.strip() for a in target.split(":", 1)[1].split(",") if a.strip())
+    if not target.startswith("dns:"):
+        return (target,)
+    name = target[len("dns:"):]
+    if name.startswith("//"):
+        name = name[2:].partition("/")[2]  # dns://authority/host:port
+    match = _HOST_PORT.fullmatch(name)
+    if match is None:
+        raise TargetError(f"server address {target!r}: write dns:///host:port")
+    host, port = match["host"].strip("[]"), int(match["port"])
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise TargetError(f"server address {target!r}: cannot resolve {host!r} ({error})") from None
+    return tuple(dict.fromkeys(_address(str(info[4][0]), port) for info in found))
 
 
 def make_channel(

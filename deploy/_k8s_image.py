@@ -68,7 +68,7 @@ def serving_dockerfile(spec: StackSpec) -> str:
 
 def _dockerignore(spec: StackSpec) -> str:
     root = _relative(spec, spec.declaration.mapping.host_root)
-    return f"{_HEADER}# Only the model folder goes into the build context of {SERVING_DOCKERFILE}.\n*\n!{root}/\n"
+    return f"{_HEADER}# Only the model folder goes into the build context of {SERVING_DOCKERFILE}.\n*\n!{root}\n"
 
 
 def write_serving_dockerfile(spec: StackSpec, path: Path | None = None) -> Path:
