@@ -250,10 +250,24 @@ def _check_healthcheck(serving: ServiceSpec, findings: _Findings) -> None:
 
 
 def _check_ports(serving: ServiceSpec, findings: _Findings) -> None:
+    taken: dict[int, int] = {}
     for binding in serving.ports:
         if binding.host_ip in ("0.0.0.0", "::", ""):
             findings.warning("ports-open", "ports", f"container port {binding.target} is published on every "
                              f"interface of the host", "publish on 127.0.0.1 unless other machines must reach it")
+        if binding.published is None:
+            continue
+        last = binding.published_last or binding.published
+        if last < binding.published:
+            findings.error("port-range", "ports", f"the range {binding.published}-{last} of container port "
+                           f"{binding.target} ends before it starts", "write FIRST-LAST")
+        for port in range(binding.published, last + 1):
+            if taken.setdefault(port, binding.target) != binding.target:
+                findings.error("port-clash", "ports", f"host port {port} is published for container ports "
+                               f"{taken[port]} and {binding.target}: with --scale, one replica would get both",
+                               "give the gRPC and REST ports ranges that do not overlap (e.g. "
+                               "TFSK_GRPC_PORT=8500-8502 TFSK_REST_PORT=8510-8512)")
+                break
 
 
 def _check_exporter(compose: ComposeFile, serving: ServiceSpec, findings: _Findings) -> None:
