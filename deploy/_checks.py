@@ -263,8 +263,9 @@ def _check_ports(serving: ServiceSpec, findings: _Findings) -> None:
                            f"{binding.target} ends before it starts", "write FIRST-LAST")
         for port in range(binding.published, last + 1):
             if taken.setdefault(port, binding.target) != binding.target:
-                findings.error("port-clash", "ports", f"host port {port} is published for container ports "
-                               f"{taken[port]} and {binding.target}: with --scale, one replica would get both",
+                findings.error("port-clash", "ports", f"host port {port} is published for both container "
+                               f"ports {taken[port]} and {binding.target}: two of them (two replicas with --scale) "
+                               f"would ask for it and one would fail to start",
                                "give the gRPC and REST ports ranges that do not overlap (e.g. "
                                "TFSK_GRPC_PORT=8500-8502 TFSK_REST_PORT=8510-8512)")
                 break
