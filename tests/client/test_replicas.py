@@ -2,6 +2,7 @@
 restarted while 16 threads call Predict, GetModelMetadata and GetModelStatus through
 ``Client([a, b, c])``: not one call may fail. Waiting and ``tfsk status`` ask every replica."""
 
+import asyncio
 import collections
 import json
 import re
@@ -14,7 +15,7 @@ import pytest
 from server_process import ServerProcess, free_port, wait_for
 from support import tfsk
 
-from tfsk.client import Client, WaitTimeoutError
+from tfsk.client import AsyncClient, Client, WaitTimeoutError
 
 THREADS = 16
 FEATURES = np.array([[0.1, 0.2, 0.3, 0.4, 0.5]], np.float32)
@@ -109,6 +110,12 @@ def test_waits_and_status_ask_every_replica(replicas, tmp_path):
         assert client.replicas() == tuple(addresses)
         assert client.wait_for_replicas("tower_c", 1, timeout=30) == {a: 1 for a in addresses}
         assert client.wait_until_available("tower_c", timeout=30) == 1
+
+        async def wait_async():
+            async with AsyncClient(addresses, timeout=10) as serving:
+                return await serving.wait_for_replicas("tower_c", timeout=30), serving.replicas()
+
+        assert asyncio.run(wait_async()) == ({a: 1 for a in addresses}, tuple(addresses))
         shown = tfsk("status", "tower_c", "--target", ",".join(addresses), "--json")
         assert shown.returncode == 0, shown.stderr
         answers = json.loads(shown.stdout)["replicas"]
