@@ -137,3 +137,16 @@ def test_waits_and_status_ask_every_replica(replicas, tmp_path):
         available = re.compile(r"\bAVAILABLE\b")
         assert available.search(sections[0]) and available.search(sections[1])
         assert "error: UNAVAILABLE" in sections[2] and not available.search(sections[2])
+
+
+def test_without_retries_the_same_kill_fails_calls(replicas):
+    """The control: the harness does see the calls a kill breaks when the client does not retry them."""
+    servers, _ = replicas
+    with Client([s.address for s in servers], timeout=20, retries=0) as client, Load(client) as load:
+        wait_for(lambda: load.total() > 300, timeout=60)
+        servers[1].process.send_signal(signal.SIGKILL)
+        servers[1].process.wait(timeout=30)
+        after = load.total()
+        wait_for(lambda: load.total() > after + 300, timeout=60)
+    print(f"\nwithout retries: {load.total()} calls, {sum(load.failed.values())} failed")
+    assert load.failed and all("UNAVAILABLE" in failure for failure in load.failed), dict(load.failed)
