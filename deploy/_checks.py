@@ -66,7 +66,11 @@ def check_stack(compose: ComposeFile, declaration: sc.Declaration, *, service: s
 
 
 def _check_image(serving: ServiceSpec, findings: _Findings) -> None:
-    image = serving.image or ""
+    check_image(serving.image or "", serving.raw.get("platform"), findings)
+
+
+def check_image(image: str, platform: str | None, findings: _Findings) -> None:
+    """The serving image is a pinned tensorflow/serving release running the exporting TensorFlow, on x86-64."""
     if not image.startswith(("tensorflow/serving:", "docker.io/tensorflow/serving:")):
         findings.warning("serving-image", "image", f"the serving image is {image or 'not set'!r}, not a pinned "
                          f"tensorflow/serving release", "use image: tensorflow/serving:${TF_SERVING_VERSION:-X.Y.Z}")
@@ -79,7 +83,7 @@ def _check_image(serving: ServiceSpec, findings: _Findings) -> None:
         findings.warning("image-tag", "image", f"the image runs TensorFlow {release} but this machine exports with "
                          f"TensorFlow {exporting}", f"set TF_SERVING_VERSION={exporting} (or pin the exporter to "
                          f"TensorFlow {release}) so the server runs what exported the models")
-    if serving.raw.get("platform") != "linux/amd64":
+    if platform != "linux/amd64":
         findings.warning("platform", "platform", "tensorflow/serving images are built for x86-64 only",
                          "add platform: linux/amd64 so arm64 hosts run it under emulation instead of failing")
 

@@ -171,6 +171,8 @@ def _deployment(spec: StackSpec, settings: KubernetesSettings, arguments: tuple[
     if settings.models == "volume":
         volumes.append({"name": "models", "persistentVolumeClaim": {"claimName": settings.claim, "readOnly": True}})
     pod: dict[str, Any] = {"containers": [_container(spec, settings, arguments)], "volumes": volumes,
+                           # tensorflow/serving images are x86-64 only, and nodes do not emulate
+                           "nodeSelector": {"kubernetes.io/arch": "amd64"},
                            "terminationGracePeriodSeconds": 30}
     if settings.service_account:
         pod["serviceAccountName"] = settings.service_account

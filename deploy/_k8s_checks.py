@@ -18,8 +18,7 @@ from typing import Any
 
 from tfsk import serving_config as sc
 
-from ._checks import MISSING_FROM_IMAGE, _Findings, _check_image
-from ._compose import ServiceSpec
+from ._checks import MISSING_FROM_IMAGE, _Findings, check_image
 from ._flags import PATH_FLAGS
 from ._k8s import CONFIG_DIR, KubernetesManifests
 from ._spec import StackSpec
@@ -88,9 +87,7 @@ def check_manifests(manifests: KubernetesManifests, spec: StackSpec) -> sc.Valid
     if strategy.get("maxUnavailable") != 0:
         findings.error("rollout", "strategy", "a rolling update may drop below the serving replicas",
                        "maxUnavailable: 0")
-    served = ServiceSpec(spec.serving.name, {"platform": "linux/amd64"}, _serving_image(manifests, spec),
-                         spec.serving.entrypoint, spec.serving.command, (), (), ())
-    _check_image(served, findings)
+    check_image(_serving_image(manifests, spec) or "", "linux/amd64", findings)  # nodes pull the amd64 image
     return sc.ValidationReport("kubernetes manifests", "kubernetes", tuple(findings))
 
 

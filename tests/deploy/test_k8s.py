@@ -113,6 +113,15 @@ def test_rollouts_keep_every_replica_and_clients_can_balance(stack_dir):
     container = container_of(manifests)
     assert container["livenessProbe"]["tcpSocket"] == {"port": "grpc"}
     assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] >= 600
+    assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/arch": "amd64"}
+
+
+def test_the_pods_run_the_tensorflow_that_exported_the_models(stack_dir):
+    pytest.importorskip("tensorflow", reason="the exporting TensorFlow is what the image tag is compared with")
+    spec = spec_of(stack_dir, 'models = "volume"\n', environ={"TF_SERVING_VERSION": "2.20.0"})
+    report = deploy.check_manifests(deploy.render_kubernetes(spec), spec)
+    assert [f.code for f in report.warnings] == ["image-tag"]
+    assert "the image runs TensorFlow 2.20.0" in report.warnings[0].message
 
 
 def test_the_readiness_probe_is_ready_only_when_every_declared_model_is_available(stack_dir, tmp_path):
