@@ -235,3 +235,26 @@ def test_the_serving_dockerfile_bakes_the_models_into_the_pinned_image(stack_dir
     (stack_dir / "Dockerfile.serving").write_text("FROM scratch\n")
     refused = tfsk("stack", "build-image", "-f", str(stack_dir / "docker-compose.yml"), "--no-build")
     assert refused.returncode == 1 and "not replacing it" in refused.stderr
+
+
+def test_build_image_says_why_it_did_not_build_without_docker(served_stack_dir):
+    problem = deploy.docker_engine_problem()
+    if problem is None:
+        pytest.skip("a Docker engine answers here: the build itself is tested below")
+    run = tfsk("stack", "build-image", "-f", str(served_stack_dir / "docker-compose.yml"), "--tag", "models:test")
+    assert run.returncode == 1 and f"not built ({problem})" in run.stdout
+    assert "docker build -f Dockerfile.serving -t models:test ." in run.stdout
+    assert (served_stack_dir / "Dockerfile.serving").is_file()
+    empty = tfsk("stack", "build-image", "-f", str(served_stack_dir.parent / "nowhere.yml"))
+    assert empty.returncode == 1 and "cannot read the compose file" in empty.stderr
+
+
+def test_build_image_builds_where_docker_runs(served_stack_dir):
+    problem = deploy.docker_engine_problem()
+    if problem is not None:
+        pytest.skip(f"needs a Docker engine and the tensorflow/serving image: {problem}")
+    spec = deploy.load_stack(served_stack_dir / "docker-compose.yml", environ={})
+    image = deploy.build_serving_image(spec, "tfsk-test-serving-models:1")
+    assert image.built, image.reason
+    listed = subprocess.run(["docker", "image", "inspect", "tfsk-test-serving-models:1"], capture_output=True)
+    assert listed.returncode == 0
