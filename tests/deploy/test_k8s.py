@@ -35,20 +35,14 @@ def container_of(manifests):
     return manifests.find("Deployment")["spec"]["template"]["spec"]["containers"][0]
 
 
-def assert_valid(manifests):
+def assert_valid(manifests, spec):
     results = deploy.validate_with_kubernetes_schemas(manifests)
     assert results and all(r.error is None for r in results), [r for r in results if r.error]
-    report = deploy.check_manifests(manifests, spec_of_manifests[id(manifests)])
+    report = deploy.check_manifests(manifests, spec)
     assert report.ok, [str(f) for f in report.findings]
 
 
-spec_of_manifests = {}
-
-
-def render(spec):
-    manifests = deploy.render_kubernetes(spec)
-    spec_of_manifests[id(manifests)] = spec
-    return manifests
+render = deploy.render_kubernetes
 
 
 @pytest.mark.parametrize("kubernetes", [
@@ -58,11 +52,21 @@ def render(spec):
     'namespace = "ml"\ncpu_limit = "2"\n',
 ])
 def test_every_manifest_is_valid_for_kubernetes_and_agrees_with_the_stack(stack_dir, kubernetes):
-    manifests = render(spec_of(stack_dir, kubernetes))
-    assert_valid(manifests)
+    spec = spec_of(stack_dir, kubernetes)
+    manifests = render(spec)
+    assert_valid(manifests, spec)
     kinds = sorted(d["kind"] for d in manifests.documents())
     assert {"ConfigMap", "Deployment", "PodDisruptionBudget", "Service"} <= set(kinds)
     assert kinds.count("Service") == 2
+    if "service_monitor = true" in kubernetes:  # a custom resource: no schema in kubernetes-validate
+        monitor = manifests.find("ServiceMonitor")
+        assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+        assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/monitoring/prometheus/metrics",
+                                                 "interval": "15s"}]
+        selected = [d["metadata"]["name"] for d in manifests.documents() if d["kind"] == "Service" and
+                    monitor["spec"]["selector"]["matchLabels"].items() <= d["metadata"]["labels"].items()]
+        assert selected == ["tfsk-serving"]  # not the headless Service too: each pod scraped once
+        assert all(d["metadata"]["namespace"] == "ml" for d in manifests.documents())
 
 
 def test_the_schemas_are_really_checked(stack_dir):
