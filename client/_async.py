@@ -26,6 +26,8 @@ class AsyncClient(BaseClient):
 
     async def close(self) -> None:
         """Close the channel (unless it was given: its owner closes it)."""
+        for replica in self._replicas.values():
+            await replica.close()  # type: ignore[attr-defined]
         if self._owns_channel:
             await self._channel.close()
 
@@ -43,7 +45,8 @@ class AsyncClient(BaseClient):
         answer, failure = None, None
         while not isinstance(step := next_step(plan, answer, failure), Done):
             try:
-                answer, failure = await self._stubs[step.method](step.request, timeout=step.timeout), None
+                call = self._stubs_for(step.replica)[step.method]
+                answer, failure = await call(step.request, timeout=step.timeout), None
             except grpc.RpcError as error:
                 answer, failure = None, self._error(error)
         return step.value  # type: ignore[no-any-return]

@@ -22,7 +22,7 @@ import grpc
 
 from . import _calls, _composed
 from ._catalog import KnownModels, read_known_models
-from ._channel import TLS, default_target, make_channel
+from ._channel import TLS, default_target, make_channel, replica_addresses
 from ._errors import ClientError, ServingError, error_from_rpc
 from ._hints import connection_hint
 from ._inputs import SignatureCache
@@ -128,6 +128,11 @@ class BaseClient:
         check_inputs: bool = True,
         models_config: str | os.PathLike[str] | None = None,
     ) -> None:
+        # what a replica's own client is made with (see replica())
+        self._settings = {"timeout": timeout, "retries": retries, "tls": tls, "keepalive_seconds": keepalive_seconds,
+                          "max_message_bytes": max_message_bytes, "channel_options": channel_options,
+                          "interceptors": interceptors, "check_inputs": check_inputs, "models_config": models_config}
+        self._replicas: dict[str, BaseClient] = {}
         if channel is None:
             self.target: str | Sequence[str] | None = default_target() if target is None else target
             self._channel = make_channel(self.target, tls=tls, retries=retries, keepalive_seconds=keepalive_seconds,
@@ -156,9 +161,32 @@ class BaseClient:
     status = PlanMethod(_calls.status)
     reload_config = PlanMethod(_calls.reload_config)
     wait_until_available = PlanMethod(_calls.wait_until_available)
+    wait_for_replicas = PlanMethod(_calls.wait_for_replicas)
     lineage = PlanMethod(_calls.lineage)
     parts = PlanMethod(_composed.parts)
     check_consistency = PlanMethod(_composed.check_consistency)
+
+    def replicas(self) -> tuple[str, ...]:
+        """The servers calls are spread across: a list target's addresses, what a ``dns:///`` name resolves
+        to now, else the one target. A given ``channel`` counts as one server."""
+        if not self._owns_channel or self.target is None:
+            return (str(self.target),)
+        return replica_addresses(self.target)
+
+    def replica(self, address: str) -> BaseClient:
+        """A client of the same kind and settings that asks only ``address`` (one of :meth:`replicas`).
+
+        Made once and closed with this client. Balanced calls already go to another replica when
+        one is down (gRPC's round-robin with retries on UNAVAILABLE); this is for asking each one.
+        """
+        if address not in self._replicas:
+            if not self._owns_channel:
+                raise ClientError("replica() needs a client that made its own channel (one not given as channel=)")
+            self._replicas[address] = type(self)(address, **self._settings)
+        return self._replicas[address]
+
+    def _stubs_for(self, replica: str | None) -> dict[str, Callable[..., Any]]:
+        return self._stubs if replica is None else self.replica(replica)._stubs
 
     def deadline(self, timeout: float | None) -> float | None:
         return self.timeout if timeout is None else timeout

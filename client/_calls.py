@@ -34,7 +34,7 @@ from ._types import ModelMetadata, Prediction, VersionStatus
 if TYPE_CHECKING:
     from ._base import BaseClient
 
-__all__ = ["lineage", "metadata", "predict", "reload_config", "status", "wait_until_available"]
+__all__ = ["lineage", "metadata", "predict", "reload_config", "status", "wait_for_replicas", "wait_until_available"]
 
 # answers after which a cached signature may no longer be the model's
 _STALE = (InvalidArgumentError, NotFoundError, FailedPreconditionError)
@@ -165,23 +165,48 @@ def wait_until_available(client: BaseClient, model: str, version: int | None = N
                          poll_interval: float = 0.2) -> Plan[int]:
     """Wait until ``version`` (or any version) of ``model`` is AVAILABLE; return that version.
 
-    A version that ends with an error raises at once; other failures are retried until
-    ``timeout``, then :class:`WaitTimeoutError` (a ``TimeoutError``) says what was last heard.
+    With several replicas (a list of addresses, or a ``dns:///`` name with several addresses)
+    every replica must have it (see :meth:`wait_for_replicas`); without ``version``, the
+    version returned is the lowest of the replicas' newest AVAILABLE ones. A version that ends
+    with an error raises at once; other failures are retried until ``timeout``, then
+    :class:`WaitTimeoutError` (a ``TimeoutError``) says what was last heard.
     """
+    found = yield from wait_for_replicas(client, model, version, timeout, poll_interval)
+    return min(found.values())
+
+
+def wait_for_replicas(client: BaseClient, model: str, version: int | None = None, timeout: float = 60.0,
+                      poll_interval: float = 0.2) -> Plan[dict[str, int]]:
+    """Wait until every replica of the target has ``version`` (or any version) of ``model`` AVAILABLE.
+
+    Each address is asked on its own (:meth:`replicas`: the addresses of a list target, or what a
+    ``dns:///`` name resolves to now). Returns ``{address: AVAILABLE version}``; raises like
+    :meth:`wait_until_available`, naming the replicas that were not ready.
+    """
+    replicas = client.replicas()
     deadline = time.monotonic() + timeout
-    last: ServingError | None = None
+    pending, found = list(replicas), {}
+    last: dict[str, ServingError] = {}
     while time.monotonic() < deadline:
-        try:  # not loaded yet, or the server not up yet: ask again
-            entries = yield from ask_status(model, version, min(5.0, max(deadline - time.monotonic(), 0.1)))
-        except ServingError as error:
-            last = error
-        else:
-            found = available_version(entries, model, version)
-            if found is not None:
-                return found
+        for address in list(pending):
+            try:  # not loaded yet, or the server not up yet: ask again
+                entries = yield from ask_status(model, version, min(5.0, max(deadline - time.monotonic(), 0.1)),
+                                                address if len(replicas) > 1 else None)
+            except ServingError as error:
+                last[address] = error
+                continue
+            available = available_version(entries, model, version)
+            if available is not None:
+                found[address] = available
+                pending.remove(address)
+        if not pending:
+            return found
         yield sleep(poll_interval)
     wanted = f"version {version} of {model}" if version is not None else f"a version of {model}"
-    raise WaitTimeoutError(f"{wanted} was not AVAILABLE within {timeout}s" + (f" (last answer: {last})" if last else ""))
+    where = f" on {len(pending)} of {len(replicas)} replicas ({', '.join(pending)})" if len(replicas) > 1 else ""
+    heard = "; ".join(f"{a}: {last[a]}" if len(replicas) > 1 else str(last[a]) for a in pending if a in last)
+    raise WaitTimeoutError(f"{wanted} was not AVAILABLE within {timeout}s{where}"
+                           + (f" (last answer: {heard})" if heard else ""))
 
 
 def lineage(client: BaseClient, model: str, *, version: int | None = None,

@@ -1,8 +1,10 @@
 """gRPC channels set up the way TF Serving users need them, not the way grpcio defaults them.
 
 Unlimited message sizes (TF Serving accepts 2 GiB; grpcio stops at 4 MiB), retries of
-UNAVAILABLE with exponential backoff through gRPC's own retry policy (safe: nothing reached the
-server), keepalive, TLS, and client-side round-robin over several servers.
+UNAVAILABLE with exponential backoff through gRPC's own retry policy for the idempotent calls
+(Predict and the rest of PredictionService, GetModelStatus), keepalive, TLS, and client-side
+round-robin over several servers: a retry picks again, so a replica that died or restarts
+mid-load costs the caller nothing while another one answers within the deadline.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 from ._errors import TargetError
 
-__all__ = ["DEFAULT_TARGET", "TARGET_ENV", "TLS", "check_target", "default_target", "make_channel", "resolve_target"]
+__all__ = ["DEFAULT_TARGET", "TARGET_ENV", "TLS", "check_target", "default_target", "make_channel", "replica_addresses",
+           "resolve_target"]
 
 DEFAULT_TARGET = "localhost:8500"
 #: the environment variable naming the server when no target is given (as the CLI's --target does)
@@ -28,7 +32,11 @@ TARGET_ENV = "TFSK_TARGET"
 _SCHEMES = ("dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:", "xds:", "google-c2p:")
 _HOST_PORT = re.compile(r"(?P<host>\[[0-9A-Fa-f:.%\w]+\]|[^\s:\[\]/]+):(?P<port>\d{1,5})")
 
-_SERVICES = [{"service": "tensorflow.serving.PredictionService"}, {"service": "tensorflow.serving.ModelService"}]
+# The idempotent calls, retried on UNAVAILABLE (on another replica when balanced: gRPC picks again). Not
+# HandleReloadConfigRequest: it changes the server, so it is sent once (gRPC still retries it transparently
+# when it never left the client).
+_RETRIED = [{"service": "tensorflow.serving.PredictionService"},
+            {"service": "tensorflow.serving.ModelService", "method": "GetModelStatus"}]
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,18 @@ def check_target(target: str) -> str:
     return target
 
 
+def _lookup(target: str, name: str, usage: str) -> tuple[int, list[Any]]:
+    """The port of ``name`` (host:port, part of ``target``) and what its host resolves to now."""
+    match = _HOST_PORT.fullmatch(name)
+    if match is None:
+        raise TargetError(f"server address {target!r}: {usage}")
+    host, port = match["host"].strip("[]"), int(match["port"])
+    try:
+        return port, socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise TargetError(f"server address {target!r}: cannot resolve {host!r} ({error})") from None
+
+
 def resolve_target(targets: str | Sequence[str]) -> tuple[str, bool]:
     """A gRPC target string and whether to balance across its addresses.
 
@@ -94,14 +114,8 @@ def resolve_target(targets: str | Sequence[str]) -> tuple[str, bool]:
         return resolve_target(targets[0])
     addresses, family = [], None
     for target in targets:
-        match = _HOST_PORT.fullmatch(check_target(target))
-        if match is None:
-            raise TargetError(f"server address {target!r}: balancing across several servers takes host:port addresses")
-        host, port = match["host"].strip("[]"), int(match["port"])
-        try:
-            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as error:
-            raise TargetError(f"server address {target!r}: cannot resolve {host!r} ({error})") from None
+        port, found = _lookup(target, check_target(target), "balancing across several servers takes host:port "
+                                                            "addresses")
         for info in found:
             kind = "ipv6" if info[0] == socket.AF_INET6 else "ipv4"
             if family not in (None, kind):
@@ -112,6 +126,32 @@ def resolve_target(targets: str | Sequence[str]) -> tuple[str, bool]:
                 addresses.append(address)
             break
     return f"{family}:{','.join(addresses)}", True
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def replica_addresses(targets: str | Sequence[str]) -> tuple[str, ...]:
+    """The servers a target spreads calls across, each as an address a channel of its own can use.
+
+    A list gives its addresses; ``dns:///host:port`` what the name resolves to now (in Kubernetes,
+    a headless Service's ready pods); ``ipv4:``/``ipv6:`` lists their addresses; anything else is
+    one server.
+    """
+    if not isinstance(targets, str):
+        found = [a for t in targets for a in replica_addresses(t)]
+        return tuple(dict.fromkeys(found))
+    target = check_target(targets)
+    if target.startswith(("ipv4:", "ipv6:")):
+        return tuple(a.strip() for a in target.split(":", 1)[1].split(",") if a.strip())
+    if not target.startswith("dns:"):
+        return (target,)
+    name = target[len("dns:"):]
+    if name.startswith("//"):
+        name = name[2:].partition("/")[2]  # dns://authority/host:port
+    port, found = _lookup(target, name, "write dns:///host:port")
+    return tuple(dict.fromkeys(_address(str(info[4][0]), port) for info in found))
 
 
 def make_channel(
@@ -131,7 +171,7 @@ def make_channel(
     config: dict[str, object] = {}
     if retries > 0:
         config["methodConfig"] = [{
-            "name": _SERVICES,
+            "name": _RETRIED,
             "retryPolicy": {
                 "maxAttempts": min(retries + 1, 5),  # gRPC caps attempts at 5
                 "initialBackoff": f"{initial_backoff}s",

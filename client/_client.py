@@ -20,6 +20,8 @@ class Client(BaseClient):
 
     def close(self) -> None:
         """Close the channel (unless it was given: its owner closes it)."""
+        for replica in self._replicas.values():
+            replica.close()  # type: ignore[attr-defined]
         if self._owns_channel:
             self._channel.close()
 
@@ -37,7 +39,7 @@ class Client(BaseClient):
         answer, failure = None, None
         while not isinstance(step := next_step(plan, answer, failure), Done):
             try:
-                answer, failure = self._stubs[step.method](step.request, timeout=step.timeout), None
+                answer, failure = self._stubs_for(step.replica)[step.method](step.request, timeout=step.timeout), None
             except grpc.RpcError as error:
                 answer, failure = None, self._error(error)
         return step.value  # type: ignore[no-any-return]

@@ -23,11 +23,15 @@ SLEEP = "sleep"  # the pseudo-method that pauses: its request is the number of s
 
 
 class Call(NamedTuple):
-    """Make the gRPC call ``method`` (a key of ``_requests.METHODS``, or :data:`SLEEP`); the answer is sent back."""
+    """Make the gRPC call ``method`` (a key of ``_requests.METHODS``, or :data:`SLEEP`); the answer is sent back.
+
+    ``replica``: ask that one address of a balanced target (``None``: the balanced channel).
+    """
 
     method: str
     request: Any
     timeout: float | None
+    replica: str | None = None
 
 
 class Done(NamedTuple):
@@ -55,6 +59,7 @@ def ask_metadata(model: str, version: int | None, label: str | None, timeout: fl
     return metadata_from(response, model)
 
 
-def ask_status(model: str, version: int | None, timeout: float | None) -> Plan[list[VersionStatus]]:
+def ask_status(model: str, version: int | None, timeout: float | None,
+               replica: str | None = None) -> Plan[list[VersionStatus]]:
     """GetModelStatus, read; errors as the server gives them (no hint)."""
-    return statuses_from((yield Call("GetModelStatus", status_request(model, version), timeout)))
+    return statuses_from((yield Call("GetModelStatus", status_request(model, version), timeout, replica)))

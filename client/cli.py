@@ -213,18 +213,42 @@ def status(argv: Sequence[str] | None = None, prog: str = "tfsk status") -> int:
     parser.add_argument("--version", type=int, help="only this version")
     _common(parser)
 
-    def action(client: Client, args: argparse.Namespace) -> int:
-        versions = client.status(args.model, version=args.version)
-        if args.json:
-            print(json.dumps([vars(v) for v in versions]))
-            return 0
+    def table(versions: list[Any]) -> None:
         from tfsk._console import print_table
 
         rows = [(entry.version, entry.state, entry.error_code + (f": {entry.error_message}" if entry.error_message else ""))
                 for entry in versions]
         print_table(("VERSION", "STATE", "STATUS"), rows,
                     [f"{'VERSION':>8}  {'STATE':<10}  STATUS"] + [f"{v:>8}  {state:<10}  {d}" for v, state, d in rows])
-        return 0
+
+    def action(client: Client, args: argparse.Namespace) -> int:
+        replicas = client.replicas()
+        if len(replicas) == 1:
+            versions = client.status(args.model, version=args.version)
+            if args.json:
+                print(json.dumps([vars(v) for v in versions]))
+            else:
+                table(versions)
+            return 0
+        # Several servers (a,b,c or a dns:/// name with several addresses): each one's own answer.
+        answers: dict[str, Any] = {}
+        for address in replicas:
+            try:
+                answers[address] = client.replica(address).status(args.model, version=args.version)
+            except ClientError as error:
+                answers[address] = error
+        failed = sum(isinstance(a, ClientError) for a in answers.values())
+        if args.json:
+            print(json.dumps({"replicas": {a: {"error": str(v)} if isinstance(v, ClientError) else [vars(e) for e in v]
+                                           for a, v in answers.items()}}))
+        else:
+            for index, (address, answer) in enumerate(answers.items()):
+                print(("\n" if index else "") + f"replica {address}")
+                if isinstance(answer, ClientError):
+                    print(f"  error: {answer}")
+                else:
+                    table(answer)
+        return 1 if failed else 0
 
     return _run("status", parser, argv, action)
 

@@ -66,7 +66,11 @@ def check_stack(compose: ComposeFile, declaration: sc.Declaration, *, service: s
 
 
 def _check_image(serving: ServiceSpec, findings: _Findings) -> None:
-    image = serving.image or ""
+    check_image(serving.image or "", serving.raw.get("platform"), findings)
+
+
+def check_image(image: str, platform: str | None, findings: _Findings) -> None:
+    """The serving image is a pinned tensorflow/serving release running the exporting TensorFlow, on x86-64."""
     if not image.startswith(("tensorflow/serving:", "docker.io/tensorflow/serving:")):
         findings.warning("serving-image", "image", f"the serving image is {image or 'not set'!r}, not a pinned "
                          f"tensorflow/serving release", "use image: tensorflow/serving:${TF_SERVING_VERSION:-X.Y.Z}")
@@ -79,7 +83,7 @@ def _check_image(serving: ServiceSpec, findings: _Findings) -> None:
         findings.warning("image-tag", "image", f"the image runs TensorFlow {release} but this machine exports with "
                          f"TensorFlow {exporting}", f"set TF_SERVING_VERSION={exporting} (or pin the exporter to "
                          f"TensorFlow {release}) so the server runs what exported the models")
-    if serving.raw.get("platform") != "linux/amd64":
+    if platform != "linux/amd64":
         findings.warning("platform", "platform", "tensorflow/serving images are built for x86-64 only",
                          "add platform: linux/amd64 so arm64 hosts run it under emulation instead of failing")
 
@@ -250,10 +254,25 @@ def _check_healthcheck(serving: ServiceSpec, findings: _Findings) -> None:
 
 
 def _check_ports(serving: ServiceSpec, findings: _Findings) -> None:
+    taken: dict[int, int] = {}
     for binding in serving.ports:
         if binding.host_ip in ("0.0.0.0", "::", ""):
             findings.warning("ports-open", "ports", f"container port {binding.target} is published on every "
                              f"interface of the host", "publish on 127.0.0.1 unless other machines must reach it")
+        if binding.published is None:
+            continue
+        last = binding.published_last or binding.published
+        if last < binding.published:
+            findings.error("port-range", "ports", f"the range {binding.published}-{last} of container port "
+                           f"{binding.target} ends before it starts", "write FIRST-LAST")
+        for port in range(binding.published, last + 1):
+            if taken.setdefault(port, binding.target) != binding.target:
+                findings.error("port-clash", "ports", f"host port {port} is published for both container "
+                               f"ports {taken[port]} and {binding.target}: two of them (two replicas with --scale) "
+                               f"would ask for it and one would fail to start",
+                               "give the gRPC and REST ports ranges that do not overlap (e.g. "
+                               "TFSK_GRPC_PORT=8500-8502 TFSK_REST_PORT=8510-8512)")
+                break
 
 
 def _check_exporter(compose: ComposeFile, serving: ServiceSpec, findings: _Findings) -> None:

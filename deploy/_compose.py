@@ -37,11 +37,16 @@ class Mount:
 
 @dataclass(frozen=True)
 class PortBinding:
-    """Container ``target`` port published on the host at ``host_ip:published``."""
+    """Container ``target`` port published on the host at ``host_ip:published``.
+
+    A range (``8500-8502:8500``, one port per replica of a scaled service) starts at ``published``
+    and ends at ``published_last``.
+    """
 
     target: int
     published: int | None
     host_ip: str
+    published_last: int | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,8 @@ def _port(port: Any, where: str) -> PortBinding:
             host_ip, published, target = text.rsplit(":", 2)
         elif ":" in text:
             published, target = text.split(":")
-        return PortBinding(int(target), int(published) if published else None, host_ip.strip("[]") or "0.0.0.0")
+        first, _, last = (published or "").partition("-")
+        return PortBinding(int(target), int(first) if first else None, host_ip.strip("[]") or "0.0.0.0",
+                           int(last) if last else None)
     except (KeyError, ValueError):
         raise StackError(f"{where}.ports: {port!r} is not '[HOST_IP:]HOST_PORT:CONTAINER_PORT'") from None

@@ -51,6 +51,17 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                 engine=False)
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.add_argument("--no-disk-check", action="store_true", help="skip the checks of files and model folders")
+    render = add("render", "write Kubernetes manifests (ConfigMap, Deployment, Services, PodDisruptionBudget; "
+                           "kustomize layout) from tfsk.toml's [kubernetes] and the compose serving service",
+                 engine=False)
+    render.add_argument("platform", choices=["k8s"], help="k8s: plain Kubernetes manifests")
+    render.add_argument("--out", "-o", type=Path, default=Path("k8s"), help="folder to write (default ./k8s)")
+    render.add_argument("--batching", action="store_true", help="serve with tfsk.toml's [batching] (as stack up)")
+    render.add_argument("--json", action="store_true", help="machine-readable output")
+    build = add("build-image", "write Dockerfile.serving (FROM the pinned serving image, with the models and "
+                               "configs) and build it with docker build", engine=False)
+    build.add_argument("--tag", "-t", help="image tag (default: tfsk.toml's [kubernetes] image)")
+    build.add_argument("--no-build", action="store_true", help="only write Dockerfile.serving")
     prepare = commands.add_parser("prepare", help="the exporter service's step: export the demo models when "
                                   "none exist, then write the configs from the declaration")
     prepare.add_argument("--declaration", "-d", type=Path, default=Path("tfsk.toml"))
@@ -231,6 +242,59 @@ def _cmd_check(args: argparse.Namespace, spec: Any) -> int:
     return 0 if ok else 1
 
 
+def _cmd_render(args: argparse.Namespace, spec: Any) -> int:
+    from tfsk.deploy import (
+        KUBERNETES_VERSION,
+        check_manifests,
+        render_kubernetes,
+        validate_with_kubernetes_schemas,
+        write_manifests,
+    )
+
+    manifests = render_kubernetes(spec)
+    report = check_manifests(manifests, spec)
+    schemas = validate_with_kubernetes_schemas(manifests)
+    invalid = [s for s in schemas or [] if s.error]
+    ok = report.ok and not invalid
+    written = write_manifests(manifests, args.out) if ok else []
+    if args.json:
+        print(json.dumps({"ok": ok, "written": [str(p) for p in written], "report": report.to_json(),
+                          "schemas": None if schemas is None else [vars(s) for s in schemas]}, indent=2))
+        return 0 if ok else 1
+    for finding in report.findings:
+        _say(f"  {finding}")
+    for schema in invalid:
+        _say(f"  {schema.kind} {schema.name}: not valid against the Kubernetes schemas: {schema.error}")
+    if not ok:
+        _say("nothing written: fix the above")
+        return 1
+    checked = "not checked against the Kubernetes schemas (pip install kubernetes-validate)" if schemas is None \
+        else f"all {len(schemas)} valid against the Kubernetes {KUBERNETES_VERSION} schemas"
+    settings = manifests.settings
+    _say(f"wrote {len(written)} files to {args.out} ({checked}); models from: {settings.models}")
+    for path in written:
+        _say(f"  {path}")
+    if settings.models == "image":
+        _say(f"the pods run {settings.image}: build and push it with `tfsk stack build-image` and `docker push`")
+    _say(f"apply: kubectl apply -k {args.out}   |   clients: dns:///{settings.name}-headless"
+         f"{'.' + settings.namespace if settings.namespace else ''}:{spec.container_port('port', 8500)}")
+    return 0
+
+
+def _cmd_build_image(args: argparse.Namespace, spec: Any) -> int:
+    from tfsk.deploy import build_serving_image, read_kubernetes_settings
+
+    tag = args.tag or read_kubernetes_settings(spec.declaration.source).image
+    image = build_serving_image(spec, tag, build=not args.no_build)
+    _say(f"wrote {image.dockerfile}")
+    if image.built:
+        _say(f"built {image.tag}; push it where the cluster pulls from: docker push {image.tag}")
+        return 0
+    _say(f"not built ({image.reason}); build it where Docker runs: docker build -f {image.dockerfile.name} "
+         f"-t {image.tag} .")
+    return 0 if args.no_build else 1
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "tfsk stack") -> int:
     parser = _parser(prog)
     args = parser.parse_args(argv)
@@ -241,7 +305,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk stack") -> int:
         if args.command == "prepare":
             return _cmd_prepare(args)
         spec = load_stack(args.compose_file, args.declaration, environ=_environ(args))
-        handlers = {"up": _cmd_up, "down": _cmd_down, "status": _cmd_status, "logs": _cmd_logs, "check": _cmd_check}
+        handlers = {"up": _cmd_up, "down": _cmd_down, "status": _cmd_status, "logs": _cmd_logs, "check": _cmd_check,
+                    "render": _cmd_render, "build-image": _cmd_build_image}
         return int(handlers[args.command](args, spec))
     except StackError as error:
         print(f"{prog} {args.command}: error: {error}", file=sys.stderr)

@@ -33,7 +33,8 @@ TARGETS: tuple[Target, ...] = ("container", "host")
 DECLARATION_FILE = "tfsk.toml"
 _INT64 = range(-(2**63), 2**63)
 
-_TOP_KEYS = {"paths", "outputs", "models", "monitoring", "batching"}
+# [kubernetes] is read by tfsk.deploy (`tfsk stack render k8s`), not here.
+_TOP_KEYS = {"paths", "outputs", "models", "monitoring", "batching", "kubernetes"}
 _MODEL_KEYS = {"folder", "policy", "num_versions", "versions", "labels", "batching"}
 _OUTPUT_DEFAULTS = {
     "models_config": "models.config",

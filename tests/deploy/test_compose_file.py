@@ -57,6 +57,21 @@ def test_ports_are_on_loopback_unless_one_variable_opens_them():
         assert all(p.host_ip == "127.0.0.1" for p in repo_compose().service(name).ports)
 
 
+def test_replicas_get_port_ranges_that_must_not_overlap():
+    scaled = repo_compose(TFSK_GRPC_PORT="8500-8502", TFSK_REST_PORT="8510-8512")
+    ports = scaled.service("serving").ports
+    assert {(p.target, p.published, p.published_last) for p in ports} == {(8500, 8500, 8502), (8501, 8510, 8512)}
+    declaration = sc.load_declaration(REPO / "tfsk.toml")
+    codes = [f.code for r in deploy.check_stack(scaled, declaration, check_disk=False) for f in r.findings]
+    assert "port-clash" not in codes
+    clashing = repo_compose(TFSK_GRPC_PORT="8500-8502")  # REST stays 8501, inside the gRPC range
+    findings = [f for r in deploy.check_stack(clashing, declaration, check_disk=False) for f in r.findings]
+    assert [f.message for f in findings if f.code == "port-clash"] == [
+        "host port 8501 is published for both container ports 8500 and 8501: two of them (two replicas with "
+        "--scale) would ask for it and one would fail to start"]
+    assert "--scale serving=3" in (REPO / "docker-compose.yml").read_text()
+
+
 def test_batching_is_one_switch_away():
     flags = repo_compose(TFSK_BATCHING="true",
                          TFSK_BATCHING_PARAMETERS_FILE="/models/batching_parameters.config").service("serving").flags()
@@ -74,7 +89,7 @@ def test_profiles_keep_monitoring_and_smoke_optional():
         image = compose.service(name).image
         assert re.fullmatch(r"[a-z/]+:v?\d+\.\d+\.\d+", image), f"{name} image {image!r} is not pinned to a release"
     smoke = compose.raw["services"]["smoke"]
-    assert smoke["build"]["target"] == "light" and "serving:8500" in smoke["command"][0]
+    assert smoke["build"]["target"] == "light" and "--target dns:///serving:8500" in smoke["command"][0]
     assert all(f"tfsk {verb} " in smoke["command"][0] for verb in ("status", "check", "predict"))
 
 
