@@ -227,6 +227,10 @@ def prometheus_scrape(compose: ComposeFile, target_service: str) -> tuple[str, i
                     name, _, port = str(target).partition(":")
                     if name == target_service:
                         return job.get("metrics_path", "/metrics"), int(port) if port.isdigit() else None
+            for dns in job.get("dns_sd_configs", []) or []:  # every replica of a scaled service
+                if target_service in (dns.get("names") or []) and dns.get("type", "SRV") == "A":
+                    port = dns.get("port")
+                    return job.get("metrics_path", "/metrics"), int(port) if isinstance(port, int) else None
     return None
 
 

@@ -42,7 +42,7 @@ def test_a_fresh_clone_is_told_to_write_the_configs(stack_dir):
 
 
 def test_monitoring_path_and_port_must_agree_with_tfsk_toml(served_stack_dir):
-    edit(served_stack_dir / "monitoring" / "prometheus.yml", "targets: [\"serving:8501\"]", "targets: [\"serving:9999\"]")
+    edit(served_stack_dir / "monitoring" / "prometheus.yml", "port: 8501", "port: 9999")
     edit(served_stack_dir / "tfsk.toml", 'path = "/monitoring/prometheus/metrics"', 'path = "/metrics"')
     sc.write_configs(sc.load_declaration(served_stack_dir / "tfsk.toml"))
     _, codes = check(served_stack_dir)
