@@ -14,9 +14,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the exporter step imports 
 _ENGINES = ("auto", "docker", "devserver")
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, description="Bring up the serving stack of docker-compose.yml: TF Serving on a Docker engine "
+def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
+    from tfsk import _console
+
+    parser = _console.ArgumentParser(
+        json_mode=json_mode, prog=prog, description="Bring up the serving stack of docker-compose.yml: TF Serving on a Docker engine "
                                "or, where there is none, the same serving service (same flags, paths mapped "
                                "through its volumes, ports through its published ports) on the devserver.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -181,7 +183,7 @@ def _cmd_status(args: argparse.Namespace, spec: Any) -> int:
                 print(json.dumps({"engine": "devserver", "running": False}))
             else:
                 _say("the stack is not running (no devserver started by `tfsk stack up`, no Docker engine)")
-            return 3
+            return 1  # what was checked (a running stack) is not there
         running, endpoints, header = True, record.endpoints, f"devserver pid {record.pid}, log {record.log}"
     else:
         header, states = engine.status()
@@ -217,7 +219,11 @@ def _cmd_logs(args: argparse.Namespace, spec: Any) -> int:
 
 
 def _cmd_check(args: argparse.Namespace, spec: Any) -> int:
-    from tfsk.deploy import check_stack, validate_with_compose_cli, validate_with_promtool
+    from tfsk.deploy import (
+        check_stack,
+        validate_with_compose_cli,
+        validate_with_promtool,
+    )
 
     reports = check_stack(spec.compose, spec.declaration, check_disk=not args.no_disk_check)
     tools = {"compose schema": validate_with_compose_cli(spec.compose.path),
@@ -292,31 +298,34 @@ def _cmd_build_image(args: argparse.Namespace, spec: Any) -> int:
         return 0
     _say(f"not built ({image.reason}); build it where Docker runs: docker build -f {image.dockerfile.name} "
          f"-t {image.tag} .")
-    return 0 if args.no_build else 1
+    return 0 if args.no_build else 2  # could not run (no Docker): the Dockerfile is written, not built
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "tfsk stack") -> int:
-    parser = _parser(prog)
-    args = parser.parse_args(argv)
-    from tfsk import serving_config as sc
-    from tfsk.deploy import StackError, load_stack
+    from tfsk import _console
 
-    try:
-        if args.command == "prepare":
-            return _cmd_prepare(args)
-        spec = load_stack(args.compose_file, args.declaration, environ=_environ(args))
-        handlers = {"up": _cmd_up, "down": _cmd_down, "status": _cmd_status, "logs": _cmd_logs, "check": _cmd_check,
-                    "render": _cmd_render, "build-image": _cmd_build_image}
-        return int(handlers[args.command](args, spec))
-    except StackError as error:
-        print(f"{prog} {args.command}: error: {error}", file=sys.stderr)
-        if error.log_tail:
-            print(f"--- last lines of the server's log ---\n{error.log_tail}", file=sys.stderr)
-        return 1
-    except (sc.ConfigError, _UsageError) as error:
-        print(f"{prog} {args.command}: error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"{prog} {args.command}: error: {error.strerror or error}: {os.fspath(error.filename or '')}",
-              file=sys.stderr)
-        return 1
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(prog, _console.wants_json(argv)).parse_args(argv)
+
+    def body() -> int:
+        from tfsk import serving_config as sc
+        from tfsk.deploy import StackError, load_stack
+
+        try:
+            if args.command == "prepare":
+                return _cmd_prepare(args)
+            spec = load_stack(args.compose_file, args.declaration, environ=_environ(args))
+            handlers = {"up": _cmd_up, "down": _cmd_down, "status": _cmd_status, "logs": _cmd_logs,
+                        "check": _cmd_check, "render": _cmd_render, "build-image": _cmd_build_image}
+            return int(handlers[args.command](args, spec))
+        except StackError as error:  # could not run: exit 2, with the server's last log lines where there are some
+            tail = f"\n--- last lines of the server's log ---\n{error.log_tail}" if error.log_tail else ""
+            raise _console.CommandError(f"{error}{tail}") from None
+        except (sc.ConfigError, _UsageError) as error:
+            raise _console.CommandError(str(error)) from None
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _console.CommandError(_console.describe_os_error(error)) from None
+
+    return _console.guarded(f"{prog} {args.command}", argv, body)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -25,9 +24,11 @@ _STEPS = {
 }
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, description="Roll a new part version out into a composed model on running servers: start "
+def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
+    from tfsk import _console
+
+    parser = _console.ArgumentParser(
+        json_mode=json_mode, prog=prog, description="Roll a new part version out into a composed model on running servers: start "
                                "(export, assemble, load beside stable, check, label canary), promote, rollback, "
                                "finish, status. tfsk.toml records the versions kept loaded and the labels.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -71,7 +72,13 @@ def _say(text: str) -> None:
 
 def resolve_targets(args: argparse.Namespace) -> Any:
     """``--target``, else the running stack beside the declaration, else ``$TFSK_TARGET`` / localhost:8500."""
-    from tfsk.deploy import COMPOSE_FILE, DevserverStack, Targets, docker_engine_problem, load_stack
+    from tfsk.deploy import (
+        COMPOSE_FILE,
+        DevserverStack,
+        Targets,
+        docker_engine_problem,
+        load_stack,
+    )
 
     paths = args.paths
     if args.target:
@@ -111,43 +118,51 @@ def _print_status(status: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "tfsk rollout") -> int:
-    args = _parser(prog).parse_args(argv)
-    from tfsk import serving_config as sc
-    from tfsk.deploy import Rollout, RolloutError, Source, StackError
+    from tfsk import _console
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(prog, _console.wants_json(argv)).parse_args(argv)
     rollout = None
-    try:
-        rollout = Rollout(args.declaration, args.model, resolve_targets(args), on_progress=lambda line: _say(line))
-        if args.command == "start":
-            rollout.start(args.part, Source(args.keras_file, args.factory, args.version), atol=args.atol)
-        elif args.command == "status":
-            status = rollout.status()
-            if args.json:
-                print(json.dumps(status, indent=2))
+
+    def body() -> int:
+        nonlocal rollout
+        from tfsk import serving_config as sc
+        from tfsk.deploy import Rollout, RolloutError, Source, StackError
+
+        try:
+            rollout = Rollout(args.declaration, args.model, resolve_targets(args), on_progress=lambda line: _say(line))
+            if args.command == "start":
+                rollout.start(args.part, Source(args.keras_file, args.factory, args.version), atol=args.atol)
+            elif args.command == "status":
+                status = rollout.status()
+                if args.json:
+                    _console.emit_json(status)
+                else:
+                    _print_status(status)
+                return _console.EXIT_OK if status["healthy"] else _console.EXIT_NOT_RIGHT
             else:
-                _print_status(status)
-            return 0 if status["healthy"] else 1
-        else:
-            getattr(rollout, args.command)()
-        return 0
-    except KeyboardInterrupt:
-        _stopped(prog, args, rollout, "interrupted")
-        return 130
-    except (RolloutError, StackError, sc.ConfigError) as error:
-        _stopped(prog, args, rollout, str(error))
-        return 1
-    except Exception as error:  # noqa: BLE001 - an export's or a server's failure: say where it stopped
-        if rollout is None:
+                getattr(rollout, args.command)()
+            return _console.EXIT_OK
+        except (RolloutError, StackError, sc.ConfigError) as error:  # stopped: could not go on (exit 2)
+            raise _console.CommandError(_stopped(args, rollout, str(error))) from None
+        except BrokenPipeError:
             raise
-        _stopped(prog, args, rollout, f"{type(error).__name__}: {error}")
-        return 1
+        except Exception as error:  # noqa: BLE001 - an export's or a server's failure: say where it stopped
+            if rollout is None:
+                raise
+            raise _console.CommandError(_stopped(args, rollout, f"{type(error).__name__}: {error}")) from None
+
+    def interrupted() -> tuple[str, int]:
+        return _stopped(args, rollout, "interrupted"), _console.EXIT_INTERRUPTED
+
+    return _console.guarded(f"{prog} {args.command}", argv, body, interrupted)
 
 
-def _stopped(prog: str, args: argparse.Namespace, rollout: Any, why: str) -> None:
-    print(f"{prog} {args.command}: error: {why}", file=sys.stderr)
+def _stopped(args: argparse.Namespace, rollout: Any, why: str) -> str:
+    """The error line, and where the rollout stopped with what ``stable`` still serves."""
     if rollout is None or args.command == "status":
-        return
+        return why
     step = rollout.state.step
     stable = rollout.labels.get("stable")
-    print(f"stopped while {_STEPS.get(step, step)}; stable still names {args.model} version {stable}. "
-          f"Fix the cause and run the same command again to resume.", file=sys.stderr)
+    return (f"{why}\nstopped while {_STEPS.get(step, step)}; stable still names {args.model} version {stable}. "
+            "Fix the cause and run the same command again to resume.")

@@ -23,6 +23,10 @@ LIGHT = [
     ("serve", "--help"),
     ("serve", "--version"),
     ("config", "--help"),
+    ("stack", "--help"),
+    ("stack", "check", "--help"),
+    ("rollout", "--help"),
+    ("rollout", "start", "--help"),
     ("predict", "--help"),
     ("--version",),
     (),
@@ -63,6 +67,9 @@ def test_errors_under_json_are_json_on_stdout():
                  ("export", "part", "--json", "--base", "/tmp/tfsk-never"),  # usage error: SOURCE and --name missing
                  ("demo", "--declaration", "/nonexistent/tfsk.toml", "--json"),
                  ("status", "m", "--target", "127.0.0.1:1", "--timeout", "2", "--json"),
+                 ("stack", "status", "--compose-file", "/nonexistent/docker-compose.yml", "--json"),
+                 ("stack", "bogus", "--json"),
+                 ("rollout", "status", "composed", "--declaration", "/nonexistent/tfsk.toml", "--json"),
                  ("nonsense", "--json")):
         run = tfsk(*args)
         answer = json.loads(run.stdout)

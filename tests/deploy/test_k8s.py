@@ -211,11 +211,11 @@ def test_render_writes_a_kustomize_layout_and_never_replaces_a_foreign_file(stac
     assert again.returncode == 0  # its own files are rendered again
     (out / "service.yaml").write_text("# mine\n")
     refused = tfsk("stack", "render", "k8s", "-f", str(stack_dir / "docker-compose.yml"), "--out", str(out))
-    assert refused.returncode == 1 and "was not written by `tfsk stack render k8s`" in refused.stderr
+    assert refused.returncode == 2 and "was not written by `tfsk stack render k8s`" in refused.stderr
     assert (out / "service.yaml").read_text() == "# mine\n"
     (stack_dir / "tfsk.toml").write_text((stack_dir / "tfsk.toml").read_text() + '\n[kubernetes]\nmodels = "s3"\n')
     bad = tfsk("stack", "render", "k8s", "-f", str(stack_dir / "docker-compose.yml"), "--out", str(stack_dir / "x"))
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr and "models = 's3'" in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "models = 's3'" in bad.stderr
     assert not (stack_dir / "x").exists()
 
 
@@ -238,7 +238,7 @@ def test_the_serving_dockerfile_bakes_the_models_into_the_pinned_image(stack_dir
     assert run.returncode == 0 and (stack_dir / "Dockerfile.serving").read_text().startswith("# Written by")
     (stack_dir / "Dockerfile.serving").write_text("FROM scratch\n")
     refused = tfsk("stack", "build-image", "-f", str(stack_dir / "docker-compose.yml"), "--no-build")
-    assert refused.returncode == 1 and "not replacing it" in refused.stderr
+    assert refused.returncode == 2 and "not replacing it" in refused.stderr
 
 
 def test_build_image_says_why_it_did_not_build_without_docker(served_stack_dir):
@@ -246,11 +246,11 @@ def test_build_image_says_why_it_did_not_build_without_docker(served_stack_dir):
     if problem is None:
         pytest.skip("a Docker engine answers here: the build itself is tested below")
     run = tfsk("stack", "build-image", "-f", str(served_stack_dir / "docker-compose.yml"), "--tag", "models:test")
-    assert run.returncode == 1 and f"not built ({problem})" in run.stdout
+    assert run.returncode == 2 and f"not built ({problem})" in run.stdout
     assert "docker build -f Dockerfile.serving -t models:test ." in run.stdout
     assert (served_stack_dir / "Dockerfile.serving").is_file()
     empty = tfsk("stack", "build-image", "-f", str(served_stack_dir.parent / "nowhere.yml"))
-    assert empty.returncode == 1 and "cannot read the compose file" in empty.stderr
+    assert empty.returncode == 2 and "cannot read the compose file" in empty.stderr
 
 
 def test_build_image_builds_where_docker_runs(served_stack_dir):

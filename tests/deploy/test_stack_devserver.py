@@ -90,7 +90,7 @@ def test_stack_up_serves_queries_reports_and_stops_on_the_devserver(stack_dir):
         follower = subprocess.Popen([sys.executable, "-m", "tfsk", "stack", "logs", "--engine", "devserver"],
                                     cwd=stack_dir, stdout=subprocess.PIPE, text=True)
         again = tfsk("stack", "up", "--engine", "devserver", cwd=stack_dir, env=env)
-        assert again.returncode == 1 and "already running" in again.stderr
+        assert again.returncode == 2 and "already running" in again.stderr
         pid = json.loads((stack_dir / ".tfsk" / "stack" / "devserver.pid").read_text())["pid"]
     finally:
         down = tfsk("stack", "down", "--engine", "devserver", cwd=stack_dir, env=env)
@@ -99,7 +99,7 @@ def test_stack_up_serves_queries_reports_and_stops_on_the_devserver(stack_dir):
     assert follower.returncode == 0 and "Running gRPC ModelServer" in followed
     assert refused(grpc_port) and not (stack_dir / ".tfsk" / "stack" / "devserver.pid").exists()
     status = tfsk("stack", "status", "--engine", "devserver", cwd=stack_dir, env=env)
-    assert status.returncode == 3 and "not running" in status.stdout
+    assert status.returncode == 1 and "not running" in status.stdout
     down = tfsk("stack", "down", "--engine", "devserver", cwd=stack_dir, env=env)
     assert down.returncode == 0 and "not running" in down.stdout
 
@@ -109,7 +109,7 @@ def test_a_broken_flag_in_the_compose_file_fails_with_the_servers_own_words(serv
     compose.write_text(compose.read_text().replace("--enable_model_warmup=true", "--enable_model_warmup=yes"))
     grpc_port, _, env = ports_env()
     up = tfsk("stack", "up", "--engine", "devserver", "--timeout", "120", cwd=served_stack_dir, env=env)
-    assert up.returncode == 1, up.stdout + up.stderr
+    assert up.returncode == 2, up.stdout + up.stderr
     assert "the devserver exited with status 255" in up.stderr
     assert "--- last lines of the server's log ---" in up.stderr and "Illegal value 'yes'" in up.stderr
     assert not (served_stack_dir / ".tfsk" / "stack" / "devserver.pid").exists() and refused(grpc_port)
@@ -121,7 +121,7 @@ def test_a_port_in_use_is_reported_before_anything_starts(served_stack_dir):
         squatter.bind(("127.0.0.1", grpc_port))
         squatter.listen()
         up = tfsk("stack", "up", "--engine", "devserver", "--timeout", "60", cwd=served_stack_dir, env=env)
-    assert up.returncode == 1, up.stdout + up.stderr
+    assert up.returncode == 2, up.stdout + up.stderr
     assert f"port {grpc_port} on 127.0.0.1 (--port) is in use" in up.stderr and "TFSK_GRPC_PORT" in up.stderr
     assert "Traceback" not in up.stderr and not (served_stack_dir / ".tfsk" / "stack" / "devserver.pid").exists()
 
@@ -135,4 +135,4 @@ def test_without_a_docker_engine_auto_says_so_in_one_line_and_uses_the_devserver
     (stack_dir / "demo-models").mkdir()
     up = tfsk("stack", "up", "--no-prepare", "--timeout", "60", cwd=stack_dir, env=ports_env()[2])
     assert up.stdout.splitlines()[0] == f"{problem}: running the same stack on the devserver"
-    assert up.returncode == 1 and "does not exist" in up.stderr  # no models.config: prepare was skipped
+    assert up.returncode == 2 and "does not exist" in up.stderr  # no models.config: prepare was skipped
