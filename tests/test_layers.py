@@ -37,7 +37,7 @@ MAY_IMPORT = {
 }
 LIGHT = (BASE, "tfsk.client", "tfsk.serving_config")
 HEAVY_MODULES = ("tensorflow", "keras", "tensorflow_serving")
-#: Modules on top inside a package: its command line.
+#: Modules on top inside a package: its command line (``cli``, ``*_cli``, ``__main__``).
 TOP_NAMES = {"cli", "__main__"}
 
 
@@ -69,7 +69,8 @@ def _is_top(module: str) -> bool:
     package = _package_of(module)
     if package is None:
         return True  # tfsk.cli, tfsk.demo, tfsk._console, ...
-    return package != BASE and module.split(".")[-1] in TOP_NAMES  # tfsk.exporter.cli, tfsk.devserver.__main__
+    name = module.split(".")[-1]  # tfsk.exporter.cli, tfsk.deploy.rollout_cli, tfsk.devserver.__main__
+    return package != BASE and (name in TOP_NAMES or name.endswith("_cli"))
 
 
 def _imports(module: str, path: Path) -> list[tuple[str, int]]:
