@@ -5,7 +5,8 @@ Going through message objects copies a large tensor four or five times (array ->
 message -> serialized -> parsed -> bytes). Here a request is assembled from small serialized
 headers and the arrays' own buffers, joined once; a response's ``tensor_content`` becomes a numpy
 array that views the response bytes directly (read-only; ``.copy()`` it to modify). Tensors in
-typed ``*_val`` fields (what TF Serving sends by default) go through the message codec.
+typed ``float_val``/``double_val`` fields (what TF Serving sends by default) holding one value
+per element are read in place the same way; other typed fields go through the message codec.
 
 Protobuf wire format: a field is ``varint(number << 3 | wire_type)`` then its value; length-
 delimited values (wire type 2: strings, bytes, sub-messages, map entries) are
@@ -15,6 +16,7 @@ delimited values (wire type 2: strings, bytes, sub-messages, map entries) are
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+import math
 from typing import Any
 
 import numpy as np
@@ -103,22 +105,35 @@ def _fields(data: memoryview) -> Iterator[tuple[int, int, Any]]:
         yield number, wire_type, value
 
 
+# Packed typed fields whose wire bytes are the values themselves (little-endian): read in place.
+_IN_PLACE = {(DataType.DT_FLOAT, 5): "<f4", (DataType.DT_DOUBLE, 6): "<f8"}
+
+
 def _decode_tensor_bytes(data: memoryview) -> np.ndarray:
-    dtype, shape_bytes, content = 0, None, None
-    for number, _, value in _fields(data):
+    dtype, shape_bytes, content, packed = 0, None, None, None
+    for number, wire_type, value in _fields(data):
         if number == 1:
             dtype = value
         elif number == 2:
             shape_bytes = value
         elif number == 4:
             content = value
-        elif number != 3:  # a typed field: the message codec knows every rule for those
+        elif wire_type == _LENGTH and packed is None and number in (5, 6):
+            packed = (number, value)
+        elif number != 3:  # another typed field: the message codec knows every rule for those
             return decode_tensor(TensorProto.FromString(bytes(data)))
-    if not content or dtype == DataType.DT_STRING:
-        return decode_tensor(TensorProto.FromString(bytes(data)))
     header = TensorProto(dtype=dtype)
     if shape_bytes is not None:
         header.tensor_shape.ParseFromString(bytes(shape_bytes))
+    if packed is not None and content is None and (dtype, packed[0]) in _IN_PLACE:
+        wire = np.dtype(_IN_PLACE[dtype, packed[0]])
+        values = np.frombuffer(packed[1], dtype=wire) if len(packed[1]) % wire.itemsize == 0 else None
+        shape = [d.size for d in header.tensor_shape.dim]
+        if values is not None and len(shape) <= 32 and all(d >= 0 for d in shape) and values.size == math.prod(shape):
+            return values.astype(numpy_dtype(dtype), copy=False).reshape(shape)
+    if packed is not None or not content or dtype == DataType.DT_STRING:
+        # Short fields repeated, surplus ignored, strings: the message codec applies TF's rules.
+        return decode_tensor(TensorProto.FromString(bytes(data)))
     return decode_tensor(header, content)
 
 

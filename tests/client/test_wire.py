@@ -115,3 +115,26 @@ def test_request_and_response_round_trip_property(array):
     outputs, _ = decode_predict_response(response.SerializeToString())
     assert outputs["a"].dtype == array.dtype and outputs["a"].shape == array.shape
     np.testing.assert_array_equal(outputs["a"], array)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]).flatmap(
+    lambda d: hnp.arrays(np.dtype(d), hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))),
+    st.integers(-2, 2))
+def test_typed_float_answers_decode_as_the_message_codec_does(array, surplus):
+    """Packed float_val/double_val read in place; short or long fields keep TF's fill rules."""
+    from tfsk._base.codec import decode_tensor
+
+    response = predict_pb2.PredictResponse()
+    encode_as_fields(array, response.outputs["a"])
+    field = getattr(response.outputs["a"], "float_val" if array.dtype == np.float32 else "double_val")
+    if surplus > 0:
+        field.extend([7.0] * surplus)
+    elif surplus < 0 and len(field) > 1:
+        del field[surplus:]
+    outputs, _ = decode_predict_response(response.SerializeToString())
+    expected = decode_tensor(response.outputs["a"])
+    assert outputs["a"].dtype == expected.dtype and outputs["a"].shape == expected.shape
+    np.testing.assert_array_equal(outputs["a"], expected)
+    if surplus == 0 and array.size:
+        assert not outputs["a"].flags.owndata  # read in place from the answer's bytes
