@@ -16,6 +16,7 @@ delimited values (wire type 2: strings, bytes, sub-messages, map entries) are
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+import functools
 import math
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 from tfsk._base.codec import (
     TensorDecodeError,
     _as_array,
+    decode_plain,
     decode_tensor,
     encode_tensor,
     read_varint,
@@ -36,52 +38,81 @@ __all__ = ["decode_predict_response", "encode_predict_request"]
 _VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
 TensorProto = MESSAGES["TensorProto"]
 TensorShapeProto = MESSAGES["TensorShapeProto"]
+PredictResponse = MESSAGES["PredictResponse"]
+
+
+def _decode_message(tensor: Any) -> np.ndarray:
+    plain = decode_plain(tensor)
+    return decode_tensor(tensor) if plain is None else plain[0]
+
+
+_ONE_BYTE = [bytes((value,)) for value in range(0x80)]
 
 
 def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _ONE_BYTE[value]
     out = bytearray()
-    while True:
-        byte = value & 0x7F
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
         value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    out.append(value)
+    return bytes(out)
 
 
 def _key(number: int, wire_type: int) -> bytes:
     return _varint(number << 3 | wire_type)
 
 
-def _tensor_pieces(value: Any) -> list[Any]:
-    """A serialized TensorProto as pieces: a small header, then the array's buffer itself."""
-    array = _as_array(value)
-    dtype = tf_dtype_of(array)
-    if dtype == DataType.DT_STRING:
-        return [encode_tensor(array, TensorProto()).SerializeToString()]
-    header = TensorProto(dtype=dtype)
-    header.tensor_shape.SetInParent()
-    for size in array.shape:
-        header.tensor_shape.dim.add().size = size
-    data = np.ascontiguousarray(array, dtype=numpy_dtype(dtype).newbyteorder("<"))
-    buffer = data.reshape(-1).view(np.uint8).data if data.size else b""  # bytes view, any dtype
-    return [header.SerializeToString(), _key(4, _LENGTH), _varint(data.nbytes), buffer]
+@functools.lru_cache(maxsize=64)
+def _numeric_header(dtype: np.dtype) -> tuple[bytes, np.dtype] | None:
+    """TensorProto's ``dtype`` field and the little-endian dtype its content is written in."""
+    try:
+        number = tf_dtype_of(np.empty(0, dtype))
+    except TypeError:
+        return None
+    if number == DataType.DT_STRING:
+        return None
+    return _key(1, _VARINT) + _varint(number), numpy_dtype(number).newbyteorder("<")
 
 
-def _length_delimited(number: int, pieces: list[Any]) -> list[Any]:
-    return [_key(number, _LENGTH), _varint(sum(len(p) for p in pieces)), *pieces]
+@functools.lru_cache(maxsize=256)
+def _shape_field(shape: tuple[int, ...]) -> bytes:
+    """TensorProto's ``tensor_shape`` (present even for a scalar, as TF writes it)."""
+    dims = b"".join(_length_delimited_bytes(2, _key(1, _VARINT) + _varint(size) if size else b"") for size in shape)
+    return _length_delimited_bytes(2, dims)
+
+
+def _length_delimited_bytes(number: int, payload: bytes) -> bytes:
+    return _key(number, _LENGTH) + _varint(len(payload)) + payload
+
+
+def _tensor_pieces(value: Any) -> tuple[list[Any], int]:
+    """A serialized TensorProto as pieces (a small header, then the array's buffer itself) and its length."""
+    array = value if type(value) is np.ndarray else _as_array(value)
+    found = _numeric_header(array.dtype) if array.dtype.kind not in "OSU" else None
+    if found is None:  # strings (and anything unusual): the message codec
+        data = encode_tensor(array, TensorProto()).SerializeToString()
+        return [data], len(data)
+    dtype_field, wire_dtype = found
+    if array.dtype != wire_dtype or not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array, dtype=wire_dtype)
+    nbytes = array.nbytes
+    header = dtype_field + _shape_field(array.shape) + _key(4, _LENGTH) + _varint(nbytes)
+    if not nbytes:
+        return [header], len(header)
+    return [header, array.reshape(-1).view(np.uint8).data], len(header) + nbytes  # a bytes view, any dtype
 
 
 def encode_predict_request(model_spec: Any, inputs: Mapping[str, Any], output_filter: Sequence[str] = ()) -> bytes:
     """The serialized PredictRequest (``model_spec`` a ModelSpec message)."""
-    pieces: list[Any] = _length_delimited(1, [model_spec.SerializeToString()])
+    pieces: list[Any] = [_length_delimited_bytes(1, model_spec.SerializeToString())]
     for name, value in inputs.items():
-        key = name.encode("utf-8")
-        entry = [*_length_delimited(1, [key]), *_length_delimited(2, _tensor_pieces(value))]
-        pieces += _length_delimited(2, entry)
+        tensor, length = _tensor_pieces(value)
+        key = _length_delimited_bytes(1, name.encode("utf-8")) + _key(2, _LENGTH) + _varint(length)
+        pieces += [_key(2, _LENGTH), _varint(len(key) + length), key, *tensor]
     for alias in output_filter:
-        pieces += _length_delimited(3, [alias.encode("utf-8")])
+        pieces.append(_length_delimited_bytes(3, alias.encode("utf-8")))
     return b"".join(pieces)
 
 
@@ -137,8 +168,16 @@ def _decode_tensor_bytes(data: memoryview) -> np.ndarray:
     return decode_tensor(header, content)
 
 
+# Below this size an answer is parsed by the protobuf runtime (one C call) and its tensors copied
+# out, which beats walking the fields in Python; above it, reading in place saves the copies.
+_IN_PLACE_FROM = 1 << 16
+
+
 def decode_predict_response(data: bytes) -> tuple[dict[str, np.ndarray], Any]:
     """The outputs (name -> array) and the ModelSpec of a serialized PredictResponse."""
+    if len(data) < _IN_PLACE_FROM:
+        response = PredictResponse.FromString(data)
+        return {name: _decode_message(tensor) for name, tensor in response.outputs.items()}, response.model_spec
     outputs: dict[str, np.ndarray] = {}
     spec = MESSAGES["ModelSpec"]()
     for number, wire_type, value in _fields(memoryview(data)):

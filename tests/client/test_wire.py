@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tensorflow_serving.apis import predict_pb2
 
-from tfsk._base.codec import encode_as_fields
+from tfsk._base.codec import encode_as_fields, encode_tensor
 from tfsk._base.messages import MESSAGES
 from tfsk.client._wire import decode_predict_response, encode_predict_request
 
@@ -83,13 +83,16 @@ def test_responses_decode_every_encoding_tf_serving_uses():
 
 def test_tensor_content_outputs_are_zero_copy_read_only_views():
     response = predict_pb2.PredictResponse()
-    response.outputs["x"].CopyFrom(tf.make_tensor_proto(np.ones((100, 100), np.float32)))
+    response.outputs["x"].CopyFrom(tf.make_tensor_proto(np.ones((300, 300), np.float32)))
+    encode_as_fields(np.full((300, 300), 2.0), response.outputs["typed"])  # TF Serving's default form
     data = response.SerializeToString()
     outputs, _ = decode_predict_response(data)
-    assert not outputs["x"].flags.writeable and outputs["x"].base is not None
-    copy = outputs["x"].copy()
-    copy += 1
-    assert copy.sum() == 2 * 100 * 100
+    for name, value in (("x", 1.0), ("typed", 2.0)):
+        assert not outputs[name].flags.writeable and not outputs[name].flags.owndata
+        assert np.shares_memory(outputs[name], np.frombuffer(data, np.uint8))  # read in place
+        copy = outputs[name].copy()
+        copy += 1
+        assert copy.sum() == (value + 1) * 300 * 300
 
 
 def test_a_tensor_content_of_the_wrong_size_is_refused_as_a_client_error():
@@ -136,5 +139,9 @@ def test_typed_float_answers_decode_as_the_message_codec_does(array, surplus):
     expected = decode_tensor(response.outputs["a"])
     assert outputs["a"].dtype == expected.dtype and outputs["a"].shape == expected.shape
     np.testing.assert_array_equal(outputs["a"], expected)
-    if surplus == 0 and array.size:
-        assert not outputs["a"].flags.owndata  # read in place from the answer's bytes
+    big = predict_pb2.PredictResponse()  # large enough to be read in place rather than parsed
+    encode_tensor(np.zeros(1 << 16, np.uint8), big.outputs["pad"])
+    big.outputs["a"].CopyFrom(response.outputs["a"])
+    outputs, _ = decode_predict_response(big.SerializeToString())
+    np.testing.assert_array_equal(outputs["a"], expected)
+    assert outputs["a"].dtype == expected.dtype and outputs["a"].shape == expected.shape

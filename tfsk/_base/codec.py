@@ -21,7 +21,8 @@ import numpy as np
 from .dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
 from .packed import packed_record, varints
 
-__all__ = ["TensorDecodeError", "TensorSize", "decode_tensor", "encode_as_fields", "encode_tensor", "measure_tensor"]
+__all__ = ["TensorDecodeError", "TensorSize", "decode_plain", "decode_tensor", "encode_as_fields", "encode_tensor",
+           "measure_tensor"]
 
 #: TensorFlow's TensorShape allows this many dimensions.
 MAX_DIMS = 254
@@ -205,6 +206,50 @@ def _filled(values: np.ndarray, count: int, dtype: int, target: Any) -> np.ndarr
     return flat
 
 
+# dtype -> (the little-endian dtype of its tensor_content, its typed field or None) for the dtypes
+# decode_plain reads: those whose typed field holds exactly one value of the array's own type.
+_PLAIN: dict[int, tuple[Any, str | None]] = {
+    number: (numpy_dtype(number).newbyteorder("<"), _FIELDS[number][0] if number in (
+        DataType.DT_FLOAT, DataType.DT_DOUBLE, DataType.DT_INT32, DataType.DT_INT64) else None)
+    for number in (DataType.DT_FLOAT, DataType.DT_DOUBLE, DataType.DT_INT32, DataType.DT_INT64, DataType.DT_INT8,
+                   DataType.DT_INT16, DataType.DT_UINT8, DataType.DT_UINT16, DataType.DT_UINT32, DataType.DT_UINT64,
+                   DataType.DT_BOOL, DataType.DT_COMPLEX64, DataType.DT_COMPLEX128)
+}
+
+
+def decode_plain(proto: Any, content: bytes | memoryview | None = None) -> tuple[np.ndarray, int] | None:
+    """The common valid case of :func:`decode_tensor` with the fewest steps: a non-empty numeric
+    tensor whose ``tensor_content`` (or float/double/int32/int64 typed field) holds exactly its
+    values, or a string tensor with one ``string_val`` per element. Returns the array and the bytes the request sent for it, or None when the tensor needs
+    :func:`decode_tensor`'s checks (which then give the same array or TensorFlow's refusal).
+    """
+    dtype = proto.dtype
+    plain = _PLAIN.get(dtype)
+    if plain is None and dtype != DataType.DT_STRING:
+        return None
+    shape = [d.size for d in proto.tensor_shape.dim]
+    if len(shape) > NUMPY_MAX_DIMS or min(shape, default=1) <= 0:
+        return None
+    count = math.prod(shape)
+    content = proto.tensor_content if content is None else content
+    if plain is None:  # strings as TF Serving sends them: one string_val per element
+        values = proto.string_val
+        if content or len(values) != count:
+            return None
+        return np.array(values, dtype=object).reshape(shape), proto.ByteSize()
+    wire, field = plain
+    if content:
+        if len(content) != count * wire.itemsize:
+            return None
+        return np.frombuffer(content, dtype=wire).astype(wire.newbyteorder("="), copy=False).reshape(shape), len(content)
+    if field is None:
+        return None
+    values = getattr(proto, field)
+    if len(values) != count:
+        return None
+    return np.asarray(values, dtype=wire.newbyteorder("=")).reshape(shape), count * wire.itemsize
+
+
 def decode_tensor(proto: Any, content: bytes | memoryview | None = None) -> np.ndarray:
     """The numpy array a TensorProto stands for; :class:`TensorDecodeError` where TF would refuse it.
 
@@ -256,12 +301,21 @@ def _strings(array: np.ndarray) -> list[bytes]:
     return out
 
 
+def _extend_strings(field: Any, array: np.ndarray) -> None:
+    items = array.ravel().tolist()
+    try:
+        field.extend(items)  # all bytes: the protobuf runtime takes the list at once
+    except TypeError:  # str to encode, or something that is no string (refused with a clear message)
+        del field[:]
+        field.extend(_strings(array))
+
+
 def encode_tensor(value: Any, proto: Any) -> Any:
     """Fill ``proto`` (a TensorProto) from ``value``: numerics as ``tensor_content``, strings as ``string_val``."""
     array = _as_array(value)
     dtype = _start(proto, array)
     if dtype == DataType.DT_STRING:
-        proto.string_val.extend(_strings(array))
+        _extend_strings(proto.string_val, array)
     else:
         target = numpy_dtype(dtype).newbyteorder("<")
         proto.tensor_content = np.ascontiguousarray(array, dtype=target).tobytes()
@@ -278,7 +332,7 @@ def encode_as_fields(value: Any, proto: Any) -> Any:
     dtype = _start(proto, array)
     field, write_as = _FIELDS[dtype]
     if dtype == DataType.DT_STRING:
-        getattr(proto, field).extend(_strings(array))
+        _extend_strings(getattr(proto, field), array)
         return proto
     if not array.size:
         return proto
