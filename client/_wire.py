@@ -64,6 +64,9 @@ def _key(number: int, wire_type: int) -> bytes:
     return _varint(number << 3 | wire_type)
 
 
+_VIEW_FROM = 1 << 16
+
+
 @functools.lru_cache(maxsize=64)
 def _numeric_header(dtype: np.dtype) -> tuple[bytes, np.dtype] | None:
     """TensorProto's ``dtype`` field and the little-endian dtype its content is written in."""
@@ -87,30 +90,41 @@ def _length_delimited_bytes(number: int, payload: bytes) -> bytes:
     return _key(number, _LENGTH) + _varint(len(payload)) + payload
 
 
-def _tensor_pieces(value: Any) -> tuple[list[Any], int]:
-    """A serialized TensorProto as pieces (a small header, then the array's buffer itself) and its length."""
-    array = value if type(value) is np.ndarray else _as_array(value)
-    found = _numeric_header(array.dtype) if array.dtype.kind not in "OSU" else None
-    if found is None:  # strings (and anything unusual): the message codec
-        data = encode_tensor(array, TensorProto()).SerializeToString()
-        return [data], len(data)
+@functools.lru_cache(maxsize=1024)
+def _numeric_head(name: str, dtype: np.dtype, shape: tuple[int, ...]) -> tuple[bytes, np.dtype] | None:
+    """An ``inputs`` map entry up to its tensor's content (the content's bytes follow it), and the
+    little-endian dtype the content is written in; None for strings and dtypes TF does not have."""
+    found = _numeric_header(dtype) if dtype.kind not in "OSU" else None
+    if found is None:
+        return None
     dtype_field, wire_dtype = found
+    nbytes = math.prod(shape) * wire_dtype.itemsize
+    tensor_head = dtype_field + _shape_field(shape) + _key(4, _LENGTH) + _varint(nbytes)
+    key = _length_delimited_bytes(1, name.encode("utf-8")) + _key(2, _LENGTH) + _varint(len(tensor_head) + nbytes)
+    return _key(2, _LENGTH) + _varint(len(key) + len(tensor_head) + nbytes) + key + tensor_head, wire_dtype
+
+
+def _input_entry(name: str, value: Any) -> list[Any]:
+    """One ``inputs`` map entry as pieces: a small cached head, then the array's buffer itself."""
+    array = value if type(value) is np.ndarray else _as_array(value)
+    found = _numeric_head(name, array.dtype, array.shape)
+    if found is None:  # strings (and anything unusual): the message codec
+        tensor = encode_tensor(array, TensorProto()).SerializeToString()
+        key = _length_delimited_bytes(1, name.encode("utf-8")) + _length_delimited_bytes(2, tensor)
+        return [_length_delimited_bytes(2, key)]
+    head, wire_dtype = found
     if array.dtype != wire_dtype or not array.flags.c_contiguous:
         array = np.ascontiguousarray(array, dtype=wire_dtype)
-    nbytes = array.nbytes
-    header = dtype_field + _shape_field(array.shape) + _key(4, _LENGTH) + _varint(nbytes)
-    if not nbytes:
-        return [header], len(header)
-    return [header, array.reshape(-1).view(np.uint8).data], len(header) + nbytes  # a bytes view, any dtype
+    if array.nbytes < _VIEW_FROM:  # a small copy costs less than making a view
+        return [head, array.tobytes()]
+    return [head, array.reshape(-1).view(np.uint8).data]  # a bytes view, any dtype
 
 
 def encode_predict_request(model_spec: Any, inputs: Mapping[str, Any], output_filter: Sequence[str] = ()) -> bytes:
     """The serialized PredictRequest (``model_spec`` a ModelSpec message)."""
     pieces: list[Any] = [_length_delimited_bytes(1, model_spec.SerializeToString())]
     for name, value in inputs.items():
-        tensor, length = _tensor_pieces(value)
-        key = _length_delimited_bytes(1, name.encode("utf-8")) + _key(2, _LENGTH) + _varint(length)
-        pieces += [_key(2, _LENGTH), _varint(len(key) + length), key, *tensor]
+        pieces += _input_entry(name, value)
     for alias in output_filter:
         pieces.append(_length_delimited_bytes(3, alias.encode("utf-8")))
     return b"".join(pieces)
@@ -177,7 +191,8 @@ def decode_predict_response(data: bytes) -> tuple[dict[str, np.ndarray], Any]:
     """The outputs (name -> array) and the ModelSpec of a serialized PredictResponse."""
     if len(data) < _IN_PLACE_FROM:
         response = PredictResponse.FromString(data)
-        return {name: _decode_message(tensor) for name, tensor in response.outputs.items()}, response.model_spec
+        tensors = response.outputs  # keys then lookups: the runtime's items() costs more
+        return {name: _decode_message(tensors[name]) for name in tensors}, response.model_spec
     outputs: dict[str, np.ndarray] = {}
     spec = MESSAGES["ModelSpec"]()
     for number, wire_type, value in _fields(memoryview(data)):

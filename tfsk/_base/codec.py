@@ -12,13 +12,16 @@ scalar. Encoding writes numerics as little-endian ``tensor_content`` (fast to bu
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
+from .messages import MESSAGES
 from .packed import packed_record, varints
 
 __all__ = ["TensorDecodeError", "TensorSize", "decode_plain", "decode_tensor", "encode_as_fields", "encode_tensor",
@@ -206,48 +209,60 @@ def _filled(values: np.ndarray, count: int, dtype: int, target: Any) -> np.ndarr
     return flat
 
 
-# dtype -> (the little-endian dtype of its tensor_content, its typed field or None) for the dtypes
-# decode_plain reads: those whose typed field holds exactly one value of the array's own type.
-_PLAIN: dict[int, tuple[Any, str | None]] = {
-    number: (numpy_dtype(number).newbyteorder("<"), _FIELDS[number][0] if number in (
+# dtype -> (the little-endian dtype of its tensor_content, the native one, its typed field or None)
+# for the dtypes decode_plain reads: typed fields only where each holds one value of the array's type.
+_PLAIN: dict[int, tuple[Any, Any, str | None]] = {
+    number: (numpy_dtype(number).newbyteorder("<"), numpy_dtype(number).newbyteorder("="), _FIELDS[number][0] if number in (
         DataType.DT_FLOAT, DataType.DT_DOUBLE, DataType.DT_INT32, DataType.DT_INT64) else None)
     for number in (DataType.DT_FLOAT, DataType.DT_DOUBLE, DataType.DT_INT32, DataType.DT_INT64, DataType.DT_INT8,
                    DataType.DT_INT16, DataType.DT_UINT8, DataType.DT_UINT16, DataType.DT_UINT32, DataType.DT_UINT64,
                    DataType.DT_BOOL, DataType.DT_COMPLEX64, DataType.DT_COMPLEX128)
 }
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_layout(dtype: int, shape_bytes: bytes) -> tuple[tuple[int, ...], int, Any, Any, str | None] | None:
+    """What decode_plain needs of a (dtype, serialized shape) pair; requests repeat a few of them."""
+    plain = _PLAIN.get(dtype)
+    if plain is None and dtype != DataType.DT_STRING:
+        return None
+    shape = tuple(d.size for d in MESSAGES["TensorShapeProto"].FromString(shape_bytes).dim)
+    if len(shape) > NUMPY_MAX_DIMS or min(shape, default=1) <= 0:
+        return None
+    if plain is None:
+        return shape, math.prod(shape), None, np.dtype(object), "string_val"
+    return shape, math.prod(shape), *plain
 
 
 def decode_plain(proto: Any, content: bytes | memoryview | None = None) -> tuple[np.ndarray, int] | None:
     """The common valid case of :func:`decode_tensor` with the fewest steps: a non-empty numeric
     tensor whose ``tensor_content`` (or float/double/int32/int64 typed field) holds exactly its
-    values, or a string tensor with one ``string_val`` per element. Returns the array and the bytes the request sent for it, or None when the tensor needs
-    :func:`decode_tensor`'s checks (which then give the same array or TensorFlow's refusal).
+    values, or a string tensor with one ``string_val`` per element. Returns the array and the
+    bytes the request sent for it, or None when the tensor needs :func:`decode_tensor`'s checks
+    (which then give the same array or TensorFlow's refusal).
     """
-    dtype = proto.dtype
-    plain = _PLAIN.get(dtype)
-    if plain is None and dtype != DataType.DT_STRING:
+    layout = _plain_layout(proto.dtype, proto.tensor_shape.SerializeToString())
+    if layout is None:
         return None
-    shape = [d.size for d in proto.tensor_shape.dim]
-    if len(shape) > NUMPY_MAX_DIMS or min(shape, default=1) <= 0:
-        return None
-    count = math.prod(shape)
+    shape, count, wire, native, field = layout
     content = proto.tensor_content if content is None else content
-    if plain is None:  # strings as TF Serving sends them: one string_val per element
+    if wire is None:  # strings as TF Serving sends them: one string_val per element
         values = proto.string_val
         if content or len(values) != count:
             return None
         return np.array(values, dtype=object).reshape(shape), proto.ByteSize()
-    wire, field = plain
     if content:
         if len(content) != count * wire.itemsize:
             return None
-        return np.frombuffer(content, dtype=wire).astype(wire.newbyteorder("="), copy=False).reshape(shape), len(content)
+        values = np.frombuffer(content, dtype=native) if _LITTLE_ENDIAN else np.frombuffer(content, wire).astype(native)
+        return values.reshape(shape), len(content)
     if field is None:
         return None
     values = getattr(proto, field)
     if len(values) != count:
         return None
-    return np.asarray(values, dtype=wire.newbyteorder("=")).reshape(shape), count * wire.itemsize
+    return np.asarray(values, dtype=native).reshape(shape), count * wire.itemsize
 
 
 def decode_tensor(proto: Any, content: bytes | memoryview | None = None) -> np.ndarray:
