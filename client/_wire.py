@@ -42,7 +42,7 @@ PredictResponse = MESSAGES["PredictResponse"]
 
 
 def _decode_message(tensor: Any) -> np.ndarray:
-    plain = decode_plain(tensor)
+    plain = decode_plain(tensor, measure=False)
     return decode_tensor(tensor) if plain is None else plain[0]
 
 

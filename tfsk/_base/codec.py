@@ -235,12 +235,14 @@ def _plain_layout(dtype: int, shape_bytes: bytes) -> tuple[tuple[int, ...], int,
     return shape, math.prod(shape), *plain
 
 
-def decode_plain(proto: Any, content: bytes | memoryview | None = None) -> tuple[np.ndarray, int] | None:
+def decode_plain(proto: Any, content: bytes | memoryview | None = None, *,
+                 measure: bool = True) -> tuple[np.ndarray, int] | None:
     """The common valid case of :func:`decode_tensor` with the fewest steps: a non-empty numeric
     tensor whose ``tensor_content`` (or float/double/int32/int64 typed field) holds exactly its
     values, or a string tensor with one ``string_val`` per element. Returns the array and the
-    bytes the request sent for it, or None when the tensor needs :func:`decode_tensor`'s checks
-    (which then give the same array or TensorFlow's refusal).
+    bytes the request sent for it (as :func:`measure_tensor` counts them; 0 for strings when not
+    ``measure``: counting them takes a pass over the message), or None when the tensor needs
+    :func:`decode_tensor`'s checks (which then give the same array or TensorFlow's refusal).
     """
     layout = _plain_layout(proto.dtype, proto.tensor_shape.SerializeToString())
     if layout is None:
@@ -251,7 +253,7 @@ def decode_plain(proto: Any, content: bytes | memoryview | None = None) -> tuple
         values = proto.string_val
         if content or len(values) != count:
             return None
-        return np.array(values, dtype=object).reshape(shape), proto.ByteSize()
+        return np.array(values, dtype=object).reshape(shape), proto.ByteSize() if measure else 0
     if content:
         if len(content) != count * wire.itemsize:
             return None
