@@ -27,11 +27,13 @@ from tfsk._base.codec import (
     _as_array,
     decode_plain,
     decode_tensor,
+    dtype_number,
     encode_tensor,
     read_varint,
 )
-from tfsk._base.dtypes import DataType, numpy_dtype, tf_dtype_of
+from tfsk._base.dtypes import DataType, numpy_dtype
 from tfsk._base.messages import MESSAGES
+from tfsk._base.packed import tensor_header
 
 __all__ = ["decode_predict_response", "encode_predict_request"]
 
@@ -67,25 +69,6 @@ def _key(number: int, wire_type: int) -> bytes:
 _VIEW_FROM = 1 << 16
 
 
-@functools.lru_cache(maxsize=64)
-def _numeric_header(dtype: np.dtype) -> tuple[bytes, np.dtype] | None:
-    """TensorProto's ``dtype`` field and the little-endian dtype its content is written in."""
-    try:
-        number = tf_dtype_of(np.empty(0, dtype))
-    except TypeError:
-        return None
-    if number == DataType.DT_STRING:
-        return None
-    return _key(1, _VARINT) + _varint(number), numpy_dtype(number).newbyteorder("<")
-
-
-@functools.lru_cache(maxsize=256)
-def _shape_field(shape: tuple[int, ...]) -> bytes:
-    """TensorProto's ``tensor_shape`` (present even for a scalar, as TF writes it)."""
-    dims = b"".join(_length_delimited_bytes(2, _key(1, _VARINT) + _varint(size) if size else b"") for size in shape)
-    return _length_delimited_bytes(2, dims)
-
-
 def _length_delimited_bytes(number: int, payload: bytes) -> bytes:
     return _key(number, _LENGTH) + _varint(len(payload)) + payload
 
@@ -94,12 +77,15 @@ def _length_delimited_bytes(number: int, payload: bytes) -> bytes:
 def _numeric_head(name: str, dtype: np.dtype, shape: tuple[int, ...]) -> tuple[bytes, np.dtype] | None:
     """An ``inputs`` map entry up to its tensor's content (the content's bytes follow it), and the
     little-endian dtype the content is written in; None for strings and dtypes TF does not have."""
-    found = _numeric_header(dtype) if dtype.kind not in "OSU" else None
-    if found is None:
+    try:
+        number = dtype_number(dtype)
+    except TypeError:
         return None
-    dtype_field, wire_dtype = found
+    if number == DataType.DT_STRING:
+        return None
+    wire_dtype = numpy_dtype(number).newbyteorder("<")
     nbytes = math.prod(shape) * wire_dtype.itemsize
-    tensor_head = dtype_field + _shape_field(shape) + _key(4, _LENGTH) + _varint(nbytes)
+    tensor_head = tensor_header(number, shape) + _key(4, _LENGTH) + _varint(nbytes)
     key = _length_delimited_bytes(1, name.encode("utf-8")) + _key(2, _LENGTH) + _varint(len(tensor_head) + nbytes)
     return _key(2, _LENGTH) + _varint(len(key) + len(tensor_head) + nbytes) + key + tensor_head, wire_dtype
 

@@ -22,9 +22,9 @@ import numpy as np
 
 from .dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
 from .messages import MESSAGES
-from .packed import packed_record, varints
+from .packed import packed_record, tensor_header, varint, varints
 
-__all__ = ["TensorDecodeError", "TensorSize", "decode_plain", "decode_tensor", "encode_as_fields", "encode_tensor",
+__all__ = ["TensorDecodeError", "TensorSize", "decode_plain", "decode_tensor", "dtype_number", "encode_as_fields", "encode_tensor",
            "measure_tensor"]
 
 #: TensorFlow's TensorShape allows this many dimensions.
@@ -56,6 +56,9 @@ _FIELDS: dict[int, tuple[str, Any]] = {
     DataType.DT_STRING: ("string_val", object),
 }
 _COMPLEX = (DataType.DT_COMPLEX64, DataType.DT_COMPLEX128)
+#: TensorProto's field numbers of the typed fields.
+_FIELD_NUMBERS = {"float_val": 5, "double_val": 6, "int_val": 7, "string_val": 8, "scomplex_val": 9, "int64_val": 10,
+                  "bool_val": 11, "dcomplex_val": 12, "half_val": 13, "uint32_val": 16, "uint64_val": 17}
 _HALVES = (DataType.DT_HALF, DataType.DT_BFLOAT16)
 
 
@@ -298,12 +301,15 @@ def _as_array(value: Any) -> np.ndarray:
     return array
 
 
+@functools.lru_cache(maxsize=64)
+def dtype_number(dtype: np.dtype) -> int:
+    """The TF DataType of a numpy dtype (cached: answers and requests repeat a few)."""
+    return tf_dtype_of(np.empty(0, dtype))
+
+
 def _start(proto: Any, array: np.ndarray) -> int:
-    dtype = tf_dtype_of(array)
-    proto.dtype = dtype
-    proto.tensor_shape.SetInParent()  # scalars carry an empty, present shape, as TF writes them
-    for size in array.shape:
-        proto.tensor_shape.dim.add().size = size
+    dtype = dtype_number(array.dtype)
+    proto.MergeFromString(tensor_header(dtype, array.shape))
     return dtype
 
 
@@ -330,12 +336,18 @@ def _extend_strings(field: Any, array: np.ndarray) -> None:
 def encode_tensor(value: Any, proto: Any) -> Any:
     """Fill ``proto`` (a TensorProto) from ``value``: numerics as ``tensor_content``, strings as ``string_val``."""
     array = _as_array(value)
-    dtype = _start(proto, array)
+    dtype = dtype_number(array.dtype)
     if dtype == DataType.DT_STRING:
+        _start(proto, array)
         _extend_strings(proto.string_val, array)
+        return proto
+    data = np.ascontiguousarray(array, dtype=numpy_dtype(dtype).newbyteorder("<"))
+    header = tensor_header(dtype, array.shape)
+    if data.nbytes:  # the header and the values parsed in one call
+        header += varint(4 << 3 | 2) + varint(data.nbytes)
+        proto.MergeFromString(b"".join([header, data.reshape(-1).view(np.uint8).data]))
     else:
-        target = numpy_dtype(dtype).newbyteorder("<")
-        proto.tensor_content = np.ascontiguousarray(array, dtype=target).tobytes()
+        proto.MergeFromString(header)
     return proto
 
 
@@ -346,12 +358,12 @@ def encode_as_fields(value: Any, proto: Any) -> Any:
     object per element, so the memory an answer takes stays a small multiple of its size.
     """
     array = _as_array(value)
-    dtype = _start(proto, array)
+    dtype = dtype_number(array.dtype)
     field, write_as = _FIELDS[dtype]
-    if dtype == DataType.DT_STRING:
-        _extend_strings(getattr(proto, field), array)
-        return proto
-    if not array.size:
+    if dtype == DataType.DT_STRING or not array.size:
+        _start(proto, array)
+        if dtype == DataType.DT_STRING:
+            _extend_strings(getattr(proto, field), array)
         return proto
     flat = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")).reshape(-1)  # views below read native bytes
     if dtype in _HALVES:
@@ -361,5 +373,6 @@ def encode_as_fields(value: Any, proto: Any) -> Any:
         payload = payload.astype(np.dtype(write_as).newbyteorder("<"), copy=False).view(np.uint8)
     else:
         payload = varints(flat)
-    proto.MergeFromString(memoryview(packed_record(proto.DESCRIPTOR.fields_by_name[field].number, payload)))
+    record = packed_record(_FIELD_NUMBERS[field], payload, prefix=tensor_header(dtype, array.shape))
+    proto.MergeFromString(memoryview(record))
     return proto
