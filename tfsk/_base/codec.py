@@ -24,8 +24,8 @@ from .dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
 from .messages import MESSAGES
 from .packed import packed_record, tensor_header, varint, varints
 
-__all__ = ["TensorDecodeError", "TensorSize", "decode_plain", "decode_tensor", "dtype_number", "encode_as_fields", "encode_tensor",
-           "measure_tensor"]
+__all__ = ["TensorDecodeError", "TensorSize", "decode_plain", "decode_tensor", "dtype_number", "encode_as_fields",
+           "encode_tensor", "measure_tensor"]
 
 #: TensorFlow's TensorShape allows this many dimensions.
 MAX_DIMS = 254
@@ -56,6 +56,7 @@ _FIELDS: dict[int, tuple[str, Any]] = {
     DataType.DT_STRING: ("string_val", object),
 }
 _COMPLEX = (DataType.DT_COMPLEX64, DataType.DT_COMPLEX128)
+_SMALL_PAYLOAD = 1 << 16
 #: TensorProto's field numbers of the typed fields.
 _FIELD_NUMBERS = {"float_val": 5, "double_val": 6, "int_val": 7, "string_val": 8, "scomplex_val": 9, "int64_val": 10,
                   "bool_val": 11, "dcomplex_val": 12, "half_val": 13, "uint32_val": 16, "uint64_val": 17}
@@ -365,7 +366,8 @@ def encode_as_fields(value: Any, proto: Any) -> Any:
         if dtype == DataType.DT_STRING:
             _extend_strings(getattr(proto, field), array)
         return proto
-    flat = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")).reshape(-1)  # views below read native bytes
+    flat = array.reshape(-1) if array.dtype.isnative and array.flags.c_contiguous else (
+        np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")).reshape(-1))  # views below read native bytes
     if dtype in _HALVES:
         payload = varints(flat.view(np.uint16))
     elif dtype in _COMPLEX or dtype in (DataType.DT_FLOAT, DataType.DT_DOUBLE):
@@ -373,6 +375,9 @@ def encode_as_fields(value: Any, proto: Any) -> Any:
         payload = payload.astype(np.dtype(write_as).newbyteorder("<"), copy=False).view(np.uint8)
     else:
         payload = varints(flat)
-    record = packed_record(_FIELD_NUMBERS[field], payload, prefix=tensor_header(dtype, array.shape))
-    proto.MergeFromString(memoryview(record))
+    header = tensor_header(dtype, array.shape)
+    if payload.nbytes < _SMALL_PAYLOAD:  # small: bytes joined by Python beat building a buffer
+        proto.MergeFromString(header + varint(_FIELD_NUMBERS[field] << 3 | 2) + varint(payload.nbytes) + payload.tobytes())
+    else:
+        proto.MergeFromString(memoryview(packed_record(_FIELD_NUMBERS[field], payload, prefix=header)))
     return proto
