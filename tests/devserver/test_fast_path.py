@@ -3,6 +3,8 @@ inter-op pool: same values, same errors, on real sessions of real SavedModels.""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tfsk.devserver._flags import FlagError, parse_flags
 from tfsk.devserver._servable import load_servable
@@ -70,3 +72,66 @@ def test_flag_values():
     assert parse_flags(["--session_run_in_caller_thread=false"]).session_run_in_caller_thread == "false"
     with pytest.raises(FlagError, match="auto, true or false"):
         parse_flags(["--session_run_in_caller_thread=sometimes"])
+
+
+def _two_input_signature():
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    signature = meta_graph_pb2.SignatureDef(method_name="tensorflow/serving/predict")
+    signature.inputs["a"].name, signature.inputs["a"].dtype = "a:0", 1  # DT_FLOAT
+    signature.inputs["b"].name, signature.inputs["b"].dtype = "b:0", 9  # DT_INT64
+    return signature
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 3), st.sampled_from(
+    ["none", "drop_b", "extra", "b_as_float", "short_field", "long_content", "negative_dim", "string", "typed"]),
+    st.sampled_from([0, 1, 1 << 30]))
+def test_the_one_pass_decoding_gives_the_step_by_step_feeds(rows, width, mutation, limit):
+    """The common request decoded in one pass: same feeds and same counted bytes as the checks
+    step by step; every other request steps aside to those checks (and so gets their errors)."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    from tfsk.devserver._limits import RequestBudget
+    from tfsk.devserver._predict import _check_inputs, _plain_inputs
+
+    request = predict_pb2.PredictRequest()
+    a = np.arange(rows * width, dtype=np.float32).reshape(rows, width)
+    request.inputs["a"].CopyFrom(tf.make_tensor_proto(a))
+    request.inputs["b"].CopyFrom(tf.make_tensor_proto(np.arange(rows, dtype=np.int64)))
+    b = request.inputs["b"]
+    if mutation == "drop_b":
+        del request.inputs["b"]
+    elif mutation == "extra":
+        request.inputs["c"].CopyFrom(b)
+    elif mutation == "b_as_float":
+        b.CopyFrom(tf.make_tensor_proto(np.zeros(rows, np.float32)))
+    elif mutation == "short_field":
+        b.ClearField("tensor_content")
+        b.ClearField("int64_val")
+        b.int64_val.extend([1])
+    elif mutation == "long_content":
+        b.tensor_content += b"\0" * 8
+    elif mutation == "negative_dim":
+        b.tensor_shape.dim[0].size = -rows
+    elif mutation == "string":
+        b.CopyFrom(tf.make_tensor_proto(np.array([b"x"] * rows, dtype=object)))
+    elif mutation == "typed":
+        b.ClearField("tensor_content")
+        b.ClearField("int64_val")
+        b.int64_val.extend(range(rows))
+    signature = _two_input_signature()
+    fast_budget, slow_budget = RequestBudget(limit), RequestBudget(limit)
+    fast = _plain_inputs(request, signature, fast_budget)
+    try:
+        slow = _check_inputs(request, signature, slow_budget)
+    except StatusError:
+        assert fast is None
+        return
+    if fast is None:
+        assert mutation not in ("none", "typed")
+        return
+    assert sorted(fast) == sorted(slow) and fast_budget.sent == slow_budget.sent and fast_budget.made == slow_budget.made
+    for name in fast:
+        assert fast[name].dtype == slow[name].dtype and np.array_equal(fast[name], slow[name])
