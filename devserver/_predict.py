@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from tfsk._base.codec import decode_plain, encode_as_fields, encode_tensor
+from tfsk._base.codec import decode_plain, encode_as_fields, encode_tensor, tensor_bytes
+from tfsk._base.packed import varint
 from tfsk._base.dtypes import DataType, tf_type_string
 
 from ._limits import DEFAULT_MAX_REQUEST_TENSOR_BYTES, RequestBudget
@@ -23,6 +24,7 @@ __all__ = ["DEFAULT_SIGNATURE", "PREDICT_METHODS", "encode_outputs", "response_m
 
 DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHODS = ("tensorflow/serving/predict", "tensorflow/serving/classify", "tensorflow/serving/regress")
+_JOIN_BELOW = 1 << 16
 
 
 def _braces(keys: Any) -> str:
@@ -36,14 +38,29 @@ def response_model_spec(name: str, signature_name: str, version: int) -> model_p
     return spec
 
 
-def encode_outputs(outputs: dict[str, np.ndarray], target: Any, as_tensor_content: bool) -> None:
-    """Encode each output into ``target`` (a map of TensorProtos), emptying ``outputs`` as it goes.
+def encode_outputs(outputs: dict[str, np.ndarray], response: Any, as_tensor_content: bool) -> None:
+    """Encode each output into ``response.outputs``, emptying ``outputs`` as it goes.
 
-    Each array is let go once encoded, so the answer never holds every output twice over.
+    Numeric tensors are written as bytes straight from their arrays and parsed into the response
+    in one call; each array is let go once encoded, so the answer never holds every output twice over.
     """
     encode = encode_tensor if as_tensor_content else encode_as_fields
+    entries: list[Any] = []
     for alias in list(outputs):
-        encode(outputs.pop(alias), target[alias])
+        value = outputs.pop(alias)
+        data = tensor_bytes(value, typed=not as_tensor_content)
+        if data is None:  # strings, empty tensors
+            encode(value, response.outputs[alias])
+            continue
+        if len(data) >= _JOIN_BELOW:  # large: parsed where it is, not copied into a joined buffer first
+            response.outputs[alias].MergeFromString(data)
+            continue
+        key = alias.encode("utf-8")
+        head = b"\x0a" + varint(len(key)) + key + b"\x12" + varint(len(data))  # map entry: key = 1, value = 2
+        entries += [b"\x0a", varint(len(head) + len(data)), head, data]  # PredictResponse.outputs = 1
+        del value
+    if entries:
+        response.MergeFromString(b"".join(entries))
 
 
 def _plain_inputs(request: predict_pb2.PredictRequest, signature: Any, budget: RequestBudget) -> dict[str, Any] | None:
@@ -154,6 +171,6 @@ def run_predict(servable: Servable, request: predict_pb2.PredictRequest, *, tens
     del feeds  # the inputs' memory goes back before the answer is built
     budget.answer(outputs.values())
     response = predict_pb2.PredictResponse()
-    encode_outputs(outputs, response.outputs, tensor_content)
+    encode_outputs(outputs, response, tensor_content)
     response.model_spec.CopyFrom(response_model_spec(request.model_spec.name, signature_name, servable.version))
     return response

@@ -135,3 +135,31 @@ def test_the_one_pass_decoding_gives_the_step_by_step_feeds(rows, width, mutatio
     assert sorted(fast) == sorted(slow) and fast_budget.sent == slow_budget.sent and fast_budget.made == slow_budget.made
     for name in fast:
         assert fast[name].dtype == slow[name].dtype and np.array_equal(fast[name], slow[name])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["float32", "float64", "int32", "int64", "uint8", "bool", "complex64", "float16", "object"]),
+                min_size=1, max_size=4), st.integers(0, 3), st.booleans(), st.booleans())
+def test_answers_written_as_bytes_equal_the_message_built_ones(kinds, rows, as_content, large):
+    """encode_outputs (bytes straight from the arrays, one parse) gives the response that filling
+    each output message by message gives, in both answer forms."""
+    from tensorflow_serving.apis import predict_pb2
+
+    from tfsk._base.codec import encode_as_fields, encode_tensor
+    from tfsk.devserver._predict import encode_outputs
+
+    rng = np.random.default_rng(rows)
+    width = 20_000 if large else 3  # large outputs are merged on their own, small ones joined
+    arrays = {}
+    for index, kind in enumerate(kinds):
+        if kind == "object":
+            arrays[f"out{index}"] = np.array([b"v%d" % i for i in range(rows * 2)], dtype=object).reshape(rows, 2)
+        else:
+            arrays[f"out{index}"] = (rng.standard_normal((rows, width)) * 100).astype(kind)
+    expected = predict_pb2.PredictResponse()
+    encode = encode_tensor if as_content else encode_as_fields
+    for alias, array in arrays.items():
+        encode(array, expected.outputs[alias])
+    response = predict_pb2.PredictResponse()
+    encode_outputs(dict(arrays), response, as_content)
+    assert response == expected

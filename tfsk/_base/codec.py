@@ -25,7 +25,7 @@ from .messages import MESSAGES
 from .packed import packed_record, tensor_header, varint, varints
 
 __all__ = ["TensorDecodeError", "TensorSize", "decode_plain", "decode_tensor", "dtype_number", "encode_as_fields",
-           "encode_tensor", "measure_tensor"]
+           "encode_tensor", "measure_tensor", "tensor_bytes"]
 
 #: TensorFlow's TensorShape allows this many dimensions.
 MAX_DIMS = 254
@@ -334,38 +334,23 @@ def _extend_strings(field: Any, array: np.ndarray) -> None:
         field.extend(_strings(array))
 
 
-def encode_tensor(value: Any, proto: Any) -> Any:
-    """Fill ``proto`` (a TensorProto) from ``value``: numerics as ``tensor_content``, strings as ``string_val``."""
-    array = _as_array(value)
-    dtype = dtype_number(array.dtype)
-    if dtype == DataType.DT_STRING:
-        _start(proto, array)
-        _extend_strings(proto.string_val, array)
-        return proto
-    data = np.ascontiguousarray(array, dtype=numpy_dtype(dtype).newbyteorder("<"))
-    header = tensor_header(dtype, array.shape)
-    if data.nbytes:  # the header and the values parsed in one call
-        header += varint(4 << 3 | 2) + varint(data.nbytes)
-        proto.MergeFromString(b"".join([header, data.reshape(-1).view(np.uint8).data]))
-    else:
-        proto.MergeFromString(header)
-    return proto
-
-
-def encode_as_fields(value: Any, proto: Any) -> Any:
-    """Fill ``proto`` with typed ``*_val`` fields, as TF Serving's default ``AsProtoField`` does.
-
-    Numeric values go in as one packed record parsed by the protobuf runtime, never as one Python
-    object per element, so the memory an answer takes stays a small multiple of its size.
+def tensor_bytes(value: Any, typed: bool) -> bytes | memoryview | None:
+    """The serialized TensorProto of a non-empty numeric tensor, built from its buffer: its
+    values as typed ``*_val`` fields (``typed``, TF Serving's default) or as ``tensor_content``.
+    None for strings and empty tensors (:func:`encode_tensor` / :func:`encode_as_fields` take those).
     """
     array = _as_array(value)
     dtype = dtype_number(array.dtype)
-    field, write_as = _FIELDS[dtype]
     if dtype == DataType.DT_STRING or not array.size:
-        _start(proto, array)
-        if dtype == DataType.DT_STRING:
-            _extend_strings(getattr(proto, field), array)
-        return proto
+        return None
+    header = tensor_header(dtype, array.shape)
+    if not typed:
+        data = np.ascontiguousarray(array, dtype=numpy_dtype(dtype).newbyteorder("<"))
+        header += varint(4 << 3 | 2) + varint(data.nbytes)
+        if data.nbytes < _SMALL_PAYLOAD:
+            return header + data.tobytes()
+        return b"".join([header, data.reshape(-1).view(np.uint8).data])
+    field, write_as = _FIELDS[dtype]
     flat = array.reshape(-1) if array.dtype.isnative and array.flags.c_contiguous else (
         np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")).reshape(-1))  # views below read native bytes
     if dtype in _HALVES:
@@ -375,9 +360,32 @@ def encode_as_fields(value: Any, proto: Any) -> Any:
         payload = payload.astype(np.dtype(write_as).newbyteorder("<"), copy=False).view(np.uint8)
     else:
         payload = varints(flat)
-    header = tensor_header(dtype, array.shape)
     if payload.nbytes < _SMALL_PAYLOAD:  # small: bytes joined by Python beat building a buffer
-        proto.MergeFromString(header + varint(_FIELD_NUMBERS[field] << 3 | 2) + varint(payload.nbytes) + payload.tobytes())
-    else:
-        proto.MergeFromString(memoryview(packed_record(_FIELD_NUMBERS[field], payload, prefix=header)))
+        return header + varint(_FIELD_NUMBERS[field] << 3 | 2) + varint(payload.nbytes) + payload.tobytes()
+    return memoryview(packed_record(_FIELD_NUMBERS[field], payload, prefix=header))
+
+
+def _encode(value: Any, proto: Any, typed: bool) -> Any:
+    data = tensor_bytes(value, typed)
+    if data is not None:
+        proto.MergeFromString(data)  # the header and the values parsed in one call
+        return proto
+    array = _as_array(value)
+    dtype = _start(proto, array)
+    if dtype == DataType.DT_STRING:
+        _extend_strings(getattr(proto, _FIELDS[dtype][0]), array)
     return proto
+
+
+def encode_tensor(value: Any, proto: Any) -> Any:
+    """Fill ``proto`` (a TensorProto) from ``value``: numerics as ``tensor_content``, strings as ``string_val``."""
+    return _encode(value, proto, typed=False)
+
+
+def encode_as_fields(value: Any, proto: Any) -> Any:
+    """Fill ``proto`` with typed ``*_val`` fields, as TF Serving's default ``AsProtoField`` does.
+
+    Numeric values go in as one packed record parsed by the protobuf runtime, never as one Python
+    object per element, so the memory an answer takes stays a small multiple of its size.
+    """
+    return _encode(value, proto, typed=True)

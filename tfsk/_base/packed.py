@@ -21,8 +21,13 @@ _CHUNK = 1 << 20
 _LENGTH_DELIMITED = 2
 
 
+_ONE_BYTE = [bytes((value,)) for value in range(0x80)]
+
+
 def varint(value: int) -> bytes:
     """One protobuf varint (``value`` >= 0)."""
+    if value < 0x80:
+        return _ONE_BYTE[value]
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
