@@ -34,6 +34,7 @@ from tfsk._base.codec import (
 from tfsk._base.dtypes import DataType, numpy_dtype
 from tfsk._base.messages import MESSAGES
 from tfsk._base.packed import tensor_header
+from tfsk._base.packed import varint as _varint  # noqa: I001 - one varint writer for client and server
 
 __all__ = ["decode_predict_response", "encode_predict_request"]
 
@@ -46,20 +47,6 @@ PredictResponse = MESSAGES["PredictResponse"]
 def _decode_message(tensor: Any) -> np.ndarray:
     plain = decode_plain(tensor, measure=False)
     return decode_tensor(tensor) if plain is None else plain[0]
-
-
-_ONE_BYTE = [bytes((value,)) for value in range(0x80)]
-
-
-def _varint(value: int) -> bytes:
-    if value < 0x80:
-        return _ONE_BYTE[value]
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _key(number: int, wire_type: int) -> bytes:
