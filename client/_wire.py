@@ -34,7 +34,7 @@ from tfsk._base.codec import (
 from tfsk._base.dtypes import DataType, numpy_dtype
 from tfsk._base.messages import MESSAGES
 from tfsk._base.packed import tensor_header
-from tfsk._base.packed import varint as _varint  # noqa: I001 - one varint writer for client and server
+from tfsk._base.packed import varint as _varint
 
 __all__ = ["decode_predict_response", "encode_predict_request"]
 
