@@ -55,3 +55,8 @@ def export_demo_once(base: Path) -> Path:
         subprocess.run([sys.executable, "-m", "tfsk", "export", "demo", "--base", str(base)], check=True,
                        capture_output=True, cwd=REPO)
     return base
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    """Median and range of per-round ratios (each round measured both sides back to back)."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "rounds": values}

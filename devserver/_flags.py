@@ -63,6 +63,8 @@ class ServerOptions:
     # one request may make it allocate (<= 0: no bound, as in TF Serving).
     bind_address: str = "127.0.0.1"
     max_request_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES
+    # auto (small graphs run their ops in the calling thread), true or false: see _servable.
+    session_run_in_caller_thread: str = "auto"
     version: bool = False
     unknown: list[str] = field(default_factory=list)
     not_implemented: list[str] = field(default_factory=list)
@@ -121,4 +123,7 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions:
             options.not_implemented.append(argument)
         else:
             options.unknown.append(argument)
+    if options.session_run_in_caller_thread not in ("auto", "true", "false"):
+        raise FlagError(f"Illegal value '{options.session_run_in_caller_thread}' for --session_run_in_caller_thread: "
+                        "use auto, true or false")
     return options

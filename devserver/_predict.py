@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from tfsk._base.codec import encode_as_fields, encode_tensor
-from tfsk._base.dtypes import tf_type_string
+from tfsk._base.codec import decode_plain, encode_as_fields, encode_tensor, tensor_bytes
+from tfsk._base.packed import varint
+from tfsk._base.dtypes import DataType, tf_type_string
 
 from ._limits import DEFAULT_MAX_REQUEST_TENSOR_BYTES, RequestBudget
 from ._servable import Servable
@@ -23,6 +24,7 @@ __all__ = ["DEFAULT_SIGNATURE", "PREDICT_METHODS", "encode_outputs", "response_m
 
 DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHODS = ("tensorflow/serving/predict", "tensorflow/serving/classify", "tensorflow/serving/regress")
+_JOIN_BELOW = 1 << 16
 
 
 def _braces(keys: Any) -> str:
@@ -36,14 +38,53 @@ def response_model_spec(name: str, signature_name: str, version: int) -> model_p
     return spec
 
 
-def encode_outputs(outputs: dict[str, np.ndarray], target: Any, as_tensor_content: bool) -> None:
-    """Encode each output into ``target`` (a map of TensorProtos), emptying ``outputs`` as it goes.
+def encode_outputs(outputs: dict[str, np.ndarray], response: Any, as_tensor_content: bool) -> None:
+    """Encode each output into ``response.outputs``, emptying ``outputs`` as it goes.
 
-    Each array is let go once encoded, so the answer never holds every output twice over.
+    Numeric tensors are written as bytes straight from their arrays and parsed into the response
+    in one call; each array is let go once encoded, so the answer never holds every output twice over.
     """
     encode = encode_tensor if as_tensor_content else encode_as_fields
+    entries: list[Any] = []
     for alias in list(outputs):
-        encode(outputs.pop(alias), target[alias])
+        value = outputs.pop(alias)
+        data = tensor_bytes(value, typed=not as_tensor_content)
+        if data is None:  # strings, empty tensors
+            encode(value, response.outputs[alias])
+            continue
+        if len(data) >= _JOIN_BELOW:  # large: parsed where it is, not copied into a joined buffer first
+            response.outputs[alias].MergeFromString(data)
+            continue
+        key = alias.encode("utf-8")
+        head = b"\x0a" + varint(len(key)) + key + b"\x12" + varint(len(data))  # map entry: key = 1, value = 2
+        entries += [b"\x0a", varint(len(head) + len(data)), head, data]  # PredictResponse.outputs = 1
+        del value
+    if entries:
+        response.MergeFromString(b"".join(entries))
+
+
+def _plain_inputs(request: predict_pb2.PredictRequest, signature: Any, budget: RequestBudget) -> dict[str, Any] | None:
+    """The feeds of the common request, in one pass: exactly the signature's inputs, each a
+    numeric tensor of the signature's dtype holding exactly its values (nothing is expanded, so
+    the budget only counts what was sent). None for anything else: ``_check_inputs`` then takes
+    the request step by step and gives the same feeds or TF Serving's error."""
+    inputs, expected = request.inputs, signature.inputs
+    if len(inputs) != len(expected):
+        return None
+    feeds = {}
+    sent = 0
+    for alias in inputs:
+        info = expected.get(alias)
+        proto = inputs[alias]
+        if info is None or proto.dtype != info.dtype or proto.dtype == DataType.DT_STRING:
+            return None
+        plain = decode_plain(proto)
+        if plain is None:
+            return None
+        feeds[info.name] = plain[0]
+        sent += plain[1]
+    budget.sent += sent
+    return feeds
 
 
 def _check_inputs(request: predict_pb2.PredictRequest, signature: Any, budget: RequestBudget) -> dict[str, Any]:
@@ -122,12 +163,14 @@ def run_predict(servable: Servable, request: predict_pb2.PredictRequest, *, tens
             + "}. Was: " + signature.method_name
         )
     budget = RequestBudget(max_tensor_bytes)
-    feeds = _check_inputs(request, signature, budget)
+    feeds = _plain_inputs(request, signature, budget)
+    if feeds is None:
+        feeds = _check_inputs(request, signature, budget)
     aliases = _output_aliases(request, signature)
     outputs = dict(zip(aliases, servable.run(feeds, [signature.outputs[a].name for a in aliases])))
     del feeds  # the inputs' memory goes back before the answer is built
     budget.answer(outputs.values())
     response = predict_pb2.PredictResponse()
-    encode_outputs(outputs, response.outputs, tensor_content)
+    encode_outputs(outputs, response, tensor_content)
     response.model_spec.CopyFrom(response_model_spec(request.model_spec.name, signature_name, servable.version))
     return response

@@ -27,17 +27,39 @@ from tfsk._base import rules
 from ._source import status_of
 from ._status import StatusError
 
-__all__ = ["Servable", "load_servable"]
+__all__ = ["CALLER_THREAD_MAX_NODES", "CALLER_THREAD_MODES", "Servable", "load_servable"]
 
 logger = logging.getLogger(__name__)
 _PYTHON_RUN_PREFIX = "Graph execution error:\n\n"
+
+#: ``--session_run_in_caller_thread``: ``auto`` runs small graphs' ops in the calling thread.
+CALLER_THREAD_MODES = ("auto", "true", "false")
+#: With ``auto``, graphs up to this many nodes (functions' bodies included) run in the caller's
+#: thread: handing each of a small graph's ops between inter-op threads costs more than the ops
+#: (on 2 cores, a third of the server's CPU went to Eigen's work stealing, and the session call
+#: took twice as long). Larger graphs keep the inter-op pool and its parallel branches.
+CALLER_THREAD_MAX_NODES = 1000
+# One inter-op pool shared by every session (as without ``session_inter_op_thread_pool``), so a
+# RunOptions can choose it (index 0) or the caller's thread (-1).
+_SHARED_POOL = "tfsk_inter_op"
+
+
+def _graph_nodes(meta_graph: meta_graph_pb2.MetaGraphDef) -> int:
+    graph = meta_graph.graph_def
+    return len(graph.node) + sum(len(function.node_def) for function in graph.library.function)
+
+
+def _in_caller_thread(mode: str, meta_graph: meta_graph_pb2.MetaGraphDef) -> bool:
+    if mode == "auto":
+        return _graph_nodes(meta_graph) <= CALLER_THREAD_MAX_NODES
+    return mode == "true"
 
 
 class Servable:
     """A model version ready to run its signatures."""
 
     def __init__(self, name: str, version: int, path: Path, session: tf.compat.v1.Session,
-                 meta_graph: meta_graph_pb2.MetaGraphDef) -> None:
+                 meta_graph: meta_graph_pb2.MetaGraphDef, *, in_caller_thread: bool = False) -> None:
         self.name = name
         self.version = version
         self.path = path
@@ -48,6 +70,8 @@ class Servable:
         self._lock = threading.Lock()
         #: With --enable_batching, the BatchingSession runs go through (devserver/_batching.py).
         self.batching: Any = None
+        #: Runs execute the graph's ops in the thread that calls ``run`` (see CALLER_THREAD_MAX_NODES).
+        self.in_caller_thread = in_caller_thread
 
     def _callable(self, feeds: tuple[str, ...], fetches: tuple[str, ...]) -> Any:
         key = (feeds, fetches)
@@ -57,6 +81,8 @@ class Servable:
                 found = self._callables.get(key)
                 if found is None:
                     options = config_pb2.CallableOptions(feed=list(feeds), fetch=list(fetches))
+                    if self.in_caller_thread:
+                        options.run_options.inter_op_thread_pool = -1
                     found = self.session._make_callable_from_options(options)  # noqa: SLF001 - no public equivalent
                     self._callables[key] = found
         return found
@@ -114,11 +140,13 @@ def _restore(session: tf.compat.v1.Session, meta_graph: meta_graph_pb2.MetaGraph
 
 
 def load_servable(name: str, version: int, path: Path, tags: Sequence[str],
-                  intra_op_threads: int = 0, inter_op_threads: int = 0) -> Servable:
+                  intra_op_threads: int = 0, inter_op_threads: int = 0, caller_thread: str = "auto") -> Servable:
     """Load ``path`` as TF Serving does; raise StatusError with its loader's code and message on failure.
 
     The order is TF Serving's: resource estimation walks the folder, then ``saved_model.pb`` is
     read, the MetaGraph with ``tags`` imported, variables restored, the init op run.
+    ``caller_thread`` (one of CALLER_THREAD_MODES) says whether Predict runs execute the graph's
+    ops in the calling thread.
     """
     problem = rules.folder_problem(name, version, str(path), path)
     if problem is not None:
@@ -132,6 +160,8 @@ def load_servable(name: str, version: int, path: Path, tags: Sequence[str],
         inter_op_parallelism_threads=inter_op_threads,
         device_count={"GPU": 0},
     )
+    # num_threads 0: the pool is inter_op_threads large (TF's default when that is 0 too).
+    config.session_inter_op_thread_pool.add(num_threads=0, global_name=_SHARED_POOL)
     graph = tf.Graph()
     session = tf.compat.v1.Session(graph=graph, config=config)
     try:
@@ -148,4 +178,4 @@ def load_servable(name: str, version: int, path: Path, tags: Sequence[str],
     except (ValueError, KeyError, TypeError) as error:  # the graph cannot be imported into this TensorFlow
         session.close()
         raise StatusError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from None
-    return Servable(name, version, path, session, meta_graph)
+    return Servable(name, version, path, session, meta_graph, in_caller_thread=_in_caller_thread(caller_thread, meta_graph))

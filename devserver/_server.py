@@ -134,6 +134,7 @@ class DevServer:
             servable = load_servable(
                 name, version, path, [t for t in self.options.saved_model_tags.split(",") if t],
                 self.options.tensorflow_intra_op_parallelism, self.options.tensorflow_inter_op_parallelism,
+                self.options.session_run_in_caller_thread,
             )
         except BaseException:
             record_load_attempt(str(path), False, time.perf_counter() - start)

@@ -25,7 +25,9 @@ Implemented flags: --port, --grpc_socket_path, --ssl_config_file, --model_name, 
   --tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism, --version
 Devserver only: --bind_address (default 127.0.0.1; TF Serving listens on 0.0.0.0),
   --max_request_tensor_bytes (default 1073741824: what one request may make the server create
-  beyond what it sent, for its inputs and for its answer; 0 = no bound, as in TF Serving)
+  beyond what it sent, for its inputs and for its answer; 0 = no bound, as in TF Serving),
+  --session_run_in_caller_thread (auto, true or false; default auto: graphs of up to 1000 nodes run
+  their ops in the thread serving the request instead of handing them to the inter-op pool)
 """
 
 

@@ -13,6 +13,7 @@ from tensorflow.core.framework import tensor_pb2
 
 from tfsk._base.codec import (
     TensorDecodeError,
+    decode_plain,
     decode_tensor,
     encode_as_fields,
     encode_tensor,
@@ -220,3 +221,41 @@ def test_string_round_trip_property(values):
     array = np.empty(len(values), dtype=object)
     array[:] = values
     assert decode_tensor(encode_tensor(array, TensorProto())).tolist() == values
+
+
+@settings(max_examples=300, deadline=None)
+@given(hnp.arrays(dtype=st.sampled_from([np.dtype(d) for d in NUMERIC]), shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)),
+       st.sampled_from([encode_tensor, encode_as_fields]), st.integers(-2, 2), st.integers(-1, 1))
+def test_plain_decoding_agrees_with_the_checked_one(array, encode, trim, dim_change):
+    """decode_plain gives decode_tensor's array and measure_tensor's sent bytes, or steps aside
+    (None) for every tensor it does not prove plain: short or long fields and contents, odd shapes."""
+    proto = encode(array, TensorProto())
+    if proto.tensor_content and trim:
+        proto.tensor_content = proto.tensor_content[:trim] if trim < 0 else proto.tensor_content + b"\0" * trim
+    if array.ndim and dim_change:
+        proto.tensor_shape.dim[0].size += dim_change
+    plain = decode_plain(proto)
+    try:
+        checked = decode_tensor(proto)
+    except TensorDecodeError:
+        assert plain is None
+        return
+    if plain is not None:
+        assert plain[0].dtype == checked.dtype and plain[0].shape == checked.shape
+        np.testing.assert_array_equal(plain[0], checked)
+        assert plain[1] == measure_tensor(proto).sent
+    elif array.size and not trim and not dim_change and array.dtype in (np.float32, np.float64, np.int32, np.int64):
+        raise AssertionError("a plain tensor was not decoded plainly")
+
+
+@given(st.lists(st.binary(max_size=8), max_size=6), st.integers(-1, 1))
+def test_plain_string_decoding_agrees_with_the_checked_one(values, dim_change):
+    proto = encode_tensor(np.array(values, dtype=object), TensorProto())
+    proto.tensor_shape.dim[0].size += dim_change
+    plain = decode_plain(proto)
+    if plain is None:
+        assert not values or dim_change
+        return
+    checked = decode_tensor(proto)
+    assert plain[0].dtype == checked.dtype == object and plain[0].shape == checked.shape
+    assert plain[0].tolist() == checked.tolist() and plain[1] == measure_tensor(proto).sent

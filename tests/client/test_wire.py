@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tensorflow_serving.apis import predict_pb2
 
-from tfsk._base.codec import encode_as_fields
+from tfsk._base.codec import encode_as_fields, encode_tensor
 from tfsk._base.messages import MESSAGES
 from tfsk.client._wire import decode_predict_response, encode_predict_request
 
@@ -83,13 +83,16 @@ def test_responses_decode_every_encoding_tf_serving_uses():
 
 def test_tensor_content_outputs_are_zero_copy_read_only_views():
     response = predict_pb2.PredictResponse()
-    response.outputs["x"].CopyFrom(tf.make_tensor_proto(np.ones((100, 100), np.float32)))
+    response.outputs["x"].CopyFrom(tf.make_tensor_proto(np.ones((300, 300), np.float32)))
+    encode_as_fields(np.full((300, 300), 2.0), response.outputs["typed"])  # TF Serving's default form
     data = response.SerializeToString()
     outputs, _ = decode_predict_response(data)
-    assert not outputs["x"].flags.writeable and outputs["x"].base is not None
-    copy = outputs["x"].copy()
-    copy += 1
-    assert copy.sum() == 2 * 100 * 100
+    for name, value in (("x", 1.0), ("typed", 2.0)):
+        assert not outputs[name].flags.writeable and not outputs[name].flags.owndata
+        assert np.shares_memory(outputs[name], np.frombuffer(data, np.uint8))  # read in place
+        copy = outputs[name].copy()
+        copy += 1
+        assert copy.sum() == (value + 1) * 300 * 300
 
 
 def test_a_tensor_content_of_the_wrong_size_is_refused_as_a_client_error():
@@ -115,3 +118,30 @@ def test_request_and_response_round_trip_property(array):
     outputs, _ = decode_predict_response(response.SerializeToString())
     assert outputs["a"].dtype == array.dtype and outputs["a"].shape == array.shape
     np.testing.assert_array_equal(outputs["a"], array)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]).flatmap(
+    lambda d: hnp.arrays(np.dtype(d), hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))),
+    st.integers(-2, 2))
+def test_typed_float_answers_decode_as_the_message_codec_does(array, surplus):
+    """Packed float_val/double_val read in place; short or long fields keep TF's fill rules."""
+    from tfsk._base.codec import decode_tensor
+
+    response = predict_pb2.PredictResponse()
+    encode_as_fields(array, response.outputs["a"])
+    field = getattr(response.outputs["a"], "float_val" if array.dtype == np.float32 else "double_val")
+    if surplus > 0:
+        field.extend([7.0] * surplus)
+    elif surplus < 0 and len(field) > 1:
+        del field[surplus:]
+    outputs, _ = decode_predict_response(response.SerializeToString())
+    expected = decode_tensor(response.outputs["a"])
+    assert outputs["a"].dtype == expected.dtype and outputs["a"].shape == expected.shape
+    np.testing.assert_array_equal(outputs["a"], expected)
+    big = predict_pb2.PredictResponse()  # large enough to be read in place rather than parsed
+    encode_tensor(np.zeros(1 << 16, np.uint8), big.outputs["pad"])
+    big.outputs["a"].CopyFrom(response.outputs["a"])
+    outputs, _ = decode_predict_response(big.SerializeToString())
+    np.testing.assert_array_equal(outputs["a"], expected)
+    assert outputs["a"].dtype == expected.dtype and outputs["a"].shape == expected.shape

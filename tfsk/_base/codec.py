@@ -12,16 +12,20 @@ scalar. Encoding writes numerics as little-endian ``tensor_content`` (fast to bu
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
-from .packed import packed_record, varints
+from .messages import MESSAGES
+from .packed import packed_record, tensor_header, varint, varints
 
-__all__ = ["TensorDecodeError", "TensorSize", "decode_tensor", "encode_as_fields", "encode_tensor", "measure_tensor"]
+__all__ = ["TensorDecodeError", "TensorSize", "decode_plain", "decode_tensor", "dtype_number", "encode_as_fields",
+           "encode_tensor", "measure_tensor", "tensor_bytes"]
 
 #: TensorFlow's TensorShape allows this many dimensions.
 MAX_DIMS = 254
@@ -52,6 +56,10 @@ _FIELDS: dict[int, tuple[str, Any]] = {
     DataType.DT_STRING: ("string_val", object),
 }
 _COMPLEX = (DataType.DT_COMPLEX64, DataType.DT_COMPLEX128)
+_SMALL_PAYLOAD = 1 << 16
+#: TensorProto's field numbers of the typed fields.
+_FIELD_NUMBERS = {"float_val": 5, "double_val": 6, "int_val": 7, "string_val": 8, "scomplex_val": 9, "int64_val": 10,
+                  "bool_val": 11, "dcomplex_val": 12, "half_val": 13, "uint32_val": 16, "uint64_val": 17}
 _HALVES = (DataType.DT_HALF, DataType.DT_BFLOAT16)
 
 
@@ -205,6 +213,64 @@ def _filled(values: np.ndarray, count: int, dtype: int, target: Any) -> np.ndarr
     return flat
 
 
+# dtype -> (the little-endian dtype of its tensor_content, the native one, its typed field or None)
+# for the dtypes decode_plain reads: typed fields only where each holds one value of the array's type.
+_PLAIN: dict[int, tuple[Any, Any, str | None]] = {
+    number: (numpy_dtype(number).newbyteorder("<"), numpy_dtype(number).newbyteorder("="), _FIELDS[number][0] if number in (
+        DataType.DT_FLOAT, DataType.DT_DOUBLE, DataType.DT_INT32, DataType.DT_INT64) else None)
+    for number in (DataType.DT_FLOAT, DataType.DT_DOUBLE, DataType.DT_INT32, DataType.DT_INT64, DataType.DT_INT8,
+                   DataType.DT_INT16, DataType.DT_UINT8, DataType.DT_UINT16, DataType.DT_UINT32, DataType.DT_UINT64,
+                   DataType.DT_BOOL, DataType.DT_COMPLEX64, DataType.DT_COMPLEX128)
+}
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_layout(dtype: int, shape_bytes: bytes) -> tuple[tuple[int, ...], int, Any, Any, str | None] | None:
+    """What decode_plain needs of a (dtype, serialized shape) pair; requests repeat a few of them."""
+    plain = _PLAIN.get(dtype)
+    if plain is None and dtype != DataType.DT_STRING:
+        return None
+    shape = tuple(d.size for d in MESSAGES["TensorShapeProto"].FromString(shape_bytes).dim)
+    if len(shape) > NUMPY_MAX_DIMS or min(shape, default=1) <= 0:
+        return None
+    if plain is None:
+        return shape, math.prod(shape), None, np.dtype(object), "string_val"
+    return shape, math.prod(shape), *plain
+
+
+def decode_plain(proto: Any, content: bytes | memoryview | None = None, *,
+                 measure: bool = True) -> tuple[np.ndarray, int] | None:
+    """The common valid case of :func:`decode_tensor` with the fewest steps: a non-empty numeric
+    tensor whose ``tensor_content`` (or float/double/int32/int64 typed field) holds exactly its
+    values, or a string tensor with one ``string_val`` per element. Returns the array and the
+    bytes the request sent for it (as :func:`measure_tensor` counts them; 0 for strings when not
+    ``measure``: counting them takes a pass over the message), or None when the tensor needs
+    :func:`decode_tensor`'s checks (which then give the same array or TensorFlow's refusal).
+    """
+    layout = _plain_layout(proto.dtype, proto.tensor_shape.SerializeToString())
+    if layout is None:
+        return None
+    shape, count, wire, native, field = layout
+    content = proto.tensor_content if content is None else content
+    if wire is None:  # strings as TF Serving sends them: one string_val per element
+        values = proto.string_val
+        if content or len(values) != count:
+            return None
+        return np.array(values, dtype=object).reshape(shape), proto.ByteSize() if measure else 0
+    if content:
+        if len(content) != count * wire.itemsize:
+            return None
+        values = np.frombuffer(content, dtype=native) if _LITTLE_ENDIAN else np.frombuffer(content, wire).astype(native)
+        return values.reshape(shape), len(content)
+    if field is None:
+        return None
+    values = getattr(proto, field)
+    if len(values) != count:
+        return None
+    return np.asarray(values, dtype=native).reshape(shape), count * wire.itemsize
+
+
 def decode_tensor(proto: Any, content: bytes | memoryview | None = None) -> np.ndarray:
     """The numpy array a TensorProto stands for; :class:`TensorDecodeError` where TF would refuse it.
 
@@ -236,12 +302,15 @@ def _as_array(value: Any) -> np.ndarray:
     return array
 
 
+@functools.lru_cache(maxsize=64)
+def dtype_number(dtype: np.dtype) -> int:
+    """The TF DataType of a numpy dtype (cached: answers and requests repeat a few)."""
+    return tf_dtype_of(np.empty(0, dtype))
+
+
 def _start(proto: Any, array: np.ndarray) -> int:
-    dtype = tf_dtype_of(array)
-    proto.dtype = dtype
-    proto.tensor_shape.SetInParent()  # scalars carry an empty, present shape, as TF writes them
-    for size in array.shape:
-        proto.tensor_shape.dim.add().size = size
+    dtype = dtype_number(array.dtype)
+    proto.MergeFromString(tensor_header(dtype, array.shape))
     return dtype
 
 
@@ -256,16 +325,61 @@ def _strings(array: np.ndarray) -> list[bytes]:
     return out
 
 
-def encode_tensor(value: Any, proto: Any) -> Any:
-    """Fill ``proto`` (a TensorProto) from ``value``: numerics as ``tensor_content``, strings as ``string_val``."""
+def _extend_strings(field: Any, array: np.ndarray) -> None:
+    items = array.ravel().tolist()
+    try:
+        field.extend(items)  # all bytes: the protobuf runtime takes the list at once
+    except TypeError:  # str to encode, or something that is no string (refused with a clear message)
+        del field[:]
+        field.extend(_strings(array))
+
+
+def tensor_bytes(value: Any, typed: bool) -> bytes | memoryview | None:
+    """The serialized TensorProto of a non-empty numeric tensor, built from its buffer: its
+    values as typed ``*_val`` fields (``typed``, TF Serving's default) or as ``tensor_content``.
+    None for strings and empty tensors (:func:`encode_tensor` / :func:`encode_as_fields` take those).
+    """
+    array = _as_array(value)
+    dtype = dtype_number(array.dtype)
+    if dtype == DataType.DT_STRING or not array.size:
+        return None
+    header = tensor_header(dtype, array.shape)
+    if not typed:
+        data = np.ascontiguousarray(array, dtype=numpy_dtype(dtype).newbyteorder("<"))
+        header += varint(4 << 3 | 2) + varint(data.nbytes)
+        if data.nbytes < _SMALL_PAYLOAD:
+            return header + data.tobytes()
+        return b"".join([header, data.reshape(-1).view(np.uint8).data])
+    field, write_as = _FIELDS[dtype]
+    flat = array.reshape(-1) if array.dtype.isnative and array.flags.c_contiguous else (
+        np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")).reshape(-1))  # views below read native bytes
+    if dtype in _HALVES:
+        payload = varints(flat.view(np.uint16))
+    elif dtype in _COMPLEX or dtype in (DataType.DT_FLOAT, DataType.DT_DOUBLE):
+        payload = flat.view(write_as) if dtype in _COMPLEX else flat
+        payload = payload.astype(np.dtype(write_as).newbyteorder("<"), copy=False).view(np.uint8)
+    else:
+        payload = varints(flat)
+    if payload.nbytes < _SMALL_PAYLOAD:  # small: bytes joined by Python beat building a buffer
+        return header + varint(_FIELD_NUMBERS[field] << 3 | 2) + varint(payload.nbytes) + payload.tobytes()
+    return memoryview(packed_record(_FIELD_NUMBERS[field], payload, prefix=header))
+
+
+def _encode(value: Any, proto: Any, typed: bool) -> Any:
+    data = tensor_bytes(value, typed)
+    if data is not None:
+        proto.MergeFromString(data)  # the header and the values parsed in one call
+        return proto
     array = _as_array(value)
     dtype = _start(proto, array)
     if dtype == DataType.DT_STRING:
-        proto.string_val.extend(_strings(array))
-    else:
-        target = numpy_dtype(dtype).newbyteorder("<")
-        proto.tensor_content = np.ascontiguousarray(array, dtype=target).tobytes()
+        _extend_strings(getattr(proto, _FIELDS[dtype][0]), array)
     return proto
+
+
+def encode_tensor(value: Any, proto: Any) -> Any:
+    """Fill ``proto`` (a TensorProto) from ``value``: numerics as ``tensor_content``, strings as ``string_val``."""
+    return _encode(value, proto, typed=False)
 
 
 def encode_as_fields(value: Any, proto: Any) -> Any:
@@ -274,21 +388,4 @@ def encode_as_fields(value: Any, proto: Any) -> Any:
     Numeric values go in as one packed record parsed by the protobuf runtime, never as one Python
     object per element, so the memory an answer takes stays a small multiple of its size.
     """
-    array = _as_array(value)
-    dtype = _start(proto, array)
-    field, write_as = _FIELDS[dtype]
-    if dtype == DataType.DT_STRING:
-        getattr(proto, field).extend(_strings(array))
-        return proto
-    if not array.size:
-        return proto
-    flat = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")).reshape(-1)  # views below read native bytes
-    if dtype in _HALVES:
-        payload = varints(flat.view(np.uint16))
-    elif dtype in _COMPLEX or dtype in (DataType.DT_FLOAT, DataType.DT_DOUBLE):
-        payload = flat.view(write_as) if dtype in _COMPLEX else flat
-        payload = payload.astype(np.dtype(write_as).newbyteorder("<"), copy=False).view(np.uint8)
-    else:
-        payload = varints(flat)
-    proto.MergeFromString(memoryview(packed_record(proto.DESCRIPTOR.fields_by_name[field].number, payload)))
-    return proto
+    return _encode(value, proto, typed=True)

@@ -8,9 +8,11 @@ and the protobuf runtime parses it at memory speed (60 ms for the same 5 M float
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-__all__ = ["packed_record", "varint", "varints"]
+__all__ = ["packed_record", "tensor_header", "varint", "varints"]
 
 # 2**7, 2**14, ..., 2**63: a value below the k-th limit takes k + 1 bytes as a varint.
 _VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
@@ -19,8 +21,13 @@ _CHUNK = 1 << 20
 _LENGTH_DELIMITED = 2
 
 
+_ONE_BYTE = [bytes((value,)) for value in range(0x80)]
+
+
 def varint(value: int) -> bytes:
     """One protobuf varint (``value`` >= 0)."""
+    if value < 0x80:
+        return _ONE_BYTE[value]
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -61,10 +68,23 @@ def varints(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def packed_record(number: int, payload: np.ndarray) -> np.ndarray:
-    """Field ``number`` as one length-delimited record holding ``payload`` (uint8), in one buffer."""
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    return varint(number << 3 | _LENGTH_DELIMITED) + varint(len(payload)) + payload
+
+
+@functools.lru_cache(maxsize=1024)
+def tensor_header(dtype: int, shape: tuple[int, ...]) -> bytes:
+    """A TensorProto's ``dtype`` and ``tensor_shape`` fields (the shape present even for a scalar,
+    as TensorFlow writes it); answers and requests repeat a few of them."""
+    dims = b"".join(_length_delimited(2, varint(1 << 3) + varint(size) if size else b"") for size in shape)
+    return varint(1 << 3) + varint(dtype) + _length_delimited(2, dims)
+
+
+def packed_record(number: int, payload: np.ndarray, prefix: bytes = b"") -> np.ndarray:
+    """Field ``number`` as one length-delimited record holding ``payload`` (uint8), in one buffer
+    after ``prefix`` (other fields' bytes)."""
     payload = payload.reshape(-1).view(np.uint8)
-    header = varint(number << 3 | _LENGTH_DELIMITED) + varint(payload.size)
+    header = prefix + varint(number << 3 | _LENGTH_DELIMITED) + varint(payload.size)
     record = np.empty(len(header) + payload.size, np.uint8)
     record[: len(header)] = np.frombuffer(header, np.uint8)
     record[len(header) :] = payload
