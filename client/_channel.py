@@ -154,6 +154,10 @@ def replica_addresses(targets: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_address(str(info[4][0]), port) for info in found))
 
 
+#: The longest a channel waits before trying a lost server again (gRPC's default is 120 s).
+RECONNECT_BACKOFF_MS = 3000
+
+
 def make_channel(
     targets: str | Sequence[str],
     *,
@@ -187,6 +191,10 @@ def make_channel(
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.enable_retries", 1 if retries > 0 else 0),
         ("grpc.service_config", json.dumps(config)),
+        # A replica that restarts rejoins the rotation within seconds: gRPC's default reconnect
+        # backoff grows to 120 s, leaving a restarted server idle (and its peers loaded) meanwhile.
+        ("grpc.initial_reconnect_backoff_ms", 500),
+        ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
     ]
     if keepalive_seconds:
         channel_options += [

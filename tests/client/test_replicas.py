@@ -16,6 +16,7 @@ from server_process import ServerProcess, free_port, wait_for
 from support import tfsk
 
 from tfsk.client import AsyncClient, Client, WaitTimeoutError
+from tfsk.client._channel import RECONNECT_BACKOFF_MS
 
 THREADS = 16
 FEATURES = np.array([[0.1, 0.2, 0.3, 0.4, 0.5]], np.float32)
@@ -92,6 +93,8 @@ def test_a_replica_killed_and_restarted_under_load_costs_no_request(replicas):
         servers[1].wait_until_ready(180)
         restarted = load.total()
         wait_for(lambda: load.total() > restarted + 300, timeout=60)
+        # The channel tries the lost server again at most RECONNECT_BACKOFF_MS after its last try.
+        time.sleep(2 * RECONNECT_BACKOFF_MS / 1000)
         # The restarted replica is back in the rotation: with the other two gone, it alone answers.
         for other in (servers[0], servers[2]):
             other.process.send_signal(signal.SIGKILL)
