@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfsk import serving_config as sc
+from tfsk._base.ports import why_port_is_taken
 
 from ._errors import StackError
 from ._flags import PATH_FLAGS, PORT_FLAGS
@@ -257,11 +258,11 @@ def _check_ports_free(arguments: list[str]) -> None:
         port = flags.get(name)
         if not port or port == "0":
             continue
-        with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no owner
-            try:
-                probe.bind((address, int(port)))
-            except OSError as error:
-                raise StackError(f"port {port} on {address} (--{name}) is in use ({error.strerror}): stop what "
-                                 f"listens there, or publish the stack on other ports "
-                                 f"(TFSK_GRPC_PORT / TFSK_REST_PORT)") from None
+        try:
+            taken = why_port_is_taken(address, int(port))
+        except socket.gaierror as error:
+            taken = error.strerror
+        if taken:
+            raise StackError(f"port {port} on {address} (--{name}) is in use ({taken}): stop what "
+                             f"listens there, or publish the stack on other ports "
+                             f"(TFSK_GRPC_PORT / TFSK_REST_PORT)")

@@ -16,6 +16,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from tfsk import serving_config
 from tfsk._base.messages import ModelServerConfig
+from tfsk._base.ports import why_port_is_taken
 
 from ._batching import ServerBatching
 from ._core import ServerCore
@@ -71,23 +72,14 @@ def log_config_advice(config: ModelServerConfig, allow_unavailable_labels: bool)
 
 
 def check_port_free(host: str, port: int) -> None:
-    """Refuse a taken port before any model loads (TF Serving only finds out after loading them all).
-
-    The probe binds the way gRPC does (SO_REUSEADDR, no SO_REUSEPORT), so a socket left in TIME_WAIT
-    by an earlier server is no obstacle but a listening one is.
-    """
+    """Refuse a taken port before any model loads (TF Serving only finds out after loading them all)."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                             flags=socket.AI_PASSIVE)[0]
+        taken = why_port_is_taken(host, port)
     except socket.gaierror as error:
         raise StartupError(f"INVALID_ARGUMENT: cannot listen on {host}:{port}: {error.strerror}") from None
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as error:
-            raise StartupError(f"UNAVAILABLE: could not listen on {host}:{port}: {error.strerror}; another "
-                               "process holds the port: stop it, or choose another --port") from None
+    if taken:
+        raise StartupError(f"UNAVAILABLE: could not listen on {host}:{port}: {taken}; another "
+                           "process holds the port: stop it, or choose another --port")
 
 
 def read_prometheus_path(path: str) -> str | None:

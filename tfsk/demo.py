@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 from tfsk import __version__, _console
 from tfsk._base import layout
+from tfsk._base.ports import why_port_is_taken
 from tfsk._console import EXIT_NOT_RIGHT, EXIT_OK, CommandError, Progress, emit_json
 
 #: The demo's composed model and head factory, as tfsk.exporter.demo names them (that module
@@ -134,17 +134,6 @@ def _write_configs(declaration_path: Path, report: _Report) -> Path:
     if host_config is None:
         raise CommandError(f"{declaration_path} declares no models config for the host")
     return host_config
-
-
-def _port_taken(port: int) -> str | None:
-    """Why the devserver could not listen on 127.0.0.1:``port`` (None if it could)."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as error:
-            return error.strerror or str(error)
-    return None
 
 
 class _Server:
@@ -261,7 +250,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         declaration = serving_config.load_declaration(args.declaration)
     except serving_config.ConfigError as error:
         raise CommandError(str(error)) from None
-    taken = _port_taken(args.port)
+    taken = why_port_is_taken("127.0.0.1", args.port)
     if taken:
         raise CommandError(f"port {args.port} on 127.0.0.1 is taken ({taken}): another server (an earlier "
                            f"'tfsk demo --keep-serving'?) is listening there; stop it, or pick another --port")
