@@ -164,6 +164,7 @@ def main() -> None:
     from tfsk.client import Client
     from tfsk.client._wire import encode_predict_request
     from tfsk._base.messages import MESSAGES
+    from tfsk.devserver._malloc import TUNABLE
 
     work = Path(tempfile.mkdtemp(prefix="bench-devserver-"))
     base = export_demo_once(work / "models")
@@ -195,8 +196,10 @@ def main() -> None:
                 canned.append(work / f"raw-{key}")
                 large_cases[f"{model}_{form}"] = (target, model, request, len(answer))
         echo_port = free_port()
+        # The floor runs with the devserver's malloc (huge pages for large buffers, devserver/_malloc.py),
+        # so the ratios measure the server's work, not the allocator.
         echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(echo_port), *map(str, canned)],
-                                stdout=subprocess.PIPE, cwd=REPO, env={**os.environ})
+                                stdout=subprocess.PIPE, cwd=REPO, env={**os.environ, "GLIBC_TUNABLES": f"{TUNABLE}=1"})
         try:
             echo.stdout.readline()
             options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]

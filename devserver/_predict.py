@@ -7,20 +7,29 @@ TensorFlow's session reports it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from tfsk._base.codec import decode_plain, encode_as_fields, encode_tensor, tensor_bytes
-from tfsk._base.packed import varint
+from tfsk._base.codec import (
+    decode_plain,
+    encode_as_fields,
+    encode_tensor,
+    tensor_bytes,
+    tensor_pieces,
+)
 from tfsk._base.dtypes import DataType, tf_type_string
+from tfsk._base.packed import varint
+from tfsk._base.wire import InPlacePredictRequest
 
 from ._limits import DEFAULT_MAX_REQUEST_TENSOR_BYTES, RequestBudget
 from ._servable import Servable
 from ._status import StatusError
 
-__all__ = ["DEFAULT_SIGNATURE", "PREDICT_METHODS", "encode_outputs", "response_model_spec", "run_predict"]
+__all__ = ["DEFAULT_SIGNATURE", "PREDICT_METHODS", "encode_outputs", "predict_outputs", "predict_response_bytes",
+           "response_model_spec", "run_predict"]
 
 DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHODS = ("tensorflow/serving/predict", "tensorflow/serving/classify", "tensorflow/serving/regress")
@@ -68,6 +77,8 @@ def _plain_inputs(request: predict_pb2.PredictRequest, signature: Any, budget: R
     numeric tensor of the signature's dtype holding exactly its values (nothing is expanded, so
     the budget only counts what was sent). None for anything else: ``_check_inputs`` then takes
     the request step by step and gives the same feeds or TF Serving's error."""
+    if isinstance(request, InPlacePredictRequest):
+        return _in_place_inputs(request, signature, budget)
     inputs, expected = request.inputs, signature.inputs
     if len(inputs) != len(expected):
         return None
@@ -84,6 +95,21 @@ def _plain_inputs(request: predict_pb2.PredictRequest, signature: Any, budget: R
         feeds[info.name] = plain[0]
         sent += plain[1]
     budget.sent += sent
+    return feeds
+
+
+def _in_place_inputs(request: InPlacePredictRequest, signature: Any, budget: RequestBudget) -> dict[str, Any] | None:
+    """``_plain_inputs`` of a request read in place: its arrays already view the request's bytes."""
+    expected = signature.inputs
+    if len(request.tensors) != len(expected):
+        return None
+    feeds = {}
+    for alias, (dtype, array) in request.tensors.items():
+        info = expected.get(alias)
+        if info is None or dtype != info.dtype:
+            return None
+        feeds[info.name] = array
+    budget.sent += sum(array.nbytes for array in feeds.values())
     return feeds
 
 
@@ -145,10 +171,10 @@ def _output_aliases(request: predict_pb2.PredictRequest, signature: Any) -> list
     return list(request.output_filter)
 
 
-def run_predict(servable: Servable, request: predict_pb2.PredictRequest, *, tensor_content: bool = False,
-                method_name_check: bool = False,
-                max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> predict_pb2.PredictResponse:
-    """Run a Predict request on a resolved servable; raise StatusError as TF Serving would.
+def predict_outputs(servable: Servable, request: Any, *, method_name_check: bool = False,
+                    max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> tuple[str, dict[str, np.ndarray]]:
+    """Run a Predict request (a PredictRequest, or one read in place) on a resolved servable:
+    the signature's name and the outputs by alias; raise StatusError as TF Serving would.
 
     ``max_tensor_bytes`` bounds what the request may make the server create beyond what it sent
     (``--max_request_tensor_bytes``; see ``_limits``).
@@ -165,12 +191,51 @@ def run_predict(servable: Servable, request: predict_pb2.PredictRequest, *, tens
     budget = RequestBudget(max_tensor_bytes)
     feeds = _plain_inputs(request, signature, budget)
     if feeds is None:
+        if isinstance(request, InPlacePredictRequest):  # not its plain form: the message, step by step
+            request = predict_pb2.PredictRequest.FromString(request.data)
         feeds = _check_inputs(request, signature, budget)
     aliases = _output_aliases(request, signature)
     outputs = dict(zip(aliases, servable.run(feeds, [signature.outputs[a].name for a in aliases])))
     del feeds  # the inputs' memory goes back before the answer is built
     budget.answer(outputs.values())
+    return signature_name, outputs
+
+
+def run_predict(servable: Servable, request: predict_pb2.PredictRequest, *, tensor_content: bool = False,
+                method_name_check: bool = False,
+                max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> predict_pb2.PredictResponse:
+    """Run a Predict request on a resolved servable into a PredictResponse (see predict_outputs)."""
+    signature_name, outputs = predict_outputs(servable, request, method_name_check=method_name_check,
+                                              max_tensor_bytes=max_tensor_bytes)
     response = predict_pb2.PredictResponse()
     encode_outputs(outputs, response, tensor_content)
     response.model_spec.CopyFrom(response_model_spec(request.model_spec.name, signature_name, servable.version))
     return response
+
+
+@functools.lru_cache(maxsize=1024)
+def _model_spec_field(name: str, signature_name: str, version: int) -> bytes:
+    spec = response_model_spec(name, signature_name, version).SerializeToString()
+    return b"\x12" + varint(len(spec)) + spec  # PredictResponse.model_spec = 2
+
+
+def predict_response_bytes(outputs: dict[str, np.ndarray], model_name: str, signature_name: str, version: int,
+                           as_tensor_content: bool) -> bytes:
+    """The serialized PredictResponse, written once: each numeric output's values go from its
+    array's buffer straight into the answer (the bytes gRPC sends), with no message built and
+    serialized on the way. The same bytes as ``run_predict``'s response serialized."""
+    pieces: list[Any] = []
+    for alias in list(outputs):
+        value = outputs.pop(alias)
+        found = tensor_pieces(value, typed=not as_tensor_content)
+        if found is None:  # strings, empty tensors: through a TensorProto
+            encode = encode_tensor if as_tensor_content else encode_as_fields
+            tensor = [encode(value, predict_pb2.PredictResponse().outputs[alias]).SerializeToString()]
+        else:
+            tensor = [found[0], found[1].data]
+        size = sum(len(piece) if isinstance(piece, bytes) else piece.nbytes for piece in tensor)
+        key = alias.encode("utf-8")
+        head = b"\x0a" + varint(len(key)) + key + b"\x12" + varint(size)  # map entry: key = 1, value = 2
+        pieces += [b"\x0a", varint(len(head) + size), head, *tensor]  # PredictResponse.outputs = 1
+    pieces.append(_model_spec_field(model_name, signature_name, version))
+    return b"".join(pieces)

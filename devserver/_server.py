@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from tensorflow_serving.apis import model_service_pb2_grpc
 
 from tfsk import serving_config
 from tfsk._base.messages import ModelServerConfig
@@ -197,10 +197,9 @@ class DevServer:
                 ("grpc.so_reuseport", 0),  # a second server on a taken port must fail, not share it
             ],
         )
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(self.core, tensor_content=options.enable_serialization_as_tensor_content,
-                              method_name_check=options.enable_signature_method_name_check,
-                              max_tensor_bytes=options.max_request_tensor_bytes), server)
+        PredictionService(self.core, tensor_content=options.enable_serialization_as_tensor_content,
+                          method_name_check=options.enable_signature_method_name_check,
+                          max_tensor_bytes=options.max_request_tensor_bytes).add_to_server(server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.core), server)
         if options.enable_grpc_healthcheck_service:
             self._health = add_health_service(server)

@@ -15,22 +15,25 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_management_pb2,
     model_pb2,
     model_service_pb2_grpc,
+    predict_pb2,
     prediction_service_pb2_grpc,
 )
 
 from tfsk._base.messages import ModelServerConfig
+from tfsk._base.wire import IN_PLACE_FROM, InPlacePredictRequest, read_predict_request
 
 from ._core import ServerCore
 from ._flags import DEFAULT_MAX_REQUEST_TENSOR_BYTES
 from ._inference import run_classify, run_multi_inference, run_regress
 from ._metrics import metric_value, record_request, record_runtime_latency
-from ._predict import run_predict
+from ._predict import predict_outputs, predict_response_bytes, run_predict
 from ._status import StatusError, grpc_message
 
 __all__ = ["ModelService", "PredictionService", "model_metadata", "model_status", "run_inference"]
@@ -65,7 +68,7 @@ def _reports_errors(method: Handler) -> Handler:
 
 
 def _require_model_spec(request: Any) -> None:
-    if not request.HasField("model_spec"):
+    if not isinstance(request, InPlacePredictRequest) and not request.HasField("model_spec"):  # read in place: has one
         raise StatusError.invalid_argument("Missing ModelSpec")
 
 
@@ -122,7 +125,20 @@ def model_status(core: ServerCore, request: Any) -> Any:
     return response
 
 
+def read_predict_request_bytes(data: bytes) -> Any:
+    """A PredictRequest's wire bytes: read in place when large and plain (its tensors stay views of
+    ``data``), else parsed by the protobuf runtime; DecodeError where they are not a PredictRequest."""
+    if len(data) >= IN_PLACE_FROM:
+        request = read_predict_request(data)
+        if request is not None:
+            return request
+    return predict_pb2.PredictRequest.FromString(data)
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """TF Serving's PredictionService. Register it with ``add_to_server``: Predict takes and gives
+    wire bytes (the request read in place, the answer written once from the output arrays)."""
+
     def __init__(self, core: ServerCore, *, tensor_content: bool, method_name_check: bool,
                  max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> None:
         self._core = core
@@ -130,12 +146,32 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._method_name_check = method_name_check
         self._max_tensor_bytes = max_tensor_bytes  # --max_request_tensor_bytes
 
+    def add_to_server(self, server: grpc.Server) -> None:
+        # Generic handlers are asked in the order they were added: Predict's wire-bytes handler
+        # first, the generated handler (protobuf messages) for every other method.
+        predict = grpc.unary_unary_rpc_method_handler(self.predict_wire_bytes)
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+            "tensorflow.serving.PredictionService", {"Predict": predict})])
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self, server)
+
+    def predict_wire_bytes(self, data: bytes, context: grpc.ServicerContext) -> bytes:
+        try:
+            request = read_predict_request_bytes(data)
+        except DecodeError:  # what gRPC itself answers for unparsable bytes (TF Serving's C++ gRPC: INTERNAL too)
+            context.abort(grpc.StatusCode.INTERNAL, "Exception deserializing request!")
+        return self.Predict(request, context)
+
     @_reports_errors
-    def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def Predict(self, request: Any, context: grpc.ServicerContext) -> bytes:
+        """A parsed PredictRequest (or one read in place) -> the serialized PredictResponse."""
         _require_model_spec(request)
         with self._core.resolve(request.model_spec) as servable:
-            return run_inference(servable, "Predict", request, tensor_content=self._tensor_content,
-                                 method_name_check=self._method_name_check, max_tensor_bytes=self._max_tensor_bytes)
+            start = time.perf_counter()
+            signature_name, outputs = predict_outputs(servable, request, method_name_check=self._method_name_check,
+                                                      max_tensor_bytes=self._max_tensor_bytes)
+            record_runtime_latency(request.model_spec.name, "Predict", time.perf_counter() - start)
+            return predict_response_bytes(outputs, request.model_spec.name, signature_name, servable.version,
+                                          self._tensor_content)
 
     @_reports_errors
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:

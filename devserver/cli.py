@@ -61,6 +61,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk serve") -> int:
     for argument in options.not_implemented:
         logging.getLogger("devserver").warning("%s is a TF Serving flag the devserver does not implement yet; ignored",
                                                argument.split("=")[0])
+    if args == sys.argv[len(sys.argv) - len(args):]:  # this process is the server (not main() called in-process)
+        from tfsk.devserver._malloc import reexec_with_huge_pages
+
+        reexec_with_huge_pages()
     from tfsk.devserver._server import run
 
     return run(options)

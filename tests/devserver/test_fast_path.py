@@ -85,18 +85,22 @@ def _two_input_signature():
 
 @settings(max_examples=300, deadline=None)
 @given(st.integers(1, 4), st.integers(1, 3), st.sampled_from(
-    ["none", "drop_b", "extra", "b_as_float", "short_field", "long_content", "negative_dim", "string", "typed"]),
+    ["none", "drop_b", "extra", "b_as_float", "short_field", "long_content", "negative_dim", "string", "typed",
+     "a_as_float_val", "versioned"]),
     st.sampled_from([0, 1, 1 << 30]))
 def test_the_one_pass_decoding_gives_the_step_by_step_feeds(rows, width, mutation, limit):
-    """The common request decoded in one pass: same feeds and same counted bytes as the checks
-    step by step; every other request steps aside to those checks (and so gets their errors)."""
+    """The common request decoded in one pass, from the message or read in place from its bytes:
+    same feeds and same counted bytes as the checks step by step; every other request steps
+    aside to those checks (and so gets their errors)."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
+    from tfsk._base.wire import read_predict_request
     from tfsk.devserver._limits import RequestBudget
     from tfsk.devserver._predict import _check_inputs, _plain_inputs
 
     request = predict_pb2.PredictRequest()
+    request.model_spec.name = "m"
     a = np.arange(rows * width, dtype=np.float32).reshape(rows, width)
     request.inputs["a"].CopyFrom(tf.make_tensor_proto(a))
     request.inputs["b"].CopyFrom(tf.make_tensor_proto(np.arange(rows, dtype=np.int64)))
@@ -121,9 +125,24 @@ def test_the_one_pass_decoding_gives_the_step_by_step_feeds(rows, width, mutatio
         b.ClearField("tensor_content")
         b.ClearField("int64_val")
         b.int64_val.extend(range(rows))
+    elif mutation == "a_as_float_val":  # packed float_val: read in place too
+        request.inputs["a"].ClearField("tensor_content")
+        request.inputs["a"].float_val.extend(a.reshape(-1))
+    elif mutation == "versioned":
+        b.version_number = 3
     signature = _two_input_signature()
     fast_budget, slow_budget = RequestBudget(limit), RequestBudget(limit)
     fast = _plain_inputs(request, signature, fast_budget)
+    in_place = read_predict_request(request.SerializeToString())
+    readable = mutation in ("none", "drop_b", "extra", "b_as_float", "a_as_float_val") and all(
+        t.tensor_content or t.float_val or t.double_val for t in request.inputs.values())
+    assert (in_place is not None) == readable
+    if in_place is not None:
+        in_place_budget = RequestBudget(limit)
+        read = _plain_inputs(in_place, signature, in_place_budget)
+        assert (read is None) == (fast is None) and in_place_budget.sent == fast_budget.sent
+        for name in read or {}:
+            assert read[name].dtype == fast[name].dtype and np.array_equal(read[name], fast[name])
     try:
         slow = _check_inputs(request, signature, slow_budget)
     except StatusError:
@@ -141,12 +160,17 @@ def test_the_one_pass_decoding_gives_the_step_by_step_feeds(rows, width, mutatio
 @given(st.lists(st.sampled_from(["float32", "float64", "int32", "int64", "uint8", "bool", "complex64", "float16", "object"]),
                 min_size=1, max_size=4), st.integers(0, 3), st.booleans(), st.booleans())
 def test_answers_written_as_bytes_equal_the_message_built_ones(kinds, rows, as_content, large):
-    """encode_outputs (bytes straight from the arrays, one parse) gives the response that filling
-    each output message by message gives, in both answer forms."""
+    """encode_outputs (bytes straight from the arrays, one parse) and predict_response_bytes (the
+    answer written once, no message) give the response that filling each output message by
+    message gives, in both answer forms."""
     from tensorflow_serving.apis import predict_pb2
 
     from tfsk._base.codec import encode_as_fields, encode_tensor
-    from tfsk.devserver._predict import encode_outputs
+    from tfsk.devserver._predict import (
+        encode_outputs,
+        predict_response_bytes,
+        response_model_spec,
+    )
 
     rng = np.random.default_rng(rows)
     width = 20_000 if large else 3  # large outputs are merged on their own, small ones joined
@@ -163,3 +187,6 @@ def test_answers_written_as_bytes_equal_the_message_built_ones(kinds, rows, as_c
     response = predict_pb2.PredictResponse()
     encode_outputs(dict(arrays), response, as_content)
     assert response == expected
+    written = predict_pb2.PredictResponse.FromString(predict_response_bytes(dict(arrays), "m", "", 7, as_content))
+    expected.model_spec.CopyFrom(response_model_spec("m", "", 7))
+    assert written == expected

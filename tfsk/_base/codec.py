@@ -22,10 +22,10 @@ import numpy as np
 
 from .dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
 from .messages import MESSAGES
-from .packed import packed_record, tensor_header, varint, varints
+from .packed import tensor_header, varint, varints
 
 __all__ = ["TensorDecodeError", "TensorSize", "decode_plain", "decode_tensor", "dtype_number", "encode_as_fields",
-           "encode_tensor", "measure_tensor", "tensor_bytes"]
+           "encode_tensor", "measure_tensor", "tensor_bytes", "tensor_pieces"]
 
 #: TensorFlow's TensorShape allows this many dimensions.
 MAX_DIMS = 254
@@ -334,10 +334,13 @@ def _extend_strings(field: Any, array: np.ndarray) -> None:
         field.extend(_strings(array))
 
 
-def tensor_bytes(value: Any, typed: bool) -> bytes | memoryview | None:
-    """The serialized TensorProto of a non-empty numeric tensor, built from its buffer: its
-    values as typed ``*_val`` fields (``typed``, TF Serving's default) or as ``tensor_content``.
-    None for strings and empty tensors (:func:`encode_tensor` / :func:`encode_as_fields` take those).
+def tensor_pieces(value: Any, typed: bool) -> tuple[bytes, np.ndarray] | None:
+    """A non-empty numeric tensor's serialized TensorProto in two pieces: every field up to its
+    values' length prefix, and the values' wire bytes (uint8), a view of the array's own buffer
+    where those bytes are its memory (``tensor_content`` and packed float/double of a
+    little-endian array). Joining them writes the tensor with one copy of its values. The values
+    are typed ``*_val`` fields (``typed``, TF Serving's default) or ``tensor_content``. None for
+    strings and empty tensors (:func:`encode_tensor` / :func:`encode_as_fields` take those).
     """
     array = _as_array(value)
     dtype = dtype_number(array.dtype)
@@ -346,10 +349,7 @@ def tensor_bytes(value: Any, typed: bool) -> bytes | memoryview | None:
     header = tensor_header(dtype, array.shape)
     if not typed:
         data = np.ascontiguousarray(array, dtype=numpy_dtype(dtype).newbyteorder("<"))
-        header += varint(4 << 3 | 2) + varint(data.nbytes)
-        if data.nbytes < _SMALL_PAYLOAD:
-            return header + data.tobytes()
-        return b"".join([header, data.reshape(-1).view(np.uint8).data])
+        return header + varint(4 << 3 | 2) + varint(data.nbytes), data.reshape(-1).view(np.uint8)
     field, write_as = _FIELDS[dtype]
     flat = array.reshape(-1) if array.dtype.isnative and array.flags.c_contiguous else (
         np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")).reshape(-1))  # views below read native bytes
@@ -360,9 +360,19 @@ def tensor_bytes(value: Any, typed: bool) -> bytes | memoryview | None:
         payload = payload.astype(np.dtype(write_as).newbyteorder("<"), copy=False).view(np.uint8)
     else:
         payload = varints(flat)
+    return header + varint(_FIELD_NUMBERS[field] << 3 | 2) + varint(payload.nbytes), payload
+
+
+def tensor_bytes(value: Any, typed: bool) -> bytes | memoryview | None:
+    """The serialized TensorProto of a non-empty numeric tensor, built from its buffer (see
+    :func:`tensor_pieces`). None for strings and empty tensors."""
+    pieces = tensor_pieces(value, typed)
+    if pieces is None:
+        return None
+    head, payload = pieces
     if payload.nbytes < _SMALL_PAYLOAD:  # small: bytes joined by Python beat building a buffer
-        return header + varint(_FIELD_NUMBERS[field] << 3 | 2) + varint(payload.nbytes) + payload.tobytes()
-    return memoryview(packed_record(_FIELD_NUMBERS[field], payload, prefix=header))
+        return head + payload.tobytes()
+    return b"".join([head, payload.data])
 
 
 def _encode(value: Any, proto: Any, typed: bool) -> Any:

@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["packed_record", "tensor_header", "varint", "varints"]
+__all__ = ["tensor_header", "varint", "varints"]
 
 # 2**7, 2**14, ..., 2**63: a value below the k-th limit takes k + 1 bytes as a varint.
 _VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
@@ -78,14 +78,3 @@ def tensor_header(dtype: int, shape: tuple[int, ...]) -> bytes:
     as TensorFlow writes it); answers and requests repeat a few of them."""
     dims = b"".join(_length_delimited(2, varint(1 << 3) + varint(size) if size else b"") for size in shape)
     return varint(1 << 3) + varint(dtype) + _length_delimited(2, dims)
-
-
-def packed_record(number: int, payload: np.ndarray, prefix: bytes = b"") -> np.ndarray:
-    """Field ``number`` as one length-delimited record holding ``payload`` (uint8), in one buffer
-    after ``prefix`` (other fields' bytes)."""
-    payload = payload.reshape(-1).view(np.uint8)
-    header = prefix + varint(number << 3 | _LENGTH_DELIMITED) + varint(payload.size)
-    record = np.empty(len(header) + payload.size, np.uint8)
-    record[: len(header)] = np.frombuffer(header, np.uint8)
-    record[len(header) :] = payload
-    return record
