@@ -16,7 +16,7 @@ the functions here, never through the collectors.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.utils import floatToGoString
@@ -101,6 +101,20 @@ def _batching_metric(path: str) -> Counter | Histogram:
 
 
 # -- recording --------------------------------------------------------------------------------
+# Requests record several samples each: the collectors' children are looked up once per label
+# values and kept, so a sample costs its inc/observe only (labels() takes a lock and checks the
+# names on every call). Children live as long as their collector; nothing here removes one.
+_recorders: dict[tuple[str, tuple[str, ...]], Callable[[float], None]] = {}
+
+
+def _recorder(metric: Counter | Histogram, key: str, values: tuple[str, ...]) -> Callable[[float], None]:
+    found = _recorders.get((key, values))
+    if found is None:
+        child = metric.labels(*values) if values else metric
+        found = _recorders.setdefault((key, values), child.inc if isinstance(metric, Counter) else child.observe)
+    return found
+
+
 def record_request(model_name: str, status: str, api: str, entrypoint: str, latency_seconds: float) -> None:
     """One request: ``request_count`` always, ``request_latency`` (µs) only when it succeeded.
 
@@ -108,14 +122,14 @@ def record_request(model_name: str, status: str, api: str, entrypoint: str, late
     for gRPC and the URL's verb (empty for status and metadata) for REST; ``entrypoint`` is
     ``GRPC`` or ``REST``.
     """
-    _request_count.labels(model_name, status).inc()
+    _recorder(_request_count, "request_count", (model_name, status))(1)
     if status == "OK":
-        _request_latency.labels(model_name, api, entrypoint).observe(latency_seconds * 1e6)
+        _recorder(_request_latency, "request_latency", (model_name, api, entrypoint))(latency_seconds * 1e6)
 
 
 def record_runtime_latency(model_name: str, api: str, latency_seconds: float) -> None:
     """Time spent running the model for one request (runtime ``TF1``, as TF Serving labels SavedModel sessions)."""
-    _runtime_latency.labels(model_name, api, "TF1").observe(latency_seconds * 1e6)
+    _recorder(_runtime_latency, "runtime_latency", (model_name, api, "TF1"))(latency_seconds * 1e6)
 
 
 def record_load_attempt(model_path: str, succeeded: bool, latency_seconds: float) -> None:
@@ -127,12 +141,13 @@ def record_load_attempt(model_path: str, succeeded: bool, latency_seconds: float
 
 def record_batching_sample(path: str, value: float, labels: Mapping[str, str]) -> None:
     """One sample of a batching_session metric, as the devserver's batching reports it (``MetricsRecorder``)."""
-    metric = _batching_metric(path)
-    child = metric.labels(**labels) if labels else metric
-    if isinstance(metric, Counter):
-        child.inc(value)
-    else:
-        child.observe(value)
+    values = tuple(labels.values())
+    record = _recorders.get((path, values))
+    if record is None:
+        metric = _batching_metric(path)
+        child = metric.labels(**labels) if labels else metric
+        record = _recorders.setdefault((path, values), child.inc if isinstance(metric, Counter) else child.observe)
+    record(value)
 
 
 # -- reading ----------------------------------------------------------------------------------
