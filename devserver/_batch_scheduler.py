@@ -135,9 +135,10 @@ class BatchQueue:
                 if not self._batches[-1].tasks:
                     self._open_since = time.monotonic()
                 self._batches[-1].add(piece)
-            batch = scheduler.claim_slot(self) if scheduler.slot_free() else None
-            if batch is None:
-                scheduler.cond.notify()
+            free = scheduler.slot_free()
+            batch = scheduler.claim_slot(self) if free else None
+            if batch is None and free:  # not ready yet: a batch thread keeps its timeout
+                scheduler.cond.notify()  # (with no slot free, release_slot() wakes one when it matters)
         if batch is not None:
             self.process(batch)
 
