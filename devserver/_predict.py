@@ -8,6 +8,8 @@ TensorFlow's session reports it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -72,14 +74,24 @@ def encode_outputs(outputs: dict[str, np.ndarray], response: Any, as_tensor_cont
         response.MergeFromString(b"".join(entries))
 
 
-def _plain_inputs(request: predict_pb2.PredictRequest, signature: Any, budget: RequestBudget) -> dict[str, Any] | None:
-    """The feeds of the common request, in one pass: exactly the signature's inputs, each a
-    numeric tensor of the signature's dtype holding exactly its values (nothing is expanded, so
-    the budget only counts what was sent). None for anything else: ``_check_inputs`` then takes
-    the request step by step and gives the same feeds or TF Serving's error."""
-    if isinstance(request, InPlacePredictRequest):
-        return _in_place_inputs(request, signature, budget)
-    inputs, expected = request.inputs, signature.inputs
+def _plain_inputs(request: Any, expected: Mapping[str, tuple[str, int]], budget: RequestBudget) -> dict[str, Any] | None:
+    """The feeds of the common request, in one pass: exactly the signature's inputs
+    (``expected``: alias -> (tensor name, dtype), see ``input_table``), each a numeric tensor of
+    the signature's dtype holding exactly its values (nothing is expanded, so the budget only
+    counts what was sent). None for anything else: ``_check_inputs`` then takes the request step
+    by step and gives the same feeds or TF Serving's error."""
+    if isinstance(request, InPlacePredictRequest):  # read in place: the arrays view the request's bytes
+        if len(request.tensors) != len(expected):
+            return None
+        feeds = {}
+        for alias, (dtype, array) in request.tensors.items():
+            info = expected.get(alias)
+            if info is None or dtype != info[1]:
+                return None
+            feeds[info[0]] = array
+        budget.sent += sum(array.nbytes for array in feeds.values())
+        return feeds
+    inputs = request.inputs
     if len(inputs) != len(expected):
         return None
     feeds = {}
@@ -87,30 +99,43 @@ def _plain_inputs(request: predict_pb2.PredictRequest, signature: Any, budget: R
     for alias in inputs:
         info = expected.get(alias)
         proto = inputs[alias]
-        if info is None or proto.dtype != info.dtype or proto.dtype == DataType.DT_STRING:
+        if info is None or proto.dtype != info[1] or proto.dtype == DataType.DT_STRING:
             return None
         plain = decode_plain(proto)
         if plain is None:
             return None
-        feeds[info.name] = plain[0]
+        feeds[info[0]] = plain[0]
         sent += plain[1]
     budget.sent += sent
     return feeds
 
 
-def _in_place_inputs(request: InPlacePredictRequest, signature: Any, budget: RequestBudget) -> dict[str, Any] | None:
-    """``_plain_inputs`` of a request read in place: its arrays already view the request's bytes."""
-    expected = signature.inputs
-    if len(request.tensors) != len(expected):
-        return None
-    feeds = {}
-    for alias, (dtype, array) in request.tensors.items():
-        info = expected.get(alias)
-        if info is None or dtype != info.dtype:
+def input_table(signature: Any) -> dict[str, tuple[str, int]]:
+    """A signature's inputs as a plain dict: alias -> (tensor name, dtype)."""
+    return {alias: (info.name, info.dtype) for alias, info in signature.inputs.items()}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every Predict on one signature of a servable reads, derived once."""
+
+    signature: Any
+    inputs: dict[str, tuple[str, int]]
+    outputs: list[str]  # aliases, sorted: the answer's order without output_filter
+    fetches: list[str]  # their tensor names
+
+
+def _plan(servable: Servable, signature_name: str) -> _Plan | None:
+    key = ("predict", signature_name)
+    plan = servable.derived.get(key)
+    if plan is None:
+        signature = servable.signature_defs.get(signature_name)
+        if signature is None:
             return None
-        feeds[info.name] = array
-    budget.sent += sum(array.nbytes for array in feeds.values())
-    return feeds
+        outputs = sorted(signature.outputs)
+        plan = _Plan(signature, input_table(signature), outputs, [signature.outputs[a].name for a in outputs])
+        servable.derived[key] = plan
+    return plan
 
 
 def _check_inputs(request: predict_pb2.PredictRequest, signature: Any, budget: RequestBudget) -> dict[str, Any]:
@@ -180,22 +205,27 @@ def predict_outputs(servable: Servable, request: Any, *, method_name_check: bool
     (``--max_request_tensor_bytes``; see ``_limits``).
     """
     signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-    signature = servable.signature_defs.get(signature_name)
-    if signature is None:
+    plan = _plan(servable, signature_name)
+    if plan is None:
         raise StatusError.failed_precondition(f'Serving signature key "{signature_name}" not found.')
+    signature = plan.signature
     if method_name_check and signature.method_name not in PREDICT_METHODS:
         raise StatusError.internal(
             "Expected prediction signature method_name to be one of {" + ", ".join(PREDICT_METHODS)
             + "}. Was: " + signature.method_name
         )
     budget = RequestBudget(max_tensor_bytes)
-    feeds = _plain_inputs(request, signature, budget)
+    feeds = _plain_inputs(request, plan.inputs, budget)
     if feeds is None:
         if isinstance(request, InPlacePredictRequest):  # not its plain form: the message, step by step
             request = predict_pb2.PredictRequest.FromString(request.data)
         feeds = _check_inputs(request, signature, budget)
-    aliases = _output_aliases(request, signature)
-    outputs = dict(zip(aliases, servable.run(feeds, [signature.outputs[a].name for a in aliases])))
+    if request.output_filter:
+        aliases = _output_aliases(request, signature)
+        fetches = [signature.outputs[a].name for a in aliases]
+    else:
+        aliases, fetches = plan.outputs, plan.fetches
+    outputs = dict(zip(aliases, servable.run(feeds, fetches)))
     del feeds  # the inputs' memory goes back before the answer is built
     budget.answer(outputs.values())
     return signature_name, outputs
@@ -230,10 +260,10 @@ def predict_response_bytes(outputs: dict[str, np.ndarray], model_name: str, sign
         found = tensor_pieces(value, typed=not as_tensor_content)
         if found is None:  # strings, empty tensors: through a TensorProto
             encode = encode_tensor if as_tensor_content else encode_as_fields
-            tensor = [encode(value, predict_pb2.PredictResponse().outputs[alias]).SerializeToString()]
+            tensor: tuple[Any, ...] = (encode(value, predict_pb2.PredictResponse().outputs[alias]).SerializeToString(),)
+            size = len(tensor[0])
         else:
-            tensor = [found[0], found[1].data]
-        size = sum(len(piece) if isinstance(piece, bytes) else piece.nbytes for piece in tensor)
+            tensor, size = (found[0], found[1].data), len(found[0]) + found[1].nbytes
         key = alias.encode("utf-8")
         head = b"\x0a" + varint(len(key)) + key + b"\x12" + varint(size)  # map entry: key = 1, value = 2
         pieces += [b"\x0a", varint(len(head) + size), head, *tensor]  # PredictResponse.outputs = 1

@@ -67,6 +67,8 @@ class Servable:
         #: Every SignatureDef of the MetaGraph, TF's ``__saved_model_init_op`` included (as TF Serving reports them).
         self.signature_defs = dict(meta_graph.signature_def)
         self._callables: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
+        #: What request handlers derive from a signature once and reuse (e.g. Predict's plan), by key.
+        self.derived: dict[Any, Any] = {}
         self._lock = threading.Lock()
         #: With --enable_batching, the BatchingSession runs go through (devserver/_batching.py).
         self.batching: Any = None

@@ -97,7 +97,7 @@ def test_the_one_pass_decoding_gives_the_step_by_step_feeds(rows, width, mutatio
 
     from tfsk._base.wire import read_predict_request
     from tfsk.devserver._limits import RequestBudget
-    from tfsk.devserver._predict import _check_inputs, _plain_inputs
+    from tfsk.devserver._predict import _check_inputs, _plain_inputs, input_table
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "m"
@@ -132,14 +132,14 @@ def test_the_one_pass_decoding_gives_the_step_by_step_feeds(rows, width, mutatio
         b.version_number = 3
     signature = _two_input_signature()
     fast_budget, slow_budget = RequestBudget(limit), RequestBudget(limit)
-    fast = _plain_inputs(request, signature, fast_budget)
+    fast = _plain_inputs(request, input_table(signature), fast_budget)
     in_place = read_predict_request(request.SerializeToString())
     readable = mutation in ("none", "drop_b", "extra", "b_as_float", "a_as_float_val") and all(
         t.tensor_content or t.float_val or t.double_val for t in request.inputs.values())
     assert (in_place is not None) == readable
     if in_place is not None:
         in_place_budget = RequestBudget(limit)
-        read = _plain_inputs(in_place, signature, in_place_budget)
+        read = _plain_inputs(in_place, input_table(signature), in_place_budget)
         assert (read is None) == (fast is None) and in_place_budget.sent == fast_budget.sent
         for name in read or {}:
             assert read[name].dtype == fast[name].dtype and np.array_equal(read[name], fast[name])

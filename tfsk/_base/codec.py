@@ -61,6 +61,7 @@ _SMALL_PAYLOAD = 1 << 16
 _FIELD_NUMBERS = {"float_val": 5, "double_val": 6, "int_val": 7, "string_val": 8, "scomplex_val": 9, "int64_val": 10,
                   "bool_val": 11, "dcomplex_val": 12, "half_val": 13, "uint32_val": 16, "uint64_val": 17}
 _HALVES = (DataType.DT_HALF, DataType.DT_BFLOAT16)
+_LITTLE = {kind: np.dtype(kind).newbyteorder("<") for kind in (np.float32, np.float64)}  # packed float/double bytes
 
 
 class TensorDecodeError(ValueError):
@@ -357,7 +358,7 @@ def tensor_pieces(value: Any, typed: bool) -> tuple[bytes, np.ndarray] | None:
         payload = varints(flat.view(np.uint16))
     elif dtype in _COMPLEX or dtype in (DataType.DT_FLOAT, DataType.DT_DOUBLE):
         payload = flat.view(write_as) if dtype in _COMPLEX else flat
-        payload = payload.astype(np.dtype(write_as).newbyteorder("<"), copy=False).view(np.uint8)
+        payload = payload.astype(_LITTLE[write_as], copy=False).view(np.uint8)
     else:
         payload = varints(flat)
     return header + varint(_FIELD_NUMBERS[field] << 3 | 2) + varint(payload.nbytes), payload
