@@ -79,10 +79,10 @@ def _input_entry(name: str, value: Any) -> list[Any]:
     """One ``inputs`` map entry as pieces: a small cached head, then the array's buffer itself."""
     array = value if type(value) is np.ndarray else _as_array(value)
     found = _numeric_head(name, array.dtype, array.shape)
-    if found is None:  # strings (and anything unusual): the message codec
+    if found is None:  # strings (and anything unusual): the message codec, its bytes joined once with the rest
         tensor = encode_tensor(array, TensorProto()).SerializeToString()
-        key = _length_delimited_bytes(1, name.encode("utf-8")) + _length_delimited_bytes(2, tensor)
-        return [_length_delimited_bytes(2, key)]
+        key = _length_delimited_bytes(1, name.encode("utf-8")) + _key(2, LENGTH) + _varint(len(tensor))
+        return [_key(2, LENGTH) + _varint(len(key) + len(tensor)) + key, tensor]
     head, wire_dtype = found
     if array.dtype != wire_dtype or not array.flags.c_contiguous:
         array = np.ascontiguousarray(array, dtype=wire_dtype)
