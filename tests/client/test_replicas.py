@@ -1,4 +1,4 @@
-"""The client across replicas: three devserver processes on loopback, one killed (SIGKILL) and
+"""The client across replicas: three devserver processes on loopback, one killed (SIGKILL, with calls in flight to it) and
 restarted while 16 threads call Predict, GetModelMetadata and GetModelStatus through
 ``Client([a, b, c])``: not one call may fail. Waiting and ``tfsk status`` ask every replica."""
 
@@ -36,6 +36,15 @@ def replicas(demo_base, tmp_path):
     finally:
         for server in servers:
             server.stop()
+
+
+def kill_with_calls_in_flight(process) -> None:
+    """SIGKILL a replica while calls are surely in flight to it: frozen first (SIGSTOP), the calls
+    the balancer sends it meanwhile wait on it, and the kill breaks them all."""
+    process.send_signal(signal.SIGSTOP)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
 
 
 class Load:
@@ -85,8 +94,7 @@ def test_a_replica_killed_and_restarted_under_load_costs_no_request(replicas):
     with Client([s.address for s in servers], timeout=20) as client, Load(client) as load:
         wait_for(lambda: load.total() > 300, timeout=60)
         victim = servers[1]
-        victim.process.send_signal(signal.SIGKILL)
-        victim.process.wait(timeout=30)
+        kill_with_calls_in_flight(victim.process)
         before_restart = load.total()
         wait_for(lambda: load.total() > before_restart + 300, timeout=60)  # served by the other two meanwhile
         servers[1] = ServerProcess(*flags, port=victim.port, wait=False)
@@ -147,8 +155,7 @@ def test_without_retries_the_same_kill_fails_calls(replicas):
     servers, _ = replicas
     with Client([s.address for s in servers], timeout=20, retries=0) as client, Load(client) as load:
         wait_for(lambda: load.total() > 300, timeout=60)
-        servers[1].process.send_signal(signal.SIGKILL)
-        servers[1].process.wait(timeout=30)
+        kill_with_calls_in_flight(servers[1].process)
         after = load.total()
         wait_for(lambda: load.total() > after + 300, timeout=60)
     print(f"\nwithout retries: {load.total()} calls, {sum(load.failed.values())} failed")
