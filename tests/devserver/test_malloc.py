@@ -1,5 +1,7 @@
 """``tfsk serve`` runs with glibc's malloc.hugetlb tunable (devserver/_malloc.py): the same process,
-re-executed once at start-up, unless the user chose a value."""
+re-executed once at start-up, unless the user chose a value. Checked by its effect: TensorFlow's
+large start-up buffers on transparent huge pages, which in the kernel's ``madvise`` mode only an
+advice (the tunable's) puts there."""
 
 import sys
 from pathlib import Path
@@ -8,19 +10,19 @@ import pytest
 
 from tests.server_process import ServerProcess
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the tunable is glibc's, on Linux")
+THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not THP.exists() or "[madvise]" not in THP.read_text(),
+    reason="needs Linux with transparent huge pages in madvise mode (only then is the tunable's effect visible)")
 
 
-def _environment(pid: int) -> dict[str, str]:
-    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return dict(pair.decode().split("=", 1) for pair in pairs if b"=" in pair)
+def _huge_kb(pid: int) -> int:
+    line = next(line for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines() if "AnonHugePages" in line)
+    return int(line.split()[1])
 
 
-@pytest.mark.parametrize("before, after", [
-    (None, "glibc.malloc.hugetlb=1"),
-    ("glibc.malloc.arena_max=2", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"),  # the user's other tunables stay
-])
-def test_the_server_process_gets_the_tunable(half_plus, monkeypatch, before, after):
+@pytest.mark.parametrize("before", [None, "glibc.malloc.arena_max=2"])  # the user's other tunables stay
+def test_the_server_process_gets_the_tunable(half_plus, monkeypatch, before):
     if before is None:
         monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     else:
@@ -28,10 +30,10 @@ def test_the_server_process_gets_the_tunable(half_plus, monkeypatch, before, aft
     with ServerProcess("--model_name=default", f"--model_base_path={half_plus / 'half_plus_two'}") as server:
         # The PID started is the PID serving: the re-execution replaced the process, it did not fork.
         assert server.process.poll() is None
-        assert _environment(server.process.pid).get("GLIBC_TUNABLES") == after
+        assert _huge_kb(server.process.pid) > 0
 
 
 def test_a_value_the_user_set_is_kept(half_plus, monkeypatch):
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0")
     with ServerProcess("--model_name=default", f"--model_base_path={half_plus / 'half_plus_two'}") as server:
-        assert _environment(server.process.pid).get("GLIBC_TUNABLES") == "glibc.malloc.hugetlb=0"
+        assert _huge_kb(server.process.pid) == 0
