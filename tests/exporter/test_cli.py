@@ -149,9 +149,13 @@ def test_ctrl_c_says_what_was_published(tmp_path):
     assert early.returncode == 130, err
     assert err.strip() == f"tfsk export part: error: interrupted; nothing was published under {tmp_path / 'models'}"
 
-    demo = subprocess.Popen([sys.executable, "-m", "tfsk", "export", "demo", "--base", str(tmp_path / "demo")],
-                            cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, err = _interrupt_when(demo, (tmp_path / "demo" / "tower_a" / "1").exists)
+    for attempt in range(3):  # on a loaded machine the rest of the demo may publish before the signal lands
+        base = tmp_path / f"demo{attempt}"
+        demo = subprocess.Popen([sys.executable, "-m", "tfsk", "export", "demo", "--base", str(base)],
+                                cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, err = _interrupt_when(demo, (base / "tower_a" / "1").exists)
+        if not (demo.returncode == 0 and (base / "composed" / "1").exists()):
+            break
     assert demo.returncode == 2, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "interrupted; published tower_a@1" in err and "not published:" in err and "composed" in err
