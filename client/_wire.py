@@ -31,8 +31,12 @@ from tfsk._base.codec import (
 )
 from tfsk._base.dtypes import DataType, numpy_dtype
 from tfsk._base.messages import MESSAGES
-from tfsk._base.packed import tensor_header
-from tfsk._base.packed import varint as _varint
+from tfsk._base.packed import (
+    length_delimited,
+    length_prefix,
+    map_entry_head,
+    tensor_header,
+)
 from tfsk._base.wire import IN_PLACE_FROM, LENGTH, fields, read_tensor
 
 __all__ = ["decode_predict_response", "encode_predict_request"]
@@ -47,15 +51,7 @@ def _decode_message(tensor: Any) -> np.ndarray:
     return decode_tensor(tensor) if plain is None else plain[0]
 
 
-def _key(number: int, wire_type: int) -> bytes:
-    return _varint(number << 3 | wire_type)
-
-
 _VIEW_FROM = 1 << 16
-
-
-def _length_delimited_bytes(number: int, payload: bytes) -> bytes:
-    return _key(number, LENGTH) + _varint(len(payload)) + payload
 
 
 @functools.lru_cache(maxsize=1024)
@@ -70,9 +66,8 @@ def _numeric_head(name: str, dtype: np.dtype, shape: tuple[int, ...]) -> tuple[b
         return None
     wire_dtype = numpy_dtype(number).newbyteorder("<")
     nbytes = math.prod(shape) * wire_dtype.itemsize
-    tensor_head = tensor_header(number, shape) + _key(4, LENGTH) + _varint(nbytes)
-    key = _length_delimited_bytes(1, name.encode("utf-8")) + _key(2, LENGTH) + _varint(len(tensor_head) + nbytes)
-    return _key(2, LENGTH) + _varint(len(key) + len(tensor_head) + nbytes) + key + tensor_head, wire_dtype
+    tensor_head = tensor_header(number, shape) + length_prefix(4, nbytes)  # TensorProto.tensor_content = 4
+    return map_entry_head(2, name, len(tensor_head) + nbytes) + tensor_head, wire_dtype  # PredictRequest.inputs = 2
 
 
 def _input_entry(name: str, value: Any) -> list[Any]:
@@ -81,8 +76,7 @@ def _input_entry(name: str, value: Any) -> list[Any]:
     found = _numeric_head(name, array.dtype, array.shape)
     if found is None:  # strings (and anything unusual): the message codec, its bytes joined once with the rest
         tensor = encode_tensor(array, TensorProto()).SerializeToString()
-        key = _length_delimited_bytes(1, name.encode("utf-8")) + _key(2, LENGTH) + _varint(len(tensor))
-        return [_key(2, LENGTH) + _varint(len(key) + len(tensor)) + key, tensor]
+        return [map_entry_head(2, name, len(tensor)), tensor]
     head, wire_dtype = found
     if array.dtype != wire_dtype or not array.flags.c_contiguous:
         array = np.ascontiguousarray(array, dtype=wire_dtype)
@@ -93,11 +87,11 @@ def _input_entry(name: str, value: Any) -> list[Any]:
 
 def encode_predict_request(model_spec: Any, inputs: Mapping[str, Any], output_filter: Sequence[str] = ()) -> bytes:
     """The serialized PredictRequest (``model_spec`` a ModelSpec message)."""
-    pieces: list[Any] = [_length_delimited_bytes(1, model_spec.SerializeToString())]
+    pieces: list[Any] = [length_delimited(1, model_spec.SerializeToString())]
     for name, value in inputs.items():
         pieces += _input_entry(name, value)
     for alias in output_filter:
-        pieces.append(_length_delimited_bytes(3, alias.encode("utf-8")))
+        pieces.append(length_delimited(3, alias.encode("utf-8")))
     return b"".join(pieces)
 
 

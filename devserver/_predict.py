@@ -23,7 +23,7 @@ from tfsk._base.codec import (
     tensor_pieces,
 )
 from tfsk._base.dtypes import DataType, tf_type_string
-from tfsk._base.packed import varint
+from tfsk._base.packed import length_delimited, map_entry_head
 from tfsk._base.wire import InPlacePredictRequest
 
 from ._limits import DEFAULT_MAX_REQUEST_TENSOR_BYTES, RequestBudget
@@ -66,9 +66,7 @@ def encode_outputs(outputs: dict[str, np.ndarray], response: Any, as_tensor_cont
         if len(data) >= _JOIN_BELOW:  # large: parsed where it is, not copied into a joined buffer first
             response.outputs[alias].MergeFromString(data)
             continue
-        key = alias.encode("utf-8")
-        head = b"\x0a" + varint(len(key)) + key + b"\x12" + varint(len(data))  # map entry: key = 1, value = 2
-        entries += [b"\x0a", varint(len(head) + len(data)), head, data]  # PredictResponse.outputs = 1
+        entries += [map_entry_head(1, alias, len(data)), data]  # PredictResponse.outputs = 1
         del value
     if entries:
         response.MergeFromString(b"".join(entries))
@@ -181,8 +179,7 @@ def _check_inputs(request: predict_pb2.PredictRequest, signature: Any, budget: R
 
 
 def _output_aliases(request: predict_pb2.PredictRequest, signature: Any) -> list[str]:
-    if not request.output_filter:
-        return sorted(signature.outputs)
+    """The aliases of a request's ``output_filter``, checked as TF Serving checks them."""
     seen: set[str] = set()
     for alias in request.output_filter:
         if alias not in signature.outputs:
@@ -245,8 +242,7 @@ def run_predict(servable: Servable, request: predict_pb2.PredictRequest, *, tens
 
 @functools.lru_cache(maxsize=1024)
 def _model_spec_field(name: str, signature_name: str, version: int) -> bytes:
-    spec = response_model_spec(name, signature_name, version).SerializeToString()
-    return b"\x12" + varint(len(spec)) + spec  # PredictResponse.model_spec = 2
+    return length_delimited(2, response_model_spec(name, signature_name, version).SerializeToString())  # model_spec = 2
 
 
 def predict_response_bytes(outputs: dict[str, np.ndarray], model_name: str, signature_name: str, version: int,
@@ -264,8 +260,6 @@ def predict_response_bytes(outputs: dict[str, np.ndarray], model_name: str, sign
             size = len(tensor[0])
         else:
             tensor, size = (found[0], found[1].data), len(found[0]) + found[1].nbytes
-        key = alias.encode("utf-8")
-        head = b"\x0a" + varint(len(key)) + key + b"\x12" + varint(size)  # map entry: key = 1, value = 2
-        pieces += [b"\x0a", varint(len(head) + size), head, *tensor]  # PredictResponse.outputs = 1
+        pieces += [map_entry_head(1, alias, size), *tensor]  # PredictResponse.outputs = 1
     pieces.append(_model_spec_field(model_name, signature_name, version))
     return b"".join(pieces)

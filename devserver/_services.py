@@ -72,10 +72,14 @@ def _require_model_spec(request: Any) -> None:
         raise StatusError.invalid_argument("Missing ModelSpec")
 
 
-def run_inference(servable: Any, api: str, request: Any, **options: Any) -> Any:
-    """Run a resolved Predict/Classify/Regress (gRPC and REST alike), timing the model run."""
+def run_inference(servable: Any, api: str, request: Any, *, run: Callable[..., Any] | None = None,
+                  **options: Any) -> Any:
+    """Run a resolved Predict/Classify/Regress (gRPC and REST alike), timing the model run.
+
+    ``run`` stands in for the API's own runner (gRPC's Predict takes the outputs, to write them as bytes).
+    """
     start = time.perf_counter()
-    response = _RUNNERS[api](servable, request, **options)
+    response = (run or _RUNNERS[api])(servable, request, **options)
     record_runtime_latency(request.model_spec.name, api, time.perf_counter() - start)
     return response
 
@@ -166,10 +170,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         """A parsed PredictRequest (or one read in place) -> the serialized PredictResponse."""
         _require_model_spec(request)
         with self._core.resolve(request.model_spec) as servable:
-            start = time.perf_counter()
-            signature_name, outputs = predict_outputs(servable, request, method_name_check=self._method_name_check,
-                                                      max_tensor_bytes=self._max_tensor_bytes)
-            record_runtime_latency(request.model_spec.name, "Predict", time.perf_counter() - start)
+            signature_name, outputs = run_inference(servable, "Predict", request, run=predict_outputs,
+                                                    method_name_check=self._method_name_check,
+                                                    max_tensor_bytes=self._max_tensor_bytes)
             return predict_response_bytes(outputs, request.model_spec.name, signature_name, servable.version,
                                           self._tensor_content)
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
 from .messages import MESSAGES
-from .packed import tensor_header, varint, varints
+from .packed import length_prefix, tensor_header, varints
 
 __all__ = ["TensorDecodeError", "TensorSize", "decode_plain", "decode_tensor", "dtype_number", "encode_as_fields",
            "encode_tensor", "measure_tensor", "tensor_bytes", "tensor_pieces"]
@@ -350,7 +350,7 @@ def tensor_pieces(value: Any, typed: bool) -> tuple[bytes, np.ndarray] | None:
     header = tensor_header(dtype, array.shape)
     if not typed:
         data = np.ascontiguousarray(array, dtype=numpy_dtype(dtype).newbyteorder("<"))
-        return header + varint(4 << 3 | 2) + varint(data.nbytes), data.reshape(-1).view(np.uint8)
+        return header + length_prefix(4, data.nbytes), data.reshape(-1).view(np.uint8)
     field, write_as = _FIELDS[dtype]
     flat = array.reshape(-1) if array.dtype.isnative and array.flags.c_contiguous else (
         np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")).reshape(-1))  # views below read native bytes
@@ -361,7 +361,7 @@ def tensor_pieces(value: Any, typed: bool) -> tuple[bytes, np.ndarray] | None:
         payload = payload.astype(_LITTLE[write_as], copy=False).view(np.uint8)
     else:
         payload = varints(flat)
-    return header + varint(_FIELD_NUMBERS[field] << 3 | 2) + varint(payload.nbytes), payload
+    return header + length_prefix(_FIELD_NUMBERS[field], payload.nbytes), payload
 
 
 def tensor_bytes(value: Any, typed: bool) -> bytes | memoryview | None:

@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["tensor_header", "varint", "varints"]
+__all__ = ["length_delimited", "length_prefix", "map_entry_head", "tensor_header", "varint", "varints"]
 
 # 2**7, 2**14, ..., 2**63: a value below the k-th limit takes k + 1 bytes as a varint.
 _VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
@@ -68,13 +68,26 @@ def varints(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _length_delimited(number: int, payload: bytes) -> bytes:
-    return varint(number << 3 | _LENGTH_DELIMITED) + varint(len(payload)) + payload
+def length_prefix(number: int, size: int) -> bytes:
+    """Field ``number``'s key and length, for a length-delimited value of ``size`` bytes that follows."""
+    return varint(number << 3 | _LENGTH_DELIMITED) + varint(size)
+
+
+def length_delimited(number: int, payload: bytes) -> bytes:
+    """Field ``number`` holding ``payload`` (bytes, a string's UTF-8, a serialized message)."""
+    return length_prefix(number, len(payload)) + payload
+
+
+def map_entry_head(number: int, key: str, value_size: int) -> bytes:
+    """An entry of map field ``number`` (``{key = 1, value = 2}``) up to its value, whose
+    ``value_size`` bytes (a serialized message) follow it."""
+    head = length_delimited(1, key.encode("utf-8")) + length_prefix(2, value_size)
+    return length_prefix(number, len(head) + value_size) + head
 
 
 @functools.lru_cache(maxsize=1024)
 def tensor_header(dtype: int, shape: tuple[int, ...]) -> bytes:
     """A TensorProto's ``dtype`` and ``tensor_shape`` fields (the shape present even for a scalar,
     as TensorFlow writes it); answers and requests repeat a few of them."""
-    dims = b"".join(_length_delimited(2, varint(1 << 3) + varint(size) if size else b"") for size in shape)
-    return varint(1 << 3) + varint(dtype) + _length_delimited(2, dims)
+    dims = b"".join(length_delimited(2, varint(1 << 3) + varint(size) if size else b"") for size in shape)
+    return varint(1 << 3) + varint(dtype) + length_delimited(2, dims)
