@@ -141,12 +141,8 @@ def record_load_attempt(model_path: str, succeeded: bool, latency_seconds: float
 
 def record_batching_sample(path: str, value: float, labels: Mapping[str, str]) -> None:
     """One sample of a batching_session metric, as the devserver's batching reports it (``MetricsRecorder``)."""
-    values = tuple(labels.values())
-    record = _recorders.get((path, values))
-    if record is None:
-        metric = _batching_metric(path)
-        child = metric.labels(**labels) if labels else metric
-        record = _recorders.setdefault((path, values), child.inc if isinstance(metric, Counter) else child.observe)
+    values = tuple(labels.values())  # positional: each batching metric has at most one label
+    record = _recorders.get((path, values)) or _recorder(_batching_metric(path), path, values)
     record(value)
 
 
