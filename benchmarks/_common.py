@@ -8,6 +8,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,38 @@ def time_calls(call: Callable[[], Any], *, seconds: float, warmup: int = 20, max
         call()
         samples.append(time.perf_counter() - start)
     return samples
+
+
+def run_clients(call: Callable[[int], Any], clients: int, seconds: float) -> dict[str, float]:
+    """``clients`` threads each calling ``call(index)`` back to back for ``seconds``: throughput and
+    per-call latency. A failed call stops its thread and the measurement fails, never hidden."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def worker(index: int) -> None:
+        while not stop.is_set():
+            start = time.perf_counter()
+            try:
+                call(index)
+            except Exception as error:  # noqa: BLE001 - counted and reported below
+                errors.append(str(error))
+                return
+            latencies[index].append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join(120)
+    elapsed = time.perf_counter() - began
+    samples = [s for per_client in latencies for s in per_client]
+    if errors:
+        raise RuntimeError(f"{len(errors)} calls failed, e.g. {errors[0]}")
+    return {"throughput_rps": len(samples) / elapsed, **latency_stats(samples)}
 
 
 def write_results(name: str, results: dict[str, Any]) -> Path:

@@ -16,13 +16,11 @@ import argparse
 import os
 import statistics
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from _common import export_demo_once, latency_stats, write_results  # noqa: E402
+from _common import export_demo_once, run_clients, write_results  # noqa: E402
 
 #: Heavy towers: part name -> (input features, hidden widths, seed); 128x4096 + 4096x2048 floats each (~34 MB).
 HEAVY_TOWERS = {"heavy_a": (128, (4096, 2048), 5), "heavy_b": (128, (4096, 2048), 6)}
@@ -63,36 +61,9 @@ def make_request(model: str, towers: dict[str, tuple[int, tuple[int, ...], int]]
     return request
 
 
-def run_clients(stub, requests, clients: int, seconds: float) -> dict:
-    """``clients`` threads each sending one-row Predicts back to back; throughput and per-call latency."""
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors: list[str] = []
-    stop = threading.Event()
-
-    def worker(index: int) -> None:
-        request = requests[index % len(requests)]
-        while not stop.is_set():
-            start = time.perf_counter()
-            try:
-                stub.Predict(request, timeout=60)
-            except Exception as error:  # noqa: BLE001 - counted and reported, never hidden
-                errors.append(str(error))
-                return
-            latencies[index].append(time.perf_counter() - start)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join(120)
-    elapsed = time.perf_counter() - began
-    samples = [s for per_client in latencies for s in per_client]
-    if errors:
-        raise RuntimeError(f"{len(errors)} calls failed, e.g. {errors[0]}")
-    return {"throughput_rps": len(samples) / elapsed, **latency_stats(samples)}
+def _predicts(stub, requests):
+    """Client ``index`` sends one-row Predicts, its own of ``requests``, back to back."""
+    return lambda index: stub.Predict(requests[index % len(requests)], timeout=60)
 
 
 def main() -> None:
@@ -131,12 +102,12 @@ def main() -> None:
         stubs = {mode: prediction_service_pb2_grpc.PredictionServiceStub(c) for mode, c in channels.items()}
         for model in requests:  # warm both servers (graph optimisation happens on the first runs)
             for mode in stubs:
-                run_clients(stubs[mode], requests[model], args.clients, 1.0)
+                run_clients(_predicts(stubs[mode], requests[model]), args.clients, 1.0)
         for round_ in range(args.repeats):
             order = ("off", "on") if round_ % 2 == 0 else ("on", "off")
             for model in requests:
                 for mode in order:
-                    result = run_clients(stubs[mode], requests[model], args.clients, args.seconds)
+                    result = run_clients(_predicts(stubs[mode], requests[model]), args.clients, args.seconds)
                     runs[model][mode].append(result)
                     print(f"round {round_ + 1} {model:<9} batching {mode:<3}: {result['throughput_rps']:8.1f} rps  "
                           f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms", flush=True)

@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from _common import (  # noqa: E402
     REPO,
     export_demo_once,
     latency_stats,
+    run_clients,
     spread,
     time_calls,
     write_results,
@@ -109,31 +109,12 @@ def build_large_models(base: Path) -> None:
             builder.save()
 
 
-def throughput(stub, request, clients: int, seconds: float) -> float:
-    done = [0] * clients
-    stop = threading.Event()
-
-    def worker(index: int) -> None:
-        while not stop.is_set():
-            stub.Predict(request, timeout=30)
-            done[index] += 1
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    return sum(done) / (time.perf_counter() - start)
-
-
 def small_round(stub, requests, seconds: float) -> dict:
     result = {f"batch{b}_p50_ms": latency_stats(time_calls(lambda b=b: stub.Predict(requests[b], timeout=30),
                                                            seconds=seconds, warmup=5))["p50_ms"] for b in (1, 256)}
     for clients in (1, 8, 32):
-        result[f"throughput_{clients}_rps"] = throughput(stub, requests[1], clients, seconds)
+        result[f"throughput_{clients}_rps"] = run_clients(lambda _: stub.Predict(requests[1], timeout=30), clients,
+                                                           seconds)["throughput_rps"]
     return result
 
 
