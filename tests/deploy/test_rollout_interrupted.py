@@ -97,27 +97,41 @@ def test_killed_server_mid_start_keeps_stable_and_the_restarted_server_resumes(t
         server.stop()
 
 
+SLOW_TOWER = '''
+import pathlib, time
+
+from tfsk.exporter.demo import build_tower
+
+
+def build():
+    started = pathlib.Path("building")
+    if not started.exists():  # the first run: the test interrupts it here, in the middle of the export
+        started.write_text("now")
+        time.sleep(120)
+    return build_tower("tower_a")
+'''
+
+
 def test_ctrl_c_during_start_says_where_it_stopped_and_the_same_command_resumes(tmp_path, demo_base):
     folder = rollout_dir(tmp_path, demo_base)
-    keras_file = new_tower(tmp_path)
+    (folder / "slow_tower.py").write_text(SLOW_TOWER)
     with start_replica(folder) as server:
         command = [sys.executable, "-m", "tfsk", "rollout", "start", "tower_a", "--model", "composed",
-                   "--from", str(keras_file), "--target", server.address]
+                   "--factory", "slow_tower:build", "--target", server.address]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True)
-        assert process.stdout is not None
         deadline = time.monotonic() + 120
-        for line in process.stdout:
-            if line.startswith("exporting tower_a") or time.monotonic() > deadline:
-                break
-        time.sleep(0.3)
+        while not (folder / "building").exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=120)
         assert process.returncode == 130, (out, err)
+        assert "exporting tower_a" in out and "exported tower_a" not in out
         assert "interrupted" in err and "stable still names composed version 1" in err
         assert "run the same command again to resume" in err
         assert served_label(server.address, "stable") == 1 and declared_labels(folder) == {"stable": 1}
+        assert versions_on_disk(folder, "tower_a") == [1]  # nothing half-written is left as a version
 
         again = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
         assert again.returncode == 0, again.stderr
