@@ -1,11 +1,18 @@
-"""TF Serving's monitoring metrics, kept in prometheus-client collectors and printed as TF Serving prints them.
+"""TF Serving's monitoring metrics, collected through prometheus-client and printed as TF Serving prints them.
 
 TF Serving names a metric after its TensorFlow monitoring path with every character outside
 ``[a-zA-Z0-9_]`` turned into ``:`` (``/tensorflow/serving/request_count`` ->
 ``:tensorflow:serving:request_count``), writes no ``# HELP`` lines and no ``_total`` suffix, and
-like TF's monitoring library keeps one set of metrics per process. The values live in
-prometheus-client's ``Counter``/``Histogram`` (thread-safe, one registry); :func:`exposition`
-prints them in TF Serving's page format, which Prometheus and ``promtool`` parse.
+like TF's monitoring library keeps one set of metrics per process. Each metric is a
+prometheus-client custom collector in one registry (the library's metric families and parser
+read it); :func:`exposition` prints them in TF Serving's page format, which Prometheus and
+``promtool`` parse.
+
+Why custom collectors rather than prometheus-client's ``Counter``/``Histogram``: a request records
+up to ten samples (request count and latency, runtime latency, and with batching the input,
+queuing, batch and padding sizes), and a ``Histogram.observe`` costs about 3 µs (two locks and a
+bucket scan) under the GIL that every request thread shares, which measurably cut batching's
+throughput on small models. Here a sample is one bisect into TF's bucket bounds and one lock.
 
 Counting follows TF Serving: gRPC Predict/Classify/Regress and every REST ``/v1`` request count
 in ``request_count``; ``request_latency`` records only successful requests; each SavedModel load
@@ -16,22 +23,26 @@ the functions here, never through the collectors.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 __all__ = [
+    "batching_recorder",
     "exposition",
     "metric_value",
-    "record_batching_sample",
     "record_load_attempt",
     "record_request",
     "record_runtime_latency",
 ]
 
+
 def _exponential(scale: float, growth: float, count: int) -> list[float]:
-    """TF monitoring's ``Buckets::Exponential`` upper bounds (the +Inf bucket is added by the collector)."""
+    """TF monitoring's ``Buckets::Exponential`` upper bounds (the +Inf bucket is added when printed)."""
     return [scale * growth**index for index in range(count)]
 
 
@@ -49,31 +60,94 @@ def tf_metric_name(path: str) -> str:
     return "_" + name if name[:1].isdigit() else name
 
 
+class _Series:
+    """One label set's values: the sum (a counter's value), and for a histogram its bucket counts."""
+
+    __slots__ = ("counts", "lock", "total")
+
+    def __init__(self, buckets: int) -> None:
+        self.lock = threading.Lock()
+        self.total = 0.0
+        self.counts = [0] * (buckets + 1)  # the last one is +Inf
+
+
+class _Metric(Collector):
+    """A counter (``bounds`` None) or histogram with labels; its series appear at their first sample."""
+
+    def __init__(self, path: str, documentation: str, labels: Iterable[str], bounds: list[float] | None = None,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.name = tf_metric_name(path)
+        self._documentation = documentation
+        self._labels = tuple(labels)
+        self._bounds = bounds
+        self._series: dict[tuple[str, ...], _Series] = {}
+        self._lock = threading.Lock()
+        if not self._labels:
+            self._series[()] = _Series(0 if bounds is None else len(bounds))  # printed from the start, as 0
+        (registry or _registry).register(self)
+
+    def _series_for(self, values: tuple[str, ...]) -> _Series:
+        found = self._series.get(values)
+        if found is None:
+            with self._lock:
+                found = self._series.setdefault(values, _Series(0 if self._bounds is None else len(self._bounds)))
+        return found
+
+    def recorder(self, values: tuple[str, ...] = ()) -> Callable[[float], None]:
+        """The function that records one sample (a counter's increment, a histogram's observation)."""
+        series = self._series_for(values)
+        lock, counts, bounds = series.lock, series.counts, self._bounds
+        if bounds is None:
+            def increment(amount: float) -> None:
+                with lock:
+                    series.total += amount
+            return increment
+
+        def observe(value: float) -> None:
+            index = bisect_left(bounds, value)  # the first bucket whose upper bound is >= value
+            with lock:
+                counts[index] += 1
+                series.total += value
+        return observe
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            items = list(self._series.items())
+        if self._bounds is None:
+            counter = CounterMetricFamily(self.name, self._documentation, labels=self._labels)
+            for values, series in items:
+                counter.add_metric(values, series.total)
+            yield counter
+            return
+        histogram = HistogramMetricFamily(self.name, self._documentation, labels=self._labels)
+        uppers = [floatToGoString(bound) for bound in self._bounds] + ["+Inf"]
+        for values, series in items:
+            with series.lock:
+                counts, total = list(series.counts), series.total
+            cumulative, buckets = 0, []
+            for upper, count in zip(uppers, counts, strict=True):
+                cumulative += count
+                buckets.append((upper, cumulative))
+            histogram.add_metric(values, buckets, total)
+        yield histogram
+
+
 _registry = CollectorRegistry(auto_describe=True)
 _lock = threading.Lock()  # guards the lazily created batching collectors
 
-
-def _counter(path: str, documentation: str, labels: Iterable[str]) -> Counter:
-    return Counter(tf_metric_name(path), documentation, list(labels), registry=_registry)
-
-
-def _histogram(path: str, documentation: str, labels: Iterable[str], buckets: list[float]) -> Histogram:
-    return Histogram(tf_metric_name(path), documentation, list(labels), buckets=buckets, registry=_registry)
-
-
-_request_count = _counter("/tensorflow/serving/request_count",
-                          "The total number of requests.", ("model_name", "status"))
-_request_latency = _histogram("/tensorflow/serving/request_latency",
-                              "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
-                              ("model_name", "API", "entrypoint"), _LATENCY_BUCKETS)
-_runtime_latency = _histogram("/tensorflow/serving/runtime_latency",
-                              "Distribution of wall time (in microseconds) for Tensorflow runtime.",
-                              ("model_name", "API", "runtime"), _LATENCY_BUCKETS)
-_load_attempt_count = _counter("/tensorflow/cc/saved_model/load_attempt_count",
-                               "The number of times a SavedModel was successfully loaded.", ("model_path", "status"))
-_load_latency = _counter("/tensorflow/cc/saved_model/load_latency",
-                         "Latency in microseconds for SavedModels that were successfully loaded.", ("model_path",))
-_batching: dict[str, Counter | Histogram] = {}
+_request_count = _Metric("/tensorflow/serving/request_count", "The total number of requests.",
+                         ("model_name", "status"))
+_request_latency = _Metric("/tensorflow/serving/request_latency",
+                           "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
+                           ("model_name", "API", "entrypoint"), _LATENCY_BUCKETS)
+_runtime_latency = _Metric("/tensorflow/serving/runtime_latency",
+                           "Distribution of wall time (in microseconds) for Tensorflow runtime.",
+                           ("model_name", "API", "runtime"), _LATENCY_BUCKETS)
+_load_attempt_count = _Metric("/tensorflow/cc/saved_model/load_attempt_count",
+                              "The number of times a SavedModel was successfully loaded.", ("model_path", "status"))
+_load_latency = _Metric("/tensorflow/cc/saved_model/load_latency",
+                        "Latency in microseconds for SavedModels that were successfully loaded.", ("model_path",))
+_batching: dict[str, _Metric] = {}
 
 
 #: TF Serving's batching_session metrics (``batching/batching_session.cc``): kind, buckets, labels.
@@ -89,29 +163,26 @@ _BATCHING_METRICS: dict[str, tuple[str, list[float] | None, tuple[str, ...]]] = 
 _BATCHING_PREFIX = "/tensorflow/serving/batching_session/"
 
 
-def _batching_metric(path: str) -> Counter | Histogram:
+def _batching_metric(path: str) -> _Metric:
     """The batching metrics exist from the first batch on, as TF Serving's function-level statics do."""
     with _lock:
         if not _batching:
             for short, (documentation, buckets, labels) in _BATCHING_METRICS.items():
                 full = _BATCHING_PREFIX + short
-                _batching[full] = (_counter(full, documentation, labels) if buckets is None
-                                   else _histogram(full, documentation, labels, buckets))
+                _batching[full] = _Metric(full, documentation, labels, buckets)
         return _batching[path]
 
 
 # -- recording --------------------------------------------------------------------------------
-# Requests record several samples each: the collectors' children are looked up once per label
-# values and kept, so a sample costs its inc/observe only (labels() takes a lock and checks the
-# names on every call). Children live as long as their collector; nothing here removes one.
+# Requests record several samples each: a recorder is made once per metric and label values and
+# kept. Series live as long as their metric; nothing here removes one.
 _recorders: dict[tuple[str, tuple[str, ...]], Callable[[float], None]] = {}
 
 
-def _recorder(metric: Counter | Histogram, key: str, values: tuple[str, ...]) -> Callable[[float], None]:
-    found = _recorders.get((key, values))
+def _recorder(metric: _Metric, values: tuple[str, ...]) -> Callable[[float], None]:
+    found = _recorders.get((metric.name, values))
     if found is None:
-        child = metric.labels(*values) if values else metric
-        found = _recorders.setdefault((key, values), child.inc if isinstance(metric, Counter) else child.observe)
+        found = _recorders.setdefault((metric.name, values), metric.recorder(values))
     return found
 
 
@@ -122,28 +193,43 @@ def record_request(model_name: str, status: str, api: str, entrypoint: str, late
     for gRPC and the URL's verb (empty for status and metadata) for REST; ``entrypoint`` is
     ``GRPC`` or ``REST``.
     """
-    _recorder(_request_count, "request_count", (model_name, status))(1)
+    _recorder(_request_count, (model_name, status))(1)
     if status == "OK":
-        _recorder(_request_latency, "request_latency", (model_name, api, entrypoint))(latency_seconds * 1e6)
+        _recorder(_request_latency, (model_name, api, entrypoint))(latency_seconds * 1e6)
 
 
 def record_runtime_latency(model_name: str, api: str, latency_seconds: float) -> None:
     """Time spent running the model for one request (runtime ``TF1``, as TF Serving labels SavedModel sessions)."""
-    _recorder(_runtime_latency, "runtime_latency", (model_name, api, "TF1"))(latency_seconds * 1e6)
+    _recorder(_runtime_latency, (model_name, api, "TF1"))(latency_seconds * 1e6)
 
 
 def record_load_attempt(model_path: str, succeeded: bool, latency_seconds: float) -> None:
     """One SavedModel load attempt (each retry counts); ``status`` is ``success`` or ``fail`` as in TF."""
-    _load_attempt_count.labels(model_path, "success" if succeeded else "fail").inc()
+    _load_attempt_count.recorder((model_path, "success" if succeeded else "fail"))(1)
     if succeeded:
-        _load_latency.labels(model_path).inc(int(latency_seconds * 1e6))
+        _load_latency.recorder((model_path,))(int(latency_seconds * 1e6))
 
 
-def record_batching_sample(path: str, value: float, labels: Mapping[str, str]) -> None:
-    """One sample of a batching_session metric, as the devserver's batching reports it (``MetricsRecorder``)."""
-    values = tuple(labels.values())  # positional: each batching metric has at most one label
-    record = _recorders.get((path, values)) or _recorder(_batching_metric(path), path, values)
-    record(value)
+class _BatchingSampler:
+    """Records samples of one batching_session metric with fixed labels; the metric is made at the
+    first sample, as TF Serving's function-level statics are made at the first batch."""
+
+    __slots__ = ("_path", "_record", "_values")
+
+    def __init__(self, path: str, values: tuple[str, ...]) -> None:
+        self._path, self._values = path, values
+        self._record: Callable[[float], None] | None = None
+
+    def __call__(self, value: float) -> None:
+        record = self._record
+        if record is None:
+            record = self._record = _recorder(_batching_metric(self._path), self._values)
+        record(value)
+
+
+def batching_recorder(path: str, labels: Mapping[str, str]) -> Callable[[float], None]:
+    """The recorder of a batching_session metric with these labels (the batching's ``MetricsRecorder``)."""
+    return _BatchingSampler(path, tuple(labels.values()))  # positional: each has at most one label
 
 
 # -- reading ----------------------------------------------------------------------------------

@@ -174,3 +174,32 @@ def test_a_real_prometheus_scrapes_the_page(server, tmp_path):
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_collectors_count_as_prometheus_clients_own_counter_and_histogram():
+    """The devserver's collectors (kept for speed, see _metrics) give the samples prometheus-client's
+    Counter and Histogram give for the same observations: bounds inclusive, cumulative buckets, sums."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from tfsk.devserver import _metrics
+
+    bounds = _metrics._exponential(10, 1.8, 33)
+    values = [0, 9.99, 10, 10.01, 18, 18.0001, 5e5, 1e9, 3.25, 250.5, 250.5, 1e6 + 0.5]
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    histogram = _metrics._Metric("/t/latency", "d", ("model_name",), bounds, registry=ours)
+    counter = _metrics._Metric("/t/count", "d", ("model_name", "status"), registry=ours)
+    reference = Histogram(":t:latency", "d", ["model_name"], buckets=bounds, registry=theirs)
+    reference_count = Counter(":t:count", "d", ["model_name", "status"], registry=theirs)
+    for index, value in enumerate(values):
+        model = "ab"[index % 2]
+        histogram.recorder((model,))(value)
+        reference.labels(model).observe(value)
+        counter.recorder((model, "OK"))(2)
+        reference_count.labels(model, "OK").inc(2)
+
+    def kept(registry):
+        return sorted((s.name.removesuffix("_total"), tuple(s.labels.items()), s.value)
+                      for family in registry.collect() for s in family.samples if not s.name.endswith("_created"))
+
+    assert kept(ours) == kept(theirs)
+    assert any(s[0] == ":t:latency_bucket" and ("le", "10.0") in s[1] for s in kept(ours))
