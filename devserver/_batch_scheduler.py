@@ -8,10 +8,14 @@ are TensorFlow's (``shared_batch_scheduler.h``), large-batch splitting included
 Python anyway, and it lets an idle thread sleep until the next batch is due instead of polling.
 
 At most ``num_batch_threads`` batches run at once, as in TensorFlow. One difference in *which*
-thread runs them: when a task makes a batch ready and a slot is free, the request's own thread
-runs that batch instead of waking a batch thread and sleeping until it is done. Batches are
-formed exactly as before; only two thread hand-offs per batch are saved, which in Python cost
-more than a small model's whole run.
+thread runs them: a batch that is ready while a slot is free runs on the thread of a request
+waiting in it, not on a batch thread. When a task makes its batch ready and a slot is free, the
+request's own thread runs it; when a request's thread gives a slot back and the next batch is
+ready, it hands that batch to one of its waiting requests (:class:`Waiter`), whose thread wakes
+to run it. Each waiting request is woken once, as it must be to answer; TensorFlow's way, waking
+a batch thread that then wakes the requests, costs one more hand-off between threads per batch,
+which under Python's GIL costs more than a small model's whole run. Batches are formed exactly
+as TensorFlow forms them; the batch threads still run what a timeout makes ready.
 """
 
 from __future__ import annotations
@@ -28,14 +32,51 @@ import grpc
 
 from ._status import StatusError
 
-__all__ = ["Batch", "BatchQueue", "QueueOptions", "SharedBatchScheduler", "Task", "split_sizes"]
+__all__ = ["Batch", "BatchQueue", "QueueOptions", "SharedBatchScheduler", "Task", "Waiter", "split_sizes"]
 
 logger = logging.getLogger(__name__)
+
+
+class Waiter:
+    """The request thread behind one or more queued tasks, blocked in :meth:`wait` until woken.
+
+    It is woken once its task is done (:meth:`wake`), or to run a batch holding one of its tasks
+    (:meth:`hand`). ``busy`` (under the scheduler's lock) says its thread is running a batch or
+    has one handed to it, so it is handed at most one at a time; and since a handed batch holds
+    one of its tasks, its task cannot be done before it runs that batch: the lock, a binary
+    semaphore, is never released twice between two waits.
+    """
+
+    __slots__ = ("_wake", "busy", "handed")
+
+    def __init__(self) -> None:
+        self._wake = threading.Lock()  # a bare lock: the cheapest thing to block on and wake
+        self._wake.acquire()
+        self.busy = False
+        self.handed: tuple[BatchQueue, Batch] | None = None
+
+    def wake(self) -> None:
+        self._wake.release()
+
+    def hand(self, queue: BatchQueue, batch: Batch) -> None:
+        """Called under the scheduler's lock with a batch whose slot is claimed: this thread runs it."""
+        self.busy = True
+        self.handed = (queue, batch)
+        self._wake.release()
+
+    def wait(self, done: Callable[[], bool]) -> None:
+        """Block until ``done()``, running each batch handed over meanwhile."""
+        while not done():
+            self._wake.acquire()
+            handed, self.handed = self.handed, None
+            if handed is not None:
+                handed[0].process(handed[1], self)
 
 
 class Task(Protocol):
     size: int
     enqueue_time: float
+    waiter: Waiter
 
     def split(self, sizes: list[int]) -> list[Task]: ...
 
@@ -135,12 +176,44 @@ class BatchQueue:
                 if not self._batches[-1].tasks:
                     self._open_since = time.monotonic()
                 self._batches[-1].add(piece)
+            scheduler.queued += len(pieces)
             free = scheduler.slot_free()
             batch = scheduler.claim_slot(self) if free else None
-            if batch is None and free:  # not ready yet: a batch thread keeps its timeout
-                scheduler.cond.notify()  # (with no slot free, release_slot() wakes one when it matters)
+            if batch is not None:
+                task.waiter.busy = True
+            elif free:  # not ready yet: a batch thread keeps its timeout
+                scheduler.cond.notify()  # (with no slot free, the slot's release hands the batch on)
         if batch is not None:
-            self.process(batch)
+            self.process(batch, task.waiter)
+
+    def claim_alone(self, size: int) -> bool:
+        """Claim a slot for a task TensorFlow would run at once as a batch of its own.
+
+        That is when the queue holds nothing, a slot is free and a batch of ``size`` is due at once
+        (no timeout to wait for company, or already full). The caller runs it, then calls
+        :meth:`release_alone`.
+        """
+        options = self.options
+        if options.batch_timeout_micros and size < options.execution_limit:
+            return False
+        scheduler = self._scheduler
+        with scheduler.cond:
+            if (self.closed or size > options.execution_limit or len(self._batches) > 1 or self._batches[0].tasks
+                    or not scheduler.slot_free()):
+                return False
+            scheduler.claim_slot_alone()
+            self._processing += 1
+            return True
+
+    def release_alone(self) -> None:
+        """Give back a slot claimed by :meth:`claim_alone`, handing the next ready batch on."""
+        with self._scheduler.cond:
+            self._processing -= 1
+            if self.closed:
+                self._scheduler.drained.notify_all()
+            following = self._scheduler.release_slot(None, hand_off=True)
+        if following is not None:
+            following[0].process(following[1])
 
     # Everything below but process() runs under the scheduler's lock.
     def _validate(self, task: Task) -> None:
@@ -186,7 +259,9 @@ class BatchQueue:
                 self._batches.append(Batch())
         if len(self._batches) >= 2:
             self._processing += 1
-            return self._batches.popleft()
+            batch = self._batches.popleft()
+            self._scheduler.queued -= len(batch.tasks)
+            return batch
         return None
 
     def empty(self) -> bool:
@@ -195,16 +270,26 @@ class BatchQueue:
     def pending(self) -> bool:
         return len(self._batches) > 1 or bool(self._batches[-1].tasks)
 
-    def process(self, batch: Batch) -> None:
-        """Run a batch taken with a slot (outside the lock), then give the slot back."""
-        try:
-            self._process(batch)
-        finally:
-            with self._scheduler.cond:
-                self._processing -= 1
-                self._scheduler.release_slot()
-                if self.closed:
-                    self._scheduler.drained.notify_all()  # close_and_wait() waits for the last batch
+    def process(self, batch: Batch, waiter: Waiter | None = None) -> None:
+        """Run a batch taken with a slot (outside the lock), then give the slot back.
+
+        ``waiter`` is the request thread running it (None on a batch thread): giving the slot
+        back, it hands the next ready batch to a request waiting in it, or runs it itself when
+        one of its own tasks is there.
+        """
+        scheduler, queue = self._scheduler, self
+        while True:
+            try:
+                queue._process(batch)
+            finally:
+                with scheduler.cond:
+                    queue._processing -= 1
+                    if queue.closed:
+                        scheduler.drained.notify_all()  # close_and_wait() waits for the last batch
+                    following = scheduler.release_slot(waiter, hand_off=waiter is not None)
+            if following is None:
+                return
+            queue, batch = following
 
     def close_and_wait(self) -> None:
         """Accept nothing more and wait until every enqueued task has run (TensorFlow's queue handle destructor)."""
@@ -232,6 +317,8 @@ class SharedBatchScheduler:
         self._stopped = False
         self._slots = num_batch_threads  # batches that may run at once
         self._running = 0
+        #: Tasks waiting in every queue: giving a slot back looks at the queues only when some wait.
+        self.queued = 0
         self._threads = [threading.Thread(target=self._thread_logic, name=f"{thread_pool_name}_{i}", daemon=True)
                          for i in range(num_batch_threads)]
         for thread in self._threads:
@@ -253,17 +340,41 @@ class SharedBatchScheduler:
             self._running += 1
         return batch
 
-    def release_slot(self) -> None:
-        self._running -= 1
-        if any(q.pending() for q in self._queues):
-            self.cond.notify()  # a batch thread takes what waited for the slot
+    def claim_slot_alone(self) -> None:
+        self._running += 1
 
-    def _next_work(self) -> tuple[BatchQueue, Batch] | float | None:
-        """A batch to run (round robin from where the last thread stopped), else when one is next due."""
-        if not self.slot_free():
-            return None  # woken by release_slot()
-        now = time.monotonic()
-        due: float | None = None
+    def release_slot(self, waiter: Waiter | None, hand_off: bool = False) -> tuple[BatchQueue, Batch] | None:
+        """Give a slot back; a request's thread (``hand_off``) passes it on to the next ready batch.
+
+        That batch goes to one of its waiting requests, or comes back to run on this thread when
+        one of ``waiter``'s own tasks is in it (or, rarely, every request in it is busy).
+        """
+        self._running -= 1
+        if waiter is not None:
+            waiter.busy = False
+        if not self.queued:
+            return None
+        if hand_off:
+            ready = self._take_ready(time.monotonic())
+            if ready is not None:
+                queue, batch = ready
+                owners = [task.waiter for task in batch.tasks]
+                if waiter in owners:
+                    waiter.busy = True
+                    return ready
+                idle = next((owner for owner in owners if not owner.busy), None)
+                if idle is None:
+                    if waiter is not None:
+                        waiter.busy = True
+                    return ready
+                idle.hand(queue, batch)
+                return None
+        if any(q.pending() for q in self._queues):
+            self.cond.notify()  # a batch thread takes what waited for the slot, or waits until it is due
+        return None
+
+    def _take_ready(self, now: float) -> tuple[BatchQueue, Batch] | None:
+        """A ready batch (round robin from where the last one was taken), its slot claimed."""
         count = len(self._queues)
         for offset in range(count):
             index = (self._next + offset) % count
@@ -273,6 +384,18 @@ class SharedBatchScheduler:
                 self._next = index + 1
                 self._running += 1
                 return queue, batch
+        return None
+
+    def _next_work(self) -> tuple[BatchQueue, Batch] | float | None:
+        """A batch to run (round robin from where the last thread stopped), else when one is next due."""
+        if not self.slot_free():
+            return None  # woken by release_slot()
+        now = time.monotonic()
+        ready = self._take_ready(now)
+        if ready is not None:
+            return ready
+        due: float | None = None
+        for queue in self._queues:
             queue_due = queue.due()
             if queue_due is not None:
                 due = queue_due if due is None else min(due, queue_due)

@@ -9,8 +9,13 @@ concatenates the tasks' inputs along dimension 0 (padding them when asked), runs
 fetching every output of the run signature, and splits each output back by rows
 (``batching_session.cc``, ``batching_util.cc``, ``bundle_factory_util.cc``).
 
-Metrics: TF Serving records its batching metrics at the points marked ``self._record(...)``, under
-the names passed there; the server can pass a ``record`` callback to receive them.
+A task that TensorFlow would run at once as a batch of its own (its queue empty, a slot free, no
+timeout to wait for company, no padding) runs straight on its request's thread, with the same
+checks, slot accounting and metrics: the common case when load is light or the model is small,
+where building a batch to merge and split would cost more than the run.
+
+Metrics: TF Serving records its batching metrics at the points marked ``self._sample_*``, under
+the names bound in ``__init__``; the server passes a ``MetricsRecorder`` to receive them.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import numpy as np
 
 from tfsk import serving_config
 
-from ._batch_scheduler import Batch, QueueOptions, SharedBatchScheduler
+from ._batch_scheduler import Batch, QueueOptions, SharedBatchScheduler, Waiter
 from ._status import StatusError
 
 __all__ = ["PER_MODEL_FILE", "BatchingSession", "MetricsRecorder", "ServerBatching"]
@@ -41,40 +46,51 @@ PER_MODEL_FILE = serving_config.PER_MODEL_BATCHING_FILE
 DEFAULT_SERVER_POOL = "model_server_batch_threads"
 _PREFIX = "/tensorflow/serving/batching_session/"
 
-#: ``record(metric_name, value, labels)``: a sample of one of TF Serving's batching metrics.
-MetricsRecorder = Callable[[str, float, Mapping[str, str]], None]
+#: ``recorder(metric_name, labels)``: the function that records samples of one of TF Serving's
+#: batching metrics with those labels (bound once, so a sample costs one call).
+MetricsRecorder = Callable[[str, Mapping[str, str]], Callable[[float], None]]
 RunFunction = Callable[[Mapping[str, np.ndarray], Sequence[str]], list[np.ndarray]]
 RunSignature = tuple[frozenset[str], frozenset[str]]
 
 
-def _no_record(_name: str, _value: float, _labels: Mapping[str, str]) -> None:
+def _no_sample(_value: float) -> None:
     pass
+
+
+def _no_recorder(_name: str, _labels: Mapping[str, str]) -> Callable[[float], None]:
+    return _no_sample
 
 
 class _RunTask:
     """One session run waiting in a queue (or a piece of one, after large-batch splitting)."""
 
+    __slots__ = ("enqueue_time", "error", "fetches", "inputs", "outputs", "size", "waiter", "_on_done")
+
     def __init__(self, inputs: list[tuple[str, np.ndarray]], size: int, fetches: Sequence[str],
-                 enqueue_time: float, on_done: Callable[[_RunTask], None] | None = None) -> None:
+                 enqueue_time: float, on_done: Callable[[_RunTask], None] | None = None,
+                 waiter: Waiter | None = None) -> None:
         self.inputs = inputs
         self.size = size
         self.fetches = fetches
         self.enqueue_time = enqueue_time
         self.outputs: list[np.ndarray] | None = None
         self.error: StatusError | None = None
-        # A bare lock, held until finish(): cheaper to wait on than an Event, which matters per request.
-        self._done = threading.Lock()
-        self._done.acquire()
+        #: The request thread waiting for this run (a piece shares its whole's).
+        self.waiter = waiter or Waiter()
         self._on_done = on_done
 
     def finish(self, outputs: list[np.ndarray] | None = None, error: StatusError | None = None) -> None:
         self.outputs, self.error = outputs, error
         if self._on_done is not None:
-            self._on_done(self)
-        self._done.release()
+            self._on_done(self)  # a piece: the whole finishes (and wakes its thread) with its last piece
+        else:
+            self.waiter.wake()
+
+    def _done(self) -> bool:
+        return self.outputs is not None or self.error is not None
 
     def wait(self) -> list[np.ndarray]:
-        self._done.acquire()
+        self.waiter.wait(self._done)
         if self.error is not None:
             raise StatusError(self.error.code, self.error.message)
         assert self.outputs is not None
@@ -102,11 +118,11 @@ class _RunTask:
 
         for index, size in enumerate(sizes):
             pieces.append(_RunTask([(name, parts[index]) for name, parts in columns], size, self.fetches,
-                                   self.enqueue_time, piece_done))
+                                   self.enqueue_time, piece_done, self.waiter))
         return pieces
 
 
-def _input_size(inputs: list[tuple[str, np.ndarray]], record: MetricsRecorder) -> int:
+def _input_size(inputs: list[tuple[str, np.ndarray]], sample: Callable[[float], None]) -> int:
     """``ComputeTensorBatchSize``: every input's dimension 0, which must agree."""
     if not inputs:
         raise StatusError.invalid_argument("Batching Run() must have at least one input tensor")
@@ -119,7 +135,7 @@ def _input_size(inputs: list[tuple[str, np.ndarray]], record: MetricsRecorder) -
         elif value.shape[0] != size:
             raise StatusError.invalid_argument("Batching Run() input tensors must have equal 0th-dimension size")
     for _, value in inputs:
-        record(_PREFIX + "input_batch_size", value.shape[0], {})
+        sample(value.shape[0])
     assert size is not None
     return size
 
@@ -156,6 +172,17 @@ def _pad(value: np.ndarray, max_dims: Sequence[int]) -> np.ndarray:
     return padded
 
 
+def _check_batched_outputs(outputs: Sequence[np.ndarray], size: int) -> None:
+    """``SplitOutputTensors``' checks: every output has the batch's rows along dimension 0."""
+    for value in outputs:
+        if value.ndim == 0:
+            raise StatusError.failed_precondition("Batched output tensor has 0 dimensions")
+        if value.shape[0] != size:
+            raise StatusError.failed_precondition(
+                "Batched output tensor's 0th dimension does not equal the sum of the 0th dimension sizes of the "
+                "input tensors")
+
+
 class BatchingSession:
     """The batching wrapper of one model version's session."""
 
@@ -179,7 +206,13 @@ class BatchingSession:
         self._pad_inputs = settings.pad_variable_length_inputs
         self._scheduler = scheduler
         self._run = run
-        self._record = record or _no_record
+        bind = record or _no_recorder
+        self._sample_input_size = bind(_PREFIX + "input_batch_size", {})
+        self._sample_queuing = bind(_PREFIX + "queuing_latency", {"thread_pool_name": ""})
+        self._count_wrapped_run = bind(_PREFIX + "wrapped_run_count", {})
+        self._sample_processed = bind(_PREFIX + "processed_batch_size", {})
+        self._bind = bind
+        self._padding_samplers: dict[int, Callable[[float], None]] = {}  # by execution batch size
         self._queues: dict[RunSignature, Any] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -206,25 +239,59 @@ class BatchingSession:
 
     def run(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str]) -> list[np.ndarray]:
         """Run through the queue of this run signature; block until the batch holding it has run."""
-        queue = self._queue(frozenset(feeds), frozenset(fetches))
+        enqueued = time.monotonic()
+        wanted = frozenset(fetches)
+        queue = self._queue(frozenset(feeds), wanted)
         inputs = sorted(feeds.items())
-        task = _RunTask(inputs, _input_size(inputs, self._record), list(fetches), time.monotonic())
+        size = _input_size(inputs, self._sample_input_size)
+        if (len(wanted) == len(fetches) and _round_to_allowed(self._allowed, size) == size
+                and queue.claim_alone(size)):
+            return self._run_alone(queue, feeds, fetches, size, enqueued)
+        task = _RunTask(inputs, size, list(fetches), enqueued)
         queue.schedule(task)
         return task.wait()
+
+    def _sample_padding(self, padding: int, execution_size: int) -> None:
+        sample = self._padding_samplers.get(execution_size)
+        if sample is None:
+            sample = self._bind(_PREFIX + "padding_size", {"execution_batch_size": str(execution_size)})
+            self._padding_samplers[execution_size] = sample
+        sample(padding)
+
+    def _run_alone(self, queue: Any, feeds: Mapping[str, np.ndarray], fetches: Sequence[str], size: int,
+                   enqueued: float) -> list[np.ndarray]:
+        """A batch of one task, its slot claimed: ``ProcessBatch`` with nothing to merge or split."""
+        try:
+            self._sample_queuing((time.monotonic() - enqueued) * 1e6)
+            self._sample_padding(0, size)
+            self._sample_processed(size)
+            try:
+                outputs = self._run(feeds, fetches)
+            finally:
+                self._count_wrapped_run(1)
+            _check_batched_outputs(outputs, size)
+            return outputs
+        except StatusError:
+            raise
+        except Exception as error:  # noqa: BLE001 - as a batch's failure is reported to its tasks
+            logger.exception("batch failed")
+            raise StatusError.internal(f"Batch processing failed: {error}") from None
+        finally:
+            queue.release_alone()
 
     def _process(self, input_names: list[str], output_names: list[str], batch: Batch) -> None:
         """``ProcessBatch``: merge, one run, split; every task of the batch gets the run's status."""
         tasks: list[_RunTask] = batch.tasks
         dequeued = time.monotonic()
         for task in tasks:
-            self._record(_PREFIX + "queuing_latency", (dequeued - task.enqueue_time) * 1e6, {"thread_pool_name": ""})
+            self._sample_queuing((dequeued - task.enqueue_time) * 1e6)
         try:
             padded_size = _round_to_allowed(self._allowed, batch.size)
             merged = self._merge(input_names, tasks, padded_size - batch.size)
             try:
                 combined = self._run(merged, output_names)
             finally:
-                self._record(_PREFIX + "wrapped_run_count", 1, {})
+                self._count_wrapped_run(1)
             self._split(output_names, combined, tasks, batch.size, padded_size)
         except StatusError as error:
             for task in tasks:
@@ -237,8 +304,8 @@ class BatchingSession:
     def _merge(self, input_names: list[str], tasks: list[_RunTask], padding: int) -> dict[str, np.ndarray]:
         """``MergeInputTensors``: per input name, the tasks' tensors (padded if asked) concatenated."""
         padded_size = padding + sum(t.size for t in tasks)
-        self._record(_PREFIX + "padding_size", padding, {"execution_batch_size": str(padded_size)})
-        self._record(_PREFIX + "processed_batch_size", padded_size, {})
+        self._sample_padding(padding, padded_size)
+        self._sample_processed(padded_size)
         max_dims = _max_dims(tasks) if self._pad_inputs else {}
         to_merge: dict[str, list[np.ndarray]] = {}
         for index, task in enumerate(tasks):
@@ -277,13 +344,7 @@ class BatchingSession:
         """``SplitOutputTensors``: each output's rows back to the task they came from."""
         if len(combined) != len(output_names):
             raise StatusError.internal("Wrong number of batched output tensors")
-        for value in combined:
-            if value.ndim == 0:
-                raise StatusError.failed_precondition("Batched output tensor has 0 dimensions")
-            if value.shape[0] != padded_size:
-                raise StatusError.failed_precondition(
-                    "Batched output tensor's 0th dimension does not equal the sum of the 0th dimension sizes of the "
-                    "input tensors")
+        _check_batched_outputs(combined, padded_size)
         if len(tasks) == 1 and padded_size == size:  # nothing to split (a lone task, no padding)
             by_name = dict(zip(output_names, combined, strict=True))
             tasks[0].finish([by_name[name] for name in tasks[0].fetches])

@@ -23,7 +23,7 @@ from ._core import ServerCore
 from ._flags import ServerOptions
 from ._health import add_health_service
 from ._manager import VersionManager
-from ._metrics import record_batching_sample, record_load_attempt
+from ._metrics import batching_recorder, record_load_attempt
 from ._rest import RestServer
 from ._servable import Servable, load_servable
 from ._services import ModelService, PredictionService
@@ -179,7 +179,7 @@ class DevServer:
         try:
             self.batching = ServerBatching.from_flags(
                 self.options.enable_batching, self.options.batching_parameters_file,
-                self.options.enable_per_model_batching_parameters, record=record_batching_sample)
+                self.options.enable_per_model_batching_parameters, record=batching_recorder)
         except StatusError as error:
             raise StartupError(str(error)) from None
         prometheus = read_prometheus_path(self.options.monitoring_config_file)

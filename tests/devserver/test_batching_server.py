@@ -94,7 +94,9 @@ def test_concurrent_predicts_equal_unbatched_results(batching_server, demo_base)
         expected = run_like_tf_serving(demo_base / "composed" / "1", "serving_default", value)
         assert set(result) == (set(wanted) or set(expected))
         for name in result:
-            np.testing.assert_allclose(result[name], expected[name], rtol=1e-6, atol=1e-7)
+            # A matmul over more rows may sum in another order (Eigen blocks by batch size): float32's
+            # rounding, a few ulps of values near 1, and nothing more.
+            np.testing.assert_allclose(result[name], expected[name], rtol=1e-5, atol=1e-6)
             assert result[name].shape[0] == len(next(iter(value.values())))
 
 

@@ -63,9 +63,12 @@ class Recorder:
     def __init__(self):
         self.samples, self._lock = [], threading.Lock()
 
-    def __call__(self, name, value, labels):
-        with self._lock:
-            self.samples.append((name.rsplit("/", 1)[-1], value, dict(labels)))
+    def __call__(self, name, labels):
+        def sample(value):
+            with self._lock:
+                self.samples.append((name.rsplit("/", 1)[-1], value, dict(labels)))
+
+        return sample
 
     def values(self, short_name):
         return [value for name, value, _ in self.samples if name == short_name]
@@ -279,3 +282,138 @@ def test_closing_runs_what_is_queued_before_the_version_goes(half_plus_two, sche
     caller.join(WAIT)
     assert not caller.is_alive()
     np.testing.assert_array_equal(results[0][0], [[4.0]])
+
+
+def test_a_lone_task_runs_at_once_on_its_own_thread_with_tf_servings_metrics(half_plus_two, scheduler):
+    # An empty queue, a free slot and no timeout: TF Serving runs the task as a batch of one.
+    recorder, threads = Recorder(), []
+
+    def run(feeds, fetches):
+        threads.append(threading.current_thread())
+        return half_plus_two.run_unbatched(feeds, fetches)
+
+    session = session_for(half_plus_two, scheduler, recorder, run=run, max_batch_size=8, batch_timeout_micros=0)
+    (y,) = session.run(x_feed(half_plus_two, np.array([[4.0], [6.0]], np.float32)), [y_name(half_plus_two)])
+    session.close()
+    np.testing.assert_array_equal(y, [[4.0], [5.0]])
+    assert threads == [threading.current_thread()]
+    assert recorder.values("wrapped_run_count") == [1]
+    assert recorder.values("processed_batch_size") == [2]
+    assert recorder.values("input_batch_size") == [2]
+    assert [(v, labels) for name, v, labels in recorder.samples if name == "padding_size"] == [
+        (0, {"execution_batch_size": "2"})]
+    (queuing,) = recorder.values("queuing_latency")
+    assert 0 <= queuing < 10_000_000
+
+
+@pytest.mark.parametrize("timeout", [0, 1000])
+def test_outputs_without_the_batch_rows_fail_with_tf_servings_message(half_plus_two, scheduler, timeout):
+    # Alone (timeout 0) or merged, a model whose output is not batch-major gets SplitOutputTensors' error.
+    def one_row(feeds, fetches):
+        return [value[:1] for value in half_plus_two.run_unbatched(feeds, fetches)]
+
+    session = session_for(half_plus_two, scheduler, run=one_row, max_batch_size=8, batch_timeout_micros=timeout)
+    with pytest.raises(StatusError) as caught:
+        session.run(x_feed(half_plus_two, np.ones((3, 1), np.float32)), [y_name(half_plus_two)])
+    session.close()
+    assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.message == ("Batched output tensor's 0th dimension does not equal the sum of the 0th "
+                                    "dimension sizes of the input tensors")
+
+
+def test_a_failing_run_gives_its_slot_back(half_plus_two):
+    # One slot: if a failed lone run kept it, the next run would wait forever.
+    scheduler = SharedBatchScheduler(1)
+    calls = []
+
+    def fails_once(feeds, fetches):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return half_plus_two.run_unbatched(feeds, fetches)
+
+    session = session_for(half_plus_two, scheduler, run=fails_once, max_batch_size=8)
+    feed, fetch = x_feed(half_plus_two, np.ones((1, 1), np.float32)), [y_name(half_plus_two)]
+    with pytest.raises(StatusError) as caught:
+        session.run(feed, fetch)
+    assert caught.value.code == grpc.StatusCode.INTERNAL and caught.value.message == "Batch processing failed: boom"
+    (result,) = concurrently([lambda: session.run(feed, fetch)])
+    session.close()
+    scheduler.stop()
+    np.testing.assert_array_equal(result[0], [[2.5]])
+
+
+def test_tasks_queued_behind_a_busy_slot_run_as_one_batch_on_a_waiting_requests_thread(half_plus_two):
+    scheduler = SharedBatchScheduler(1, "only")
+    release, started, threads = threading.Event(), threading.Event(), []
+
+    def gated_run(feeds, fetches):  # the first run holds the only slot until the others have queued
+        threads.append(threading.current_thread())
+        if len(threads) == 1:
+            started.set()
+            assert release.wait(WAIT)
+        return half_plus_two.run_unbatched(feeds, fetches)
+
+    recorder = Recorder()
+    session = session_for(half_plus_two, scheduler, recorder, run=gated_run, max_batch_size=8)
+    fetch = [y_name(half_plus_two)]
+    results, callers = {}, []
+
+    def call(index):
+        callers.append(threading.current_thread())
+        results[index] = session.run(x_feed(half_plus_two, np.full((1, 1), index, np.float32)), fetch)
+
+    first = threading.Thread(target=call, args=(0,))
+    first.start()
+    assert started.wait(WAIT)
+    queued = [threading.Thread(target=call, args=(i,)) for i in (1, 2, 3)]
+    for thread in queued:
+        thread.start()
+    queue = session._queues[(frozenset(x_feed(half_plus_two, np.ones((1, 1)))), frozenset(fetch))]
+    for _ in range(3000):  # bounded: until the three tasks wait in the open batch
+        if queue._batches[-1].size == 3:
+            break
+        threading.Event().wait(0.01)
+    release.set()
+    for thread in [first, *queued]:
+        thread.join(WAIT)
+    session.close()
+    scheduler.stop()
+    assert {i: r[0].tolist() for i, r in results.items()} == {i: [[i * 0.5 + 2]] for i in range(4)}
+    assert recorder.values("processed_batch_size") == [1, 3]  # the three queued tasks merged into one run
+    assert len(threads) == 2 and threads[1] in queued  # run by one of the waiting requests, no batch thread
+    assert not any(t.name.startswith("only") for t in threads)
+
+
+def test_no_more_batches_run_at_once_than_there_are_batch_threads(half_plus_two):
+    # 24 threads on 2 slots, runs long enough to overlap: the alone, merged and handed-on paths all
+    # take a slot, and every run gives the unbatched answer.
+    scheduler = SharedBatchScheduler(2)
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def counted_run(feeds, fetches):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            threading.Event().wait(0.002)
+            return half_plus_two.run_unbatched(feeds, fetches)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    session = session_for(half_plus_two, scheduler, run=counted_run, max_batch_size=32)
+    fetch = [y_name(half_plus_two)]
+
+    def many(index):
+        def calls():
+            return [session.run(x_feed(half_plus_two, np.full((1 + k % 3, 1), index + k, np.float32)), fetch)[0]
+                    for k in range(20)]
+        return calls
+
+    results = concurrently([many(i * 100) for i in range(24)])
+    session.close()
+    scheduler.stop()
+    for i, answers in enumerate(results):
+        assert [a.tolist() for a in answers] == [[[(i * 100 + k) * 0.5 + 2]] * (1 + k % 3) for k in range(20)]
+    assert most[0] == 2
