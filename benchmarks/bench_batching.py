@@ -7,7 +7,7 @@ measurements alternate between them (off/on, then on/off, ...) for ``--repeats``
 the medians and the on/off ratios are reported with p50/p99 latency. Writes
 benchmarks/results/batching.json.
 
-    .venv/bin/python benchmarks/bench_batching.py [--seconds 4] [--repeats 3] [--clients 32]
+    .venv/bin/python benchmarks/bench_batching.py [--seconds 4] [--repeats 3] [--clients 32] [--models composed,heavy]
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (off/on alternate first)")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--work", type=Path, help="folder for the exported models (default: a temporary one)")
+    parser.add_argument("--models", default="composed,heavy", help="which of composed,heavy to measure")
     args = parser.parse_args()
 
     import grpc
@@ -91,8 +92,8 @@ def main() -> None:
 }}""")
     params = work / "batching.config"
     serving_config.write_batching_parameters(serving_config.BatchingSettings(**BATCHING), params)
-    requests = {"composed": [make_request("composed", DEMO_TOWERS, s) for s in range(8)],
-                "heavy": [make_request("heavy", HEAVY_TOWERS, s) for s in range(8)]}
+    towers = {"composed": DEMO_TOWERS, "heavy": HEAVY_TOWERS}
+    requests = {model: [make_request(model, towers[model], s) for s in range(8)] for model in args.models.split(",")}
     common = (f"--model_config_file={config}", "--grpc_max_threads=64")
     servers = {"off": ServerProcess(*common), "on": ServerProcess(*common, "--enable_batching",
                                                                    f"--batching_parameters_file={params}")}
