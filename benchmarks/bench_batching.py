@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--work", type=Path, help="folder for the exported models (default: a temporary one)")
     parser.add_argument("--models", default="composed,heavy", help="which of composed,heavy to measure")
+    parser.add_argument("--batch-threads", type=int, default=BATCHING["num_batch_threads"], help="num_batch_threads")
+    parser.add_argument("--batch-timeout-micros", type=int, default=BATCHING["batch_timeout_micros"])
     args = parser.parse_args()
 
     import grpc
@@ -91,7 +93,8 @@ def main() -> None:
   config {{ name: "heavy" base_path: "{heavy_dir}" model_platform: "tensorflow" }}
 }}""")
     params = work / "batching.config"
-    serving_config.write_batching_parameters(serving_config.BatchingSettings(**BATCHING), params)
+    batching = {**BATCHING, "num_batch_threads": args.batch_threads, "batch_timeout_micros": args.batch_timeout_micros}
+    serving_config.write_batching_parameters(serving_config.BatchingSettings(**batching), params)
     towers = {"composed": DEMO_TOWERS, "heavy": HEAVY_TOWERS}
     requests = {model: [make_request(model, towers[model], s) for s in range(8)] for model in args.models.split(",")}
     common = (f"--model_config_file={config}", "--grpc_max_threads=64")
@@ -132,7 +135,7 @@ def main() -> None:
               f"{med['off']['p50_ms']:>10.2f}{med['on']['p50_ms']:>10.2f}"
               f"{med['off']['p99_ms']:>10.2f}{med['on']['p99_ms']:>10.2f}")
     path = write_results("batching", {"clients": args.clients, "seconds_per_measure": args.seconds,
-                                      "repeats": args.repeats, "batching_parameters": BATCHING,
+                                      "repeats": args.repeats, "batching_parameters": batching,
                                       "heavy_weight_bytes": heavy_bytes, "runs": runs, "summary": summary})
     print(f"heavy model weights: {heavy_bytes / 2**20:.1f} MiB; results written to {path}")
 
