@@ -7,7 +7,8 @@ measurements alternate between them (off/on, then on/off, ...) for ``--repeats``
 the medians and the on/off ratios are reported with p50/p99 latency. Writes
 benchmarks/results/batching.json.
 
-    .venv/bin/python benchmarks/bench_batching.py [--seconds 4] [--repeats 3] [--clients 32] [--models composed,heavy]
+    .venv/bin/python benchmarks/bench_batching.py [--seconds 3] [--repeats 5] [--clients 32] [--models composed,heavy]
+        [--batch-threads 2] [--batch-timeout-micros 0] [--server-flag=--FLAG=VALUE ...]
 """
 
 from __future__ import annotations
@@ -68,13 +69,15 @@ def _predicts(stub, requests):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (off/on alternate first)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds (off/on alternate first)")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--work", type=Path, help="folder for the exported models (default: a temporary one)")
     parser.add_argument("--models", default="composed,heavy", help="which of composed,heavy to measure")
     parser.add_argument("--batch-threads", type=int, default=BATCHING["num_batch_threads"], help="num_batch_threads")
     parser.add_argument("--batch-timeout-micros", type=int, default=BATCHING["batch_timeout_micros"])
+    parser.add_argument("--server-flag", action="append", default=[], metavar="FLAG",
+                        help="another tfsk serve flag for both servers, e.g. --server-flag=--tensorflow_intra_op_parallelism=1")
     args = parser.parse_args()
 
     import grpc
@@ -97,7 +100,7 @@ def main() -> None:
     serving_config.write_batching_parameters(serving_config.BatchingSettings(**batching), params)
     towers = {"composed": DEMO_TOWERS, "heavy": HEAVY_TOWERS}
     requests = {model: [make_request(model, towers[model], s) for s in range(8)] for model in args.models.split(",")}
-    common = (f"--model_config_file={config}", "--grpc_max_threads=64")
+    common = (f"--model_config_file={config}", "--grpc_max_threads=64", *args.server_flag)
     servers = {"off": ServerProcess(*common), "on": ServerProcess(*common, "--enable_batching",
                                                                    f"--batching_parameters_file={params}")}
     runs: dict[str, dict[str, list[dict]]] = {m: {"off": [], "on": []} for m in requests}
@@ -135,7 +138,7 @@ def main() -> None:
               f"{med['off']['p50_ms']:>10.2f}{med['on']['p50_ms']:>10.2f}"
               f"{med['off']['p99_ms']:>10.2f}{med['on']['p99_ms']:>10.2f}")
     path = write_results("batching", {"clients": args.clients, "seconds_per_measure": args.seconds,
-                                      "repeats": args.repeats, "batching_parameters": batching,
+                                      "repeats": args.repeats, "batching_parameters": batching, "server_flags": args.server_flag,
                                       "heavy_weight_bytes": heavy_bytes, "runs": runs, "summary": summary})
     print(f"heavy model weights: {heavy_bytes / 2**20:.1f} MiB; results written to {path}")
 
