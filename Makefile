@@ -12,7 +12,7 @@ DEMO_FLAGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tfsk-installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install tools bench clean
 
 install: $(STAMP)
 
@@ -24,7 +24,20 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/tfsk demo --declaration tfsk.toml --port $(DEMO_PORT) $(DEMO_FLAGS)
 
-test: $(STAMP)
+# Real tools some checks use: docker-compose validates the compose file, promtool and prometheus
+# check and scrape the metrics. Installed from Debian (pinned) when missing and this is root with
+# apt; otherwise, or if the install fails, those checks skip and say why.
+DEBIAN_TOOLS := docker-compose=1.29.2-3 prometheus=2.42.0+ds-5+deb12u1
+
+tools:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	    && { ! command -v docker-compose >/dev/null || ! command -v promtool >/dev/null; }; then \
+	  echo "installing $(DEBIAN_TOOLS) from Debian for the compose and metrics checks"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_TOOLS); } >/dev/null 2>&1 \
+	    || echo "note: could not install $(DEBIAN_TOOLS); the checks that need them will skip"; \
+	fi
+
+test: $(STAMP) tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
