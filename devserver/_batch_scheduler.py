@@ -207,13 +207,17 @@ class BatchQueue:
 
     def release_alone(self) -> None:
         """Give back a slot claimed by :meth:`claim_alone`, handing the next ready batch on."""
+        following = self._batch_done(None, hand_off=True)
+        if following is not None:
+            following[0].process(following[1])
+
+    def _batch_done(self, waiter: Waiter | None, hand_off: bool) -> tuple[BatchQueue, Batch] | None:
+        """A batch of this queue has run: give its slot back (see ``release_slot``)."""
         with self._scheduler.cond:
             self._processing -= 1
             if self.closed:
-                self._scheduler.drained.notify_all()
-            following = self._scheduler.release_slot(None, hand_off=True)
-        if following is not None:
-            following[0].process(following[1])
+                self._scheduler.drained.notify_all()  # close_and_wait() waits for the last batch
+            return self._scheduler.release_slot(waiter, hand_off)
 
     # Everything below but process() runs under the scheduler's lock.
     def _validate(self, task: Task) -> None:
@@ -277,16 +281,12 @@ class BatchQueue:
         back, it hands the next ready batch to a request waiting in it, or runs it itself when
         one of its own tasks is there.
         """
-        scheduler, queue = self._scheduler, self
+        queue = self
         while True:
             try:
                 queue._process(batch)
             finally:
-                with scheduler.cond:
-                    queue._processing -= 1
-                    if queue.closed:
-                        scheduler.drained.notify_all()  # close_and_wait() waits for the last batch
-                    following = scheduler.release_slot(waiter, hand_off=waiter is not None)
+                following = queue._batch_done(waiter, hand_off=waiter is not None)
             if following is None:
                 return
             queue, batch = following
@@ -359,11 +359,8 @@ class SharedBatchScheduler:
             if ready is not None:
                 queue, batch = ready
                 owners = [task.waiter for task in batch.tasks]
-                if waiter in owners:
-                    waiter.busy = True
-                    return ready
-                idle = next((owner for owner in owners if not owner.busy), None)
-                if idle is None:
+                idle = None if waiter in owners else next((owner for owner in owners if not owner.busy), None)
+                if idle is None:  # this thread runs it
                     if waiter is not None:
                         waiter.busy = True
                     return ready

@@ -81,21 +81,25 @@ class _Metric(Collector):
         self._labels = tuple(labels)
         self._bounds = bounds
         self._series: dict[tuple[str, ...], _Series] = {}
+        #: One recording function per label values, made with its series and kept as long as it.
+        self._recorders: dict[tuple[str, ...], Callable[[float], None]] = {}
         self._lock = threading.Lock()
         if not self._labels:
-            self._series[()] = _Series(0 if bounds is None else len(bounds))  # printed from the start, as 0
+            self.recorder(())  # printed from the start, as 0
         (registry or _registry).register(self)
-
-    def _series_for(self, values: tuple[str, ...]) -> _Series:
-        found = self._series.get(values)
-        if found is None:
-            with self._lock:
-                found = self._series.setdefault(values, _Series(0 if self._bounds is None else len(self._bounds)))
-        return found
 
     def recorder(self, values: tuple[str, ...] = ()) -> Callable[[float], None]:
         """The function that records one sample (a counter's increment, a histogram's observation)."""
-        series = self._series_for(values)
+        found = self._recorders.get(values)
+        if found is None:
+            with self._lock:
+                found = self._recorders.get(values)
+                if found is None:
+                    series = self._series[values] = _Series(0 if self._bounds is None else len(self._bounds))
+                    found = self._recorders[values] = self._recording(series)
+        return found
+
+    def _recording(self, series: _Series) -> Callable[[float], None]:
         lock, counts, bounds = series.lock, series.counts, self._bounds
         if bounds is None:
             def increment(amount: float) -> None:
@@ -174,16 +178,8 @@ def _batching_metric(path: str) -> _Metric:
 
 
 # -- recording --------------------------------------------------------------------------------
-# Requests record several samples each: a recorder is made once per metric and label values and
-# kept. Series live as long as their metric; nothing here removes one.
-_recorders: dict[tuple[str, tuple[str, ...]], Callable[[float], None]] = {}
-
-
-def _recorder(metric: _Metric, values: tuple[str, ...]) -> Callable[[float], None]:
-    found = _recorders.get((metric.name, values))
-    if found is None:
-        found = _recorders.setdefault((metric.name, values), metric.recorder(values))
-    return found
+# Requests record several samples each: each metric keeps one recorder per label values, so a
+# sample costs a dict lookup and its bisect. Series live as long as their metric.
 
 
 def record_request(model_name: str, status: str, api: str, entrypoint: str, latency_seconds: float) -> None:
@@ -193,14 +189,14 @@ def record_request(model_name: str, status: str, api: str, entrypoint: str, late
     for gRPC and the URL's verb (empty for status and metadata) for REST; ``entrypoint`` is
     ``GRPC`` or ``REST``.
     """
-    _recorder(_request_count, (model_name, status))(1)
+    _request_count.recorder((model_name, status))(1)
     if status == "OK":
-        _recorder(_request_latency, (model_name, api, entrypoint))(latency_seconds * 1e6)
+        _request_latency.recorder((model_name, api, entrypoint))(latency_seconds * 1e6)
 
 
 def record_runtime_latency(model_name: str, api: str, latency_seconds: float) -> None:
     """Time spent running the model for one request (runtime ``TF1``, as TF Serving labels SavedModel sessions)."""
-    _recorder(_runtime_latency, (model_name, api, "TF1"))(latency_seconds * 1e6)
+    _runtime_latency.recorder((model_name, api, "TF1"))(latency_seconds * 1e6)
 
 
 def record_load_attempt(model_path: str, succeeded: bool, latency_seconds: float) -> None:
@@ -223,7 +219,7 @@ class _BatchingSampler:
     def __call__(self, value: float) -> None:
         record = self._record
         if record is None:
-            record = self._record = _recorder(_batching_metric(self._path), self._values)
+            record = self._record = _batching_metric(self._path).recorder(self._values)
         record(value)
 
 
