@@ -199,3 +199,37 @@ def test_batching_metrics_are_tf_servings(batching_server):
     assert {s.labels["execution_batch_size"] for s in padding if s.name.endswith("_count")} <= {"8", "16"}
     for name in ("input_batch_size", "processed_batch_size"):
         assert any(s.name.endswith("_count") and s.value > 0 for s in families[prefix + name].samples)
+
+
+def test_no_timeout_one_batch_thread_answers_right_under_load(half_plus, tmp_path):
+    """``batch_timeout_micros`` 0 and one batch thread: requests run alone on their own threads or,
+    queued behind the busy slot, merged and handed to a waiting request; each answer is its own and
+    the batch metrics add up to the rows sent."""
+    params = tmp_path / "batching.config"
+    sc.write_batching_parameters(sc.BatchingSettings(max_batch_size=32, batch_timeout_micros=0,
+                                                     max_enqueued_batches=1000, num_batch_threads=1), params)
+    monitoring = tmp_path / "monitoring.config"
+    monitoring.write_text('prometheus_config { enable: true path: "/metrics" }\n')
+    port = free_port()
+    with ServerProcess(f"--model_base_path={half_plus / 'half_plus_two'}", "--enable_batching",
+                       f"--batching_parameters_file={params}", "--grpc_max_threads=16", f"--rest_api_port={port}",
+                       f"--monitoring_config_file={monitoring}") as server:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(server.channel)
+        rows = [1 + i % 3 for i in range(16)]
+
+        def calls(i):
+            answers = []
+            for k in range(15):
+                x = np.full((rows[i], 1), 100 * i + k, np.float32)
+                answers.append(predict(stub, "default", {"x": x})["y"].reshape(-1).tolist())
+            return answers
+
+        results = in_threads(16, calls)
+        families = {f.name: f for f in text_string_to_metric_families(get(port, "/metrics").body.decode())}
+    for i, answers in enumerate(results):
+        assert answers == [[(100 * i + k) * 0.5 + 2] * rows[i] for k in range(15)], answers
+    prefix = ":tensorflow:serving:batching_session:"
+    processed = {s.name: s.value for s in families[prefix + "processed_batch_size"].samples}
+    runs = families[prefix + "wrapped_run_count"].samples[0].value
+    assert processed[prefix + "processed_batch_size_sum"] == 15 * sum(rows)  # every row ran once, no padding
+    assert processed[prefix + "processed_batch_size_count"] == runs <= 15 * 16
