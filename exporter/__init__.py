@@ -1,6 +1,8 @@
 """tfsk.exporter: Keras 3 models to versioned SavedModels with explicit signatures, published atomically.
 
 - :func:`export_part` writes one model (a part) as ``<base>/<name>/<version>/``.
+- :func:`export_split` splits a jointly trained model at its concatenation into parts and its
+  trained head, and publishes them as parts plus the composed model.
 - :func:`export_composed` assembles ``head(concat(parts))`` from exported part versions into a
   self-contained composed model with a signature for the whole and one for each part.
 - A new version must keep the newest version's serving contract (:class:`ContractChangeError`,
@@ -37,6 +39,7 @@ _WHERE = {
     "PartRef": "._parts",
     "PruneResult": "._retention",
     "SignatureSpec": "._specs",
+    "SplitError": "._errors",
     "TensorSpecInfo": "._specs",
     "VerificationError": "._errors",
     "VersionExistsError": "._errors",
@@ -46,6 +49,7 @@ _WHERE = {
     "export_composed": "._composed",
     "export_demo": ".demo",
     "export_part": "._part",
+    "export_split": "._split",
     "list_models": "._inventory",
     "prune_versions": "._retention",
     "read_lineage": "._lineage",
@@ -68,6 +72,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
         InvalidNameError,
         ModelSourceError,
         PartNotFoundError,
+        SplitError,
         VerificationError,
         VersionExistsError,
         WidthMismatchError,
@@ -80,4 +85,5 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from ._result import EXPORT_STEPS, ExportResult
     from ._retention import PruneResult, prune_versions
     from ._specs import SignatureSpec, TensorSpecInfo
+    from ._split import export_split
     from .demo import export_demo

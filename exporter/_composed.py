@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from ._specs import SignatureSpec, TensorSpecInfo
 from ._verify import SignatureRun
 from ._write import write_and_publish
 
-__all__ = ["HEAD_OUTPUT_NAME", "PART_SIGNATURE_PREFIX", "SEPARATOR", "export_composed"]
+__all__ = ["HEAD_OUTPUT_NAME", "PART_SIGNATURE_PREFIX", "SEPARATOR", "assemble_composed", "export_composed"]
 
 SERVING_DEFAULT = "serving_default"
 
@@ -122,6 +123,7 @@ def export_composed(
     atol: float = 1e-5,
     rtol: float = 1e-4,
     allow_contract_change: bool = False,
+    provenance: Mapping[str, Any] | None = None,
     on_step: ProgressCallback = no_progress,
 ) -> ExportResult:
     """Assemble ``head(concat(parts))`` from exported part versions and export it as ``<base>/<name>``.
@@ -137,8 +139,36 @@ def export_composed(
     (order, outputs, widths) exactly as that head was built for, else :class:`HeadReuseError`.
     Every composed version stores its head in ``assets.extra/tfsk_head.keras`` for that. A
     version whose signatures or part layout break the newest version's raises
-    :class:`ContractChangeError` unless ``allow_contract_change``.
+    :class:`ContractChangeError` unless ``allow_contract_change``. ``provenance`` (JSON-able) is
+    recorded in the lineage as where this version came from.
     """
+    return assemble_composed(base, name, parts, head, parts_base=parts_base, version=version, examples=examples,
+                             atol=atol, rtol=rtol, allow_contract_change=allow_contract_change,
+                             provenance=provenance, on_step=on_step)
+
+
+#: Given a batch of composed inputs and the head's output naming, the outputs the written model
+#: must give instead of the step-by-step reference (a split checks against the joint model).
+ReferenceOverride = Callable[[dict[str, np.ndarray], Callable[[Any], dict[str, Any]]], dict[str, np.ndarray]]
+
+
+def assemble_composed(
+    base: str | os.PathLike[str],
+    name: str,
+    parts: Sequence[str | PartRef],
+    head: ModelSource | HeadRef,
+    *,
+    parts_base: str | os.PathLike[str] | None,
+    version: int | None,
+    examples: Examples | None,
+    atol: float,
+    rtol: float,
+    allow_contract_change: bool,
+    provenance: Mapping[str, Any] | None,
+    on_step: ProgressCallback,
+    reference_override: ReferenceOverride | None = None,
+) -> ExportResult:
+    """:func:`export_composed`, optionally verified against other expected outputs (a split's joint model)."""
     check_name(name, "composed model name")
     refs = [ref if isinstance(ref, PartRef) else PartRef.parse(ref) for ref in parts]
     if not refs:
@@ -163,6 +193,9 @@ def export_composed(
     what = f"composed model '{name}'"
     batches = normalize_examples(examples, inputs, what) if examples is not None else [synthesize_examples(inputs)]
     references = [composition.reference(batch) for batch in batches]
+    if reference_override is not None:
+        for batch, reference in zip(batches, references):
+            reference.update(reference_override(batch, head_interface.name_outputs))
     head_outputs = head_interface.expected_outputs or {
         k: TensorSpecInfo(str(v.dtype), (None, *v.shape[1:])) for k, v in references[0].items() if SEPARATOR not in k
     }
@@ -208,6 +241,8 @@ def export_composed(
         ],
         "naming": {"input_separator": SEPARATOR, "part_signature_prefix": PART_SIGNATURE_PREFIX},
     }
+    if provenance is not None:
+        facts["provenance"] = dict(provenance)
     with tempfile.TemporaryDirectory(prefix="tfsk-head-") as scratch:
         stored, head_facts = store_head(head_interface, Path(scratch))
         facts["head"].update(head_facts)

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidNameError",
     "ModelSourceError",
     "PartNotFoundError",
+    "SplitError",
     "VerificationError",
     "VersionExistsError",
     "WidthMismatchError",
@@ -61,6 +62,10 @@ class ContractChangeError(ExportError):
         super().__init__(message)
         self.previous_version = previous_version
         self.changes = list(changes or [])
+
+
+class SplitError(ExportError):
+    """A joint model that does not separate into towers and one head at a concatenation."""
 
 
 class HeadReuseError(ExportError):

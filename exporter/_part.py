@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -42,6 +43,7 @@ def export_part(
     atol: float = 1e-5,
     rtol: float = 1e-4,
     allow_contract_change: bool = False,
+    provenance: Mapping[str, Any] | None = None,
     on_step: ProgressCallback = no_progress,
 ) -> ExportResult:
     """Export ``model`` as ``<base>/<name>/<version>/`` with a named ``serving_default`` signature.
@@ -57,7 +59,8 @@ def export_part(
     Input names Keras made up (``input_layer``, ``keras_tensor_1``, ...) are refused: name the
     ``keras.Input`` or pass ``input_names``. A version whose signature breaks the newest one's
     (see :func:`compare_signatures`) raises :class:`ContractChangeError` unless
-    ``allow_contract_change``.
+    ``allow_contract_change``. ``provenance`` (JSON-able) is recorded in the lineage as where
+    this version came from.
     """
     check_name(name, "part name")
     on_step("load")
@@ -90,7 +93,8 @@ def export_part(
         expected=expected,
         runs=[SignatureRun(SERVING_DEFAULT, b, r) for b, r in zip(batches, references)],
         warmup=[(SERVING_DEFAULT, b) for b in batches] if examples is not None else [],
-        facts={"source": origin, "keras_model": {"class": type(keras_model).__qualname__, "name": keras_model.name}},
+        facts={"source": origin, "keras_model": {"class": type(keras_model).__qualname__, "name": keras_model.name},
+               **({"provenance": dict(provenance)} if provenance is not None else {})},
         atol=atol,
         rtol=rtol,
         on_step=on_step,

@@ -54,6 +54,20 @@ def _parser(prog: str, json_mode: bool) -> argparse.ArgumentParser:
     composed.add_argument("--parts-base", type=Path, help="where the parts live (default: --base)")
     _add_export_options(composed)
 
+    split = add("split", "split a jointly trained model at its concatenation: each tower becomes a part, and the "
+                         "composed model BASE/NAME is assembled from them with the trained head")
+    split.add_argument("source", metavar="SOURCE",
+                       help="the trained joint model: a .keras file, or a module:function factory returning it")
+    split.add_argument("--name", required=True, help="composed model name (the parts get their own names)")
+    split.add_argument("--part", action="append", dest="parts", default=[], metavar="NAME=LAYER_OR_INPUTS",
+                       help="name a tower: the part NAME is the tower with this layer (e.g. its nested model) or "
+                            "these comma-separated inputs (default: the nested model's name, else its input names)")
+    split.add_argument("--concat", dest="concatenation", metavar="LAYER",
+                       help="the concatenation to split at, when several could be meant")
+    split.add_argument("--input-name", action="append", dest="input_renames", default=[], metavar="OLD=NEW",
+                       help="rename an input Keras named (input_layer, input_layer_1, ...) in the signatures")
+    _add_export_options(split, versioned=False)
+
     add("demo", "export the demo towers and the composed model (the next version of each)")
 
     listing = add("list", "list models, versions, signatures and lineage",
@@ -70,8 +84,10 @@ def _parser(prog: str, json_mode: bool) -> argparse.ArgumentParser:
     return parser
 
 
-def _add_export_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--version", type=positive_int, help="publish as this version (refused if it exists; default: next)")
+def _add_export_options(sub: argparse.ArgumentParser, versioned: bool = True) -> None:
+    if versioned:
+        sub.add_argument("--version", type=positive_int,
+                         help="publish as this version (refused if it exists; default: next)")
     sub.add_argument("--examples", type=Path, metavar="FILE.npz",
                      help="example inputs (arrays named after the signature inputs): checked against the written "
                           "model and stored as TF Serving warmup requests")
@@ -100,10 +116,30 @@ def _precheck(args: argparse.Namespace) -> None:
                 raise CommandError(f"--part {ref!r}: the version after '@' must be a number (1 or more) or 'latest'")
         if args.examples is not None and not args.examples.is_file():
             raise CommandError(f"--examples {args.examples}: no such file; give an .npz file (numpy.savez)")
+    if args.command == "split":
+        _check_name(args.name, "model name")
+        args.parts = _pairs(args.parts, "--part", "NAME=LAYER_OR_INPUTS")
+        args.input_renames = _pairs(args.input_renames, "--input-name", "OLD=NEW")
+        for part in args.parts:
+            _check_name(part, "part name")
+        if args.examples is not None and not args.examples.is_file():
+            raise CommandError(f"--examples {args.examples}: no such file; give an .npz file (numpy.savez)")
     if args.command == "prune":
         _check_name(args.name, "model name")
     if args.command in ("list", "prune") and not args.base.is_dir():
         raise CommandError(f"--base {args.base}: no such folder; give the folder the models were exported into")
+
+
+def _pairs(given: Sequence[str], flag: str, form: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for text in given:
+        key, sep, value = text.partition("=")
+        if not sep or not key or not value:
+            raise CommandError(f"{flag} {text!r}: write {form}")
+        if key in pairs:
+            raise CommandError(f"{flag} {key} is given twice")
+        pairs[key] = value
+    return pairs
 
 
 def _load_examples(path: Path | None) -> dict[str, Any] | None:
@@ -144,7 +180,7 @@ def _result_json(result: Any) -> dict[str, Any]:
 def _export(args: argparse.Namespace, progress: Progress) -> int:
     from tfsk import exporter  # the slow import: TensorFlow and Keras
 
-    names = [args.name] if args.command != "demo" else []
+    names = [args.name] if args.command not in ("demo", "split") else []
     if args.command == "demo":
         from tfsk.exporter.demo import COMPOSED_NAME, DEMO_TOWERS
 
@@ -160,12 +196,17 @@ def _export(args: argparse.Namespace, progress: Progress) -> int:
             args.base, args.name, args.parts, _head(args), parts_base=args.parts_base, version=args.version,
             examples=_load_examples(args.examples), atol=args.atol, rtol=args.rtol,
             allow_contract_change=args.allow_contract_change, on_step=steps)]
+    elif args.command == "split":
+        results = list(exporter.export_split(
+            args.source, args.base, args.name, parts=args.parts, concatenation=args.concatenation,
+            input_names=args.input_renames, examples=_load_examples(args.examples), atol=args.atol, rtol=args.rtol,
+            allow_contract_change=args.allow_contract_change, on_step=steps).values())
     else:
         results = list(exporter.export_demo(args.base, on_step=steps).values())
     steps.done()
     progress.stop()
     if args.json:
-        emit_json(_result_json(results[0]) if args.command != "demo" else
+        emit_json(_result_json(results[0]) if args.command not in ("demo", "split") else
                   {"ok": True, "models": [_result_json(r) for r in results]})
     else:
         for result in results:
@@ -201,6 +242,11 @@ def _print_listing(models: Sequence[Any]) -> None:
                 source = head.get("source", {})
                 origin = source.get("factory") or source.get("path") or source.get("class")
                 print(f"    parts: {parts}; head: {source.get('type')} {origin} (width {head.get('input_width')})")
+            split = (lineage.get("provenance") or {}).get("split")
+            if split:
+                joint = split.get("source", {})
+                print(f"    split from {joint.get('path') or joint.get('factory') or joint.get('name')} "
+                      f"at '{split.get('concatenation')}'")
             for name, spec in info.signatures.items():
                 print(f"    {name}: {_describe_signature(spec)}")
 
@@ -264,11 +310,12 @@ def _run(args: argparse.Namespace) -> int:
     _precheck(args)
     # Before TensorFlow is imported: its C++ start-up chatter goes to a file, not the terminal.
     with _console.quiet_native_stderr(args.verbose):
-        progress = Progress(f"export {args.command}", enabled=not args.json and args.command in ("part", "composed", "demo"))
+        progress = Progress(f"export {args.command}",
+                            enabled=not args.json and args.command in ("part", "composed", "split", "demo"))
         with progress:
             _console.setup_logging(args.verbose, progress)
             progress.note("importing TensorFlow")
-            from tfsk.exporter import ContractChangeError, ExportError, HeadReuseError, VerificationError
+            from tfsk.exporter import ContractChangeError, ExportError, HeadReuseError, SplitError, VerificationError
 
             try:
                 if args.command == "list":
@@ -276,7 +323,7 @@ def _run(args: argparse.Namespace) -> int:
                 if args.command == "prune":
                     return _prune(args)
                 return _export(args, progress)
-            except (VerificationError, ContractChangeError, HeadReuseError) as error:  # found a difference
+            except (VerificationError, ContractChangeError, HeadReuseError, SplitError) as error:  # not as asked
                 raise CommandError(str(error), code=EXIT_NOT_RIGHT) from None
             except ExportError as error:
                 raise CommandError(str(error)) from None
@@ -290,5 +337,5 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk export") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser(prog, _console.wants_json(argv)).parse_args(argv)
     prog = f"{prog} {args.command}"
-    on_interrupt = _interrupted(args) if args.command in ("part", "composed", "demo") else None
+    on_interrupt = _interrupted(args) if args.command in ("part", "composed", "split", "demo") else None
     return _console.guarded(prog, argv, lambda: _run(args), on_interrupt)
