@@ -120,55 +120,145 @@ def _from_input_specs(model: keras.Model, input_specs: InputSpecs) -> tuple[dict
     return inputs, lambda given: {name: given[name] for name in names}
 
 
+def _generated(names: Sequence[str]) -> list[str]:
+    return [name for name in names if GENERATED_INPUT_NAME_RE.fullmatch(name)]
+
+
+_HOW_TO_NAME = (
+    "such names change with build order (input_layer, input_layer_1, ...) and would become the serving "
+    "contract. Pass input_names=[...] (--input-name NAME on the command line), or "
+)
+
+
 def _refuse_generated(names: Sequence[str], model: keras.Model) -> None:
-    generated = [name for name in names if GENERATED_INPUT_NAME_RE.fullmatch(name)]
+    generated = _generated(names)
     if generated:
         raise InputNamingError(
-            f"model '{model.name}' has inputs named {generated} by Keras, not by you; such names change "
-            "with build order (input_layer, input_layer_1, ...) and would become the serving contract. "
-            "Name each input when building the model, e.g. keras.Input(shape=(10,), name=\"features\"), "
-            "or pass input_names=[...] (--input-name NAME on the command line)"
+            f"model '{model.name}' has inputs named {generated} by Keras, not by you; " + _HOW_TO_NAME
+            + "name each input when building the model, e.g. keras.Input(shape=(10,), name=\"features\")"
         )
+
+
+@dataclass
+class _OwnInputs:
+    """A model's symbolic inputs and the names it gives them itself."""
+
+    structure: Any  # the model's input structure: a dict, a list or a single tensor
+    tensors: list[Any]
+    names: list[str]
+    refuse_generated: Callable[[], None]  # raises if ``names`` are Keras's, saying where they came from
+
+
+def _sequential_origin(layers: Sequence[Any]) -> str:
+    """Where a Sequential's Keras-named InputLayer came from, in the user's terms."""
+    first = layers[1] if len(layers) > 1 else None
+    if getattr(first, "_input_shape_arg", None) is not None:  # Keras keeps the argument it built from
+        return f"from input_shape= on its first layer '{first.name}'"
+    if isinstance(first, keras.Model):
+        return f"added in front of the nested model '{first.name}'"
+    # A reloaded .keras file no longer says which of these it was.
+    return "from input_shape=, model.build(), a first call or an unnamed keras.Input"
+
+
+def _sequential_inputs(model: keras.Sequential) -> _OwnInputs:
+    # A Sequential keeps its inputs on an inner functional model: ``model.input`` raises even when
+    # ``model.inputs`` is set, so it cannot go through the functional path below.
+    layers = list(getattr(model, "_layers", []))  # ``Sequential.layers`` hides the InputLayer; this keeps it
+    try:
+        tensors = list(model.inputs)
+    except (AttributeError, ValueError):
+        if all(isinstance(layer, keras.layers.InputLayer) for layer in layers):
+            raise InputNamingError(
+                f"Sequential '{model.name}' has no layers{' after its keras.Input' if layers else ''}, so Keras "
+                "never built it; add the model's layers (model.add(...)) before exporting it"
+            ) from None
+        raise InputNamingError(
+            f"Sequential '{model.name}' has no input shape yet: it does not start with keras.Input, its first "
+            "layer has no input_shape=, and it was never built; start it with keras.Input(shape, name=\"features\"), "
+            "or pass input_specs, e.g. {'features': ((None, 10), 'float32')}"
+        ) from None
+    # The InputLayer's name (not the symbolic tensor's ``keras_tensor_N``) is what a
+    # keras.Input(name=...) set and what a .keras file keeps.
+    first = layers[0] if layers and isinstance(layers[0], keras.layers.InputLayer) else None
+    names = [first.name if first is not None else tensors[0].name]
+    nested = layers[1] if len(layers) > 1 else None
+    if _generated(names) and isinstance(nested, keras.Model):
+        # Sequential([inner_model, ...]) puts a Keras-named InputLayer in front of the inner model;
+        # the inner model's own Input name is the one the user chose.
+        try:
+            inner = [t.name for t in nested.inputs]
+        except (AttributeError, ValueError):
+            inner = []
+        if len(inner) == 1 and not _generated(inner):
+            names = inner
+
+    def refuse() -> None:
+        if _generated(names):
+            raise InputNamingError(
+                f"Sequential '{model.name}' has an input Keras named '{names[0]}' "
+                f"({_sequential_origin(layers)}); " + _HOW_TO_NAME
+                + "start it with keras.Input(shape, name=\"features\")"
+            )
+
+    return _OwnInputs(tensors[0], tensors, names, refuse)
+
+
+def _own_inputs(model: keras.Model) -> _OwnInputs:
+    if isinstance(model, keras.Sequential):
+        return _sequential_inputs(model)
+    try:
+        structure = model.input
+        tensors = list(model.inputs)
+    except (AttributeError, ValueError):
+        # Functional models always have symbolic inputs: only a subclassed one gets here.
+        raise InputNamingError(
+            f"cannot name the inputs of subclassed model {type(model).__name__} '{model.name}': its inputs "
+            "are whatever call() takes, so Keras has no names for them; pass input_specs, e.g. "
+            "{'features': ((None, 10), 'float32')}, or build it as a functional model with keras.Input(name=...)"
+        ) from None
+    if isinstance(structure, Mapping):
+        names = list(structure)
+        return _OwnInputs(structure, [structure[key] for key in names], names, lambda: None)  # keys are the user's
+    names = [t.name for t in tensors]
+    return _OwnInputs(structure, tensors, names, lambda: _refuse_generated(names, model))
 
 
 def _from_symbolic_inputs(
     model: keras.Model, input_names: Sequence[str] | None, refuse_generated: bool
 ) -> tuple[dict[str, TensorSpecInfo], Callable]:
-    try:
-        structure = model.input
-        tensors = list(model.inputs)
-    except (AttributeError, ValueError):
-        raise InputNamingError(
-            f"cannot name the inputs of {type(model).__name__} '{model.name}': it has no symbolic "
-            "inputs (a subclassed model); pass input_specs, e.g. {'features': ((None, 10), 'float32')}, "
-            "or build it with keras.Input(name=...)"
-        ) from None
-    if isinstance(structure, Mapping):
-        own_names = list(structure)
-        tensors = [structure[key] for key in own_names]
-    else:
-        own_names = [t.name for t in tensors]
+    own = _own_inputs(model)
     if input_names is not None:
-        if len(input_names) != len(own_names):
+        if len(input_names) != len(own.names):
             raise InputNamingError(
-                f"{len(input_names)} input names were given for a model with {len(own_names)} inputs {own_names}"
+                f"{len(input_names)} input names were given for a model with {len(own.names)} inputs {own.names}"
             )
         names = list(input_names)
     else:
-        names = own_names
-        if refuse_generated and not isinstance(structure, Mapping):  # dict keys are the user's own
-            _refuse_generated(names, model)
+        names = own.names
+        if refuse_generated:
+            own.refuse_generated()
     for name in names:
         check_tensor_name(name, "input name")
     _check_unique(names, "input")
     inputs = {
-        name: TensorSpecInfo(str(tensor.dtype), _batch_shape(tensor.shape)) for name, tensor in zip(names, tensors)
+        name: TensorSpecInfo(str(tensor.dtype), _batch_shape(tensor.shape)) for name, tensor in zip(names, own.tensors)
     }
-    if isinstance(structure, Mapping):
-        return inputs, lambda given: {key: given[name] for key, name in zip(own_names, names)}
+    if isinstance(own.structure, Mapping):
+        return inputs, lambda given: {key: given[name] for key, name in zip(own.names, names)}
     if len(names) == 1:
         return inputs, lambda given: given[names[0]]
     return inputs, lambda given: [given[name] for name in names]
+
+
+def _symbolic_outputs(model: keras.Model) -> Any:
+    """The model's output structure, or None when it has none (subclassed, or an unbuilt Sequential)."""
+    try:
+        if isinstance(model, keras.Sequential):  # ``model.output`` raises on a Sequential; ``outputs`` works
+            outputs = list(model.outputs)
+            return outputs[0] if len(outputs) == 1 else outputs
+        return model.output
+    except (AttributeError, ValueError):
+        return None
 
 
 def describe_keras_model(
@@ -193,10 +283,9 @@ def describe_keras_model(
         output_names = [check_tensor_name(n, "output name") for n in output_names]
         _check_unique(output_names, "output")
     interface = KerasInterface(model, inputs, to_args, output_names, None, default_output_name)
-    try:
-        symbolic = model.output
-    except (AttributeError, ValueError):
-        return interface  # subclassed: outputs are checked against the eager result instead
+    symbolic = _symbolic_outputs(model)
+    if symbolic is None:
+        return interface  # outputs are checked against the eager result instead
     if isinstance(symbolic, (list, tuple)) and output_names is None:
         layer_names = list(getattr(model, "output_names", []) or [])
         if len(layer_names) == len(symbolic) and len(set(layer_names)) == len(layer_names):
