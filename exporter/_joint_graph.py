@@ -64,8 +64,8 @@ class JointGraph:
         if isinstance(structure, Mapping):
             key_of = {id(tensor): key for key, tensor in structure.items()}
             names = [key_of[id(tensor)] for tensor in model.inputs]
-        else:
-            names = [tensor.name for tensor in model.inputs]
+        else:  # the InputLayer's name: what model.summary() shows and a .keras file keeps
+            names = [tensor._keras_history.operation.name for tensor in model.inputs]
         graph = cls(model, names)
         position = {id(tensor): i for i, tensor in enumerate(model.inputs)}
         for depth in sorted(nodes_by_depth, reverse=True):  # the deepest nodes are nearest the inputs
