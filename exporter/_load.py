@@ -24,7 +24,7 @@ from tfsk import serving_config
 from tfsk._base.naming import HEAD_OUTPUT_NAME, composed_key
 
 from ._contract import LayoutEntry, layout_of_lineage
-from ._errors import ExportError, InputNamingError, KerasModelNotStoredError, LoadComposedError
+from ._errors import ExportError, HeadReuseError, InputNamingError, KerasModelNotStoredError, LoadComposedError
 from ._head import HeadRef
 from ._keras_file import interface_of_stored, load_keras_file
 from ._keras_interface import DEFAULT_OUTPUT_NAME, KerasInterface, describe_keras_model
@@ -167,10 +167,14 @@ def load_composed(
     :class:`KerasModelNotStoredError` (a part or head without its ``.keras`` file: exported by an
     older tfsk, not saveable, or changed since).
     """
-    text = str(ref)
-    head_ref = ref if isinstance(ref, HeadRef) else HeadRef.parse(
-        text, _labels(text, config), what="composed reference",
-        give_config="pass config='models.config' (or tfsk.toml)")
+    if isinstance(ref, HeadRef):
+        head_ref = ref
+    else:
+        try:
+            head_ref = HeadRef.parse(ref, _labels(ref, config), what="composed reference",
+                                     give_config="pass config='models.config' (or tfsk.toml)")
+        except HeadReuseError as error:  # same words, the loader's error class
+            raise LoadComposedError(str(error)) from None
     base = Path(base)
     found = resolve_version(base, head_ref.model, head_ref.version, what="composed model",
                             hint="'tfsk export composed'")

@@ -94,11 +94,21 @@ def test_a_label_is_read_from_models_config_and_without_config_the_error_says_to
         'model_config_list {\n  config {\n    name: "c"\n    base_path: "%s"\n    model_platform: "tensorflow"\n'
         '    version_labels { key: "stable" value: 1 }\n  }\n}\n' % (base / "c"))
     assert exporter.load_composed(base, "c@stable", config=config).name == "c"
-    with pytest.raises(exporter.HeadReuseError, match=r"composed reference 'c@stable': 'stable' is a label.*"
+    with pytest.raises(exporter.LoadComposedError, match=r"composed reference 'c@stable': 'stable' is a label.*"
                                                       r"pass config='models.config' \(or tfsk.toml\)"):
         exporter.load_composed(base, "c@stable")
-    with pytest.raises(exporter.HeadReuseError, match=r"model 'c' has no label 'canary' \(its labels: \{'stable': 1\}"):
+    with pytest.raises(exporter.LoadComposedError, match=r"model 'c' has no label 'canary' \(its labels: \{'stable': 1\}"):
         exporter.load_composed(base, "c@canary", config=config)
+
+
+def test_a_head_of_another_name_is_the_sub_model_head_and_still_answers_prediction(base):
+    concatenated = keras.Input((5,), name="concatenated")
+    scorer = keras.Model(concatenated, keras.layers.Dense(1, activation="sigmoid")(concatenated), name="scorer")
+    result = exporter.export_composed(base, "c", ["a", "b"], scorer, allow_contract_change=True)
+    model = exporter.load_composed(base, "c@2")
+    assert model.get_layer("head").get_layer("scorer") is not None
+    served = run_like_tf_serving(result.path, "serving_default", INPUTS)["prediction"]
+    np.testing.assert_allclose(model(INPUTS)["prediction"].numpy(), served, atol=1e-6)
 
 
 def test_a_part_exported_before_parts_kept_keras_models_is_named_with_the_commands_to_fix_it(base):
