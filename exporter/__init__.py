@@ -7,6 +7,8 @@
   self-contained composed model with a signature for the whole and one for each part.
 - A new version must keep the newest version's serving contract (:class:`ContractChangeError`,
   :func:`compare_signatures`); a composed version stores its head for reuse (:class:`HeadRef`).
+- Every part version keeps its Keras model too: :func:`load_composed` loads a served composed
+  version back into Keras (parts as named, trainable sub-models, then the head) to retrain a tower.
 - :func:`list_models` and :func:`prune_versions` show and trim what is on disk.
 - :func:`export_demo` exports the demo towers and their composed model.
 
@@ -33,6 +35,8 @@ _WHERE = {
     "HeadReuseError": "._errors",
     "InputNamingError": "._errors",
     "InvalidNameError": "._errors",
+    "KerasModelNotStoredError": "._errors",
+    "LoadComposedError": "._errors",
     "ModelInfo": "._inventory",
     "ModelSourceError": "._errors",
     "PartNotFoundError": "._errors",
@@ -51,6 +55,7 @@ _WHERE = {
     "export_part": "._part",
     "export_split": "._split",
     "list_models": "._inventory",
+    "load_composed": "._load",
     "prune_versions": "._retention",
     "read_lineage": "._lineage",
 }
@@ -70,6 +75,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
         HeadReuseError,
         InputNamingError,
         InvalidNameError,
+        KerasModelNotStoredError,
+        LoadComposedError,
         ModelSourceError,
         PartNotFoundError,
         SplitError,
@@ -80,6 +87,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from ._head import HeadRef
     from ._inventory import ModelInfo, VersionInfo, list_models
     from ._lineage import read_lineage
+    from ._load import load_composed
     from ._part import export_part
     from ._parts import PartRef
     from ._result import EXPORT_STEPS, ExportResult

@@ -232,6 +232,8 @@ def assemble_composed(
                 "signature": PART_SIGNATURE_PREFIX + p.name,
                 "exported": (p.lineage or {}).get("created"),
                 "source": (p.lineage or {}).get("source"),
+                # which Keras model of the part this version serves: load_composed checks it is the same
+                "keras_sha256": ((p.lineage or {}).get("keras_file") or {}).get("sha256"),
             }
             for p in loaded
         ],

@@ -14,6 +14,8 @@ __all__ = [
     "HeadReuseError",
     "InputNamingError",
     "InvalidNameError",
+    "KerasModelNotStoredError",
+    "LoadComposedError",
     "ModelSourceError",
     "PartNotFoundError",
     "SplitError",
@@ -70,6 +72,15 @@ class SplitError(ExportError):
 
 class HeadReuseError(ExportError):
     """The head of an existing composed version cannot be reused for the new parts."""
+
+
+class LoadComposedError(ExportError):
+    """A composed version that cannot be loaded back into Keras (no lineage, not composed, parts gone)."""
+
+
+class KerasModelNotStoredError(LoadComposedError):
+    """A part or head of the composed version keeps no usable ``.keras`` file (older export, unsaveable
+    model, file changed or missing); re-exporting it is the remedy."""
 
 
 class VerificationError(ExportError):

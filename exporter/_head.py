@@ -8,7 +8,6 @@ rollout of one tower keeps the trained head; the new parts must lay out exactly 
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -17,20 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from tfsk._base import layout
 
 from ._contract import LayoutEntry, compare_layouts, describe_layout, layout_of_lineage
 from ._errors import HeadReuseError, check_name
-from ._keras_interface import KerasInterface, describe_keras_model
+from ._keras_file import load_keras_file, store_keras_model
+from ._keras_interface import KerasInterface
 from ._lineage import read_lineage
 from ._parts import LATEST, resolve_version
-from ._sources import sha256_of
 
 __all__ = ["HEAD_FILE", "HeadRef", "ReusedHead", "is_head_ref", "load_head", "store_head"]
-
-logger = logging.getLogger(__name__)
 
 #: The head's file in a composed version's ``assets.extra/``.
 HEAD_FILE = "tfsk_head.keras"
@@ -45,31 +41,33 @@ class HeadRef:
     version: int | None = None  # None: the newest complete version
 
     @classmethod
-    def parse(cls, text: str, labels: Mapping[str, int] | None = None) -> HeadRef:
+    def parse(cls, text: str, labels: Mapping[str, int] | None = None, *, what: str = "head reference",
+              give_config: str = "give the config (--config models.config or tfsk.toml)") -> HeadRef:
         """``NAME@VERSION``, ``NAME@latest`` or ``NAME@LABEL`` (a label looked up in ``labels``).
 
         Labels live in a server's models.config, which the exporter does not read: the caller
         passes them (``tfsk export composed --config`` reads them from models.config or tfsk.toml).
+        ``what`` and ``give_config`` word the errors for the caller (a CLI flag or an argument).
         """
         match = _REF_RE.fullmatch(text)
         if not match:
-            raise HeadReuseError(f"head reference {text!r}: write NAME@VERSION, NAME@latest or NAME@LABEL")
+            raise HeadReuseError(f"{what} {text!r}: write NAME@VERSION, NAME@latest or NAME@LABEL")
         name, suffix = check_name(match.group(1), "composed model name"), match.group(2)
         if suffix == LATEST:
             return cls(name)
         version = layout.parse_version(suffix)
         if version is not None:
             if version < 1:
-                raise HeadReuseError(f"head reference {text!r}: versions are positive integers")
+                raise HeadReuseError(f"{what} {text!r}: versions are positive integers")
             return cls(name, version)
         if labels is None:
             raise HeadReuseError(
-                f"head reference {text!r}: '{suffix}' is a label, and labels live in models.config; "
-                "give the config (--config models.config or tfsk.toml) or the version number"
+                f"{what} {text!r}: '{suffix}' is a label, and labels live in models.config; "
+                f"{give_config} or the version number"
             )
         if suffix not in labels:
             raise HeadReuseError(
-                f"head reference {text!r}: model '{name}' has no label '{suffix}' "
+                f"{what} {text!r}: model '{name}' has no label '{suffix}' "
                 f"(its labels: {dict(sorted(labels.items())) or 'none'})"
             )
         return cls(name, int(labels[suffix]))
@@ -110,16 +108,8 @@ def load_head(base: str | os.PathLike[str], ref: HeadRef) -> ReusedHead:
         raise HeadReuseError(
             f"{where} stores no head ({reason}); pass the head as a .keras file or module:function factory instead"
         )
-    path = found.path / layout.ASSETS_EXTRA / recorded["file"]
-    if not path.is_file():
-        raise HeadReuseError(f"{where}: its head file {path} is missing; pass the head as a .keras file instead")
-    digest = sha256_of(path)
-    if recorded.get("sha256") and digest != recorded["sha256"]:
-        raise HeadReuseError(f"{where}: {path} was changed after export (checksum differs from the lineage's)")
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many kinds; all mean "this head cannot be used"
-        raise HeadReuseError(f"{where}: cannot load its head {path}: {type(error).__name__}: {error}") from error
+    model, digest = load_keras_file(found.path, recorded, where=where, what="its head", error=HeadReuseError,
+                                    remedy="pass the head as a .keras file or module:function factory instead")
     origin = {"type": "composed_version", "model": ref.model, "version": found.version, "sha256": digest}
     return ReusedHead(model, origin, entries, where)
 
@@ -136,26 +126,10 @@ def check_reused_layout(head: ReusedHead, new_layout: Sequence[LayoutEntry]) -> 
         )
 
 
-def store_head(head: KerasInterface, folder: Path, seed: int = 0) -> tuple[Path | None, dict[str, Any]]:
-    """Save the head as ``folder/HEAD_FILE`` and check it loads back computing the same.
+def store_head(head: KerasInterface, folder: Path) -> tuple[Path | None, dict[str, Any]]:
+    """Save the head as ``folder/HEAD_FILE``, checked to load back computing the same (:func:`store_keras_model`).
 
     Returns the file (None if the head cannot round-trip through ``.keras``, e.g. a custom layer
     without ``get_config``) and the lineage facts; a head that cannot be stored only loses reuse.
     """
-    path = folder / HEAD_FILE
-    try:
-        head.model.save(path)
-        reloaded = describe_keras_model(keras.models.load_model(path, compile=False),
-                                        default_output_name=head.default_output_name)
-        rng = np.random.default_rng(seed)
-        probe = {k: rng.standard_normal((2, *v.shape[1:])).astype(v.dtype) for k, v in head.inputs.items()}
-        got_all = reloaded(probe)
-        for key, want in head(probe).items():
-            got = got_all[key]
-            if not np.allclose(np.asarray(got), np.asarray(want), atol=1e-6, rtol=1e-5):
-                raise ValueError(f"the reloaded head's output '{key}' differs from the head's")
-    except Exception as error:  # any failure only means this version's head cannot be reused
-        reason = f"the head does not round-trip through a .keras file: {type(error).__name__}: {error}"
-        logger.warning("not storing the head for reuse: %s", reason)
-        return None, {"file": None, "not_stored": reason}
-    return path, {"file": HEAD_FILE, "sha256": sha256_of(path), "format": "keras", "keras": keras.__version__}
+    return store_keras_model(head, folder, HEAD_FILE, what="the head")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 
 from ._errors import check_name
 from ._examples import Examples, normalize_examples, synthesize_examples
+from ._keras_file import store_keras_model
 from ._keras_interface import DEFAULT_OUTPUT_NAME, InputSpecs, describe_keras_model
 from ._result import ExportResult, ProgressCallback, no_progress
 from ._sources import ModelSource, load_model_source
@@ -19,9 +21,11 @@ from ._specs import SignatureSpec, TensorSpecInfo
 from ._verify import SignatureRun
 from ._write import write_and_publish
 
-__all__ = ["export_part"]
+__all__ = ["PART_FILE", "export_part"]
 
 SERVING_DEFAULT = "serving_default"
+#: The part's Keras model in a part version's ``assets.extra/`` (``load_composed`` trains it again).
+PART_FILE = "tfsk_part.keras"
 
 
 def _spec_of(array: np.ndarray) -> TensorSpecInfo:
@@ -54,7 +58,9 @@ def export_part(
     ``default_output_name``). ``examples`` (one batch or a list of batches) are checked against
     the written model and stored as TF Serving warmup requests; without them, made-up inputs are
     used for the check only. The version is ``version`` or the next free number; it appears on
-    disk only complete and verified.
+    disk only complete and verified. The Keras model is kept beside it as
+    ``assets.extra/tfsk_part.keras`` (unless Keras cannot save it; the lineage's ``keras_file``
+    says), so :func:`load_composed` can train it again.
 
     Input names Keras made up (``input_layer``, ``keras_tensor_1``, ...) are refused: name the
     ``keras.Input`` or pass ``input_names``. A version whose signature breaks the newest one's
@@ -84,19 +90,26 @@ def export_part(
     archive = keras.export.ExportArchive()
     archive.track(keras_model)
     archive.add_endpoint(SERVING_DEFAULT, interface, input_signature=[interface.tensor_specs()])
-    return write_and_publish(
-        archive,
-        model_dir=Path(base) / name,
-        model_name=name,
-        kind="part",
-        version=version,
-        expected=expected,
-        runs=[SignatureRun(SERVING_DEFAULT, b, r) for b, r in zip(batches, references)],
-        warmup=[(SERVING_DEFAULT, b) for b in batches] if examples is not None else [],
-        facts={"source": origin, "keras_model": {"class": type(keras_model).__qualname__, "name": keras_model.name},
-               **({"provenance": dict(provenance)} if provenance is not None else {})},
-        atol=atol,
-        rtol=rtol,
-        on_step=on_step,
-        allow_contract_change=allow_contract_change,
-    )
+    facts: dict[str, Any] = {"source": origin,
+                             "keras_model": {"class": type(keras_model).__qualname__, "name": keras_model.name}}
+    if provenance is not None:
+        facts["provenance"] = dict(provenance)
+    with tempfile.TemporaryDirectory(prefix="tfsk-part-") as scratch:
+        stored, facts["keras_file"] = store_keras_model(interface, Path(scratch), PART_FILE, what=what,
+                                                        probe=batches[0])
+        return write_and_publish(
+            archive,
+            model_dir=Path(base) / name,
+            model_name=name,
+            kind="part",
+            version=version,
+            expected=expected,
+            runs=[SignatureRun(SERVING_DEFAULT, b, r) for b, r in zip(batches, references)],
+            warmup=[(SERVING_DEFAULT, b) for b in batches] if examples is not None else [],
+            facts=facts,
+            atol=atol,
+            rtol=rtol,
+            on_step=on_step,
+            allow_contract_change=allow_contract_change,
+            extra_files={PART_FILE: stored} if stored is not None else None,
+        )

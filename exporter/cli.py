@@ -162,11 +162,7 @@ def _head(args: argparse.Namespace) -> Any:
         return args.head
     model = args.head.partition("@")[0]
     try:
-        if args.config.suffix == ".toml":
-            labels = serving_config.load_declaration(args.config).model(model).label_map
-        else:
-            found = serving_config.find_model(serving_config.read_model_server_config(args.config), model)
-            labels = dict(found.version_labels) if found is not None else {}
+        labels = serving_config.read_labels(args.config, model)
     except serving_config.ConfigError as error:
         raise exporter.ExportError(f"cannot read the labels of '{model}' from {args.config}: {error}") from None
     return exporter.HeadRef.parse(args.head, labels)

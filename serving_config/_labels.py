@@ -12,12 +12,14 @@ Each phase is a complete ``ModelServerConfig``, validated as if the previous pha
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from tfsk._base.messages import ModelConfig, ModelServerConfig
 
+from ._declaration import load_declaration
 from ._diff import Change, diff_configs
 from ._disk import aspired_versions, inspect_model_folder
 from ._errors import ConfigError, LabelPlanError
@@ -28,6 +30,7 @@ from ._models_config import (
     format_model_server_config,
     labels_of,
     model_entries,
+    read_model_server_config,
 )
 from ._paths import PathMapping
 from ._policy import VersionPolicy
@@ -223,3 +226,15 @@ def _with_model(config: ModelServerConfig, model: str, change: Callable[[ModelCo
 
 def _set_policy(entry: ModelConfig, policy: VersionPolicy) -> None:
     entry.model_version_policy.CopyFrom(policy.to_proto())
+
+
+def read_labels(path: str | os.PathLike[str], model: str) -> dict[str, int]:
+    """The version labels of ``model`` in a models.config, or in a tfsk.toml (a ``.toml`` file).
+
+    A model a models.config does not list has no labels; one a tfsk.toml does not declare is a
+    :class:`DeclarationError`. Unreadable files raise :class:`ConfigError`.
+    """
+    if os.fspath(path).endswith(".toml"):
+        return load_declaration(path).model(model).label_map
+    found = find_model(read_model_server_config(path), model)
+    return labels_of(found) if found is not None else {}

@@ -29,7 +29,8 @@ WORKFLOWS = ("tfsk.deploy",)
 #: Which other packages each package may import (through their public API).
 MAY_IMPORT = {
     BASE: set(),
-    "tfsk.exporter": {BASE},
+    # load_composed reads a composed model's labels from models.config / tfsk.toml (TF-free, no cycle)
+    "tfsk.exporter": {BASE, "tfsk.serving_config"},
     "tfsk.serving_config": {BASE},
     "tfsk.client": {BASE},
     "tfsk.devserver": {BASE, "tfsk.serving_config"},

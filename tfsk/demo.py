@@ -74,7 +74,9 @@ def reusable_demo(base: Path) -> dict[str, int] | None:
     lineage = _read_json(base / DEMO_COMPOSED / str(version) / layout.ASSETS_EXTRA / layout.LINEAGE_FILE) or {}
     if (lineage.get("kind") != "composed" or lineage.get("exported_by", {}).get("tfsk") != __version__
             or lineage.get("head", {}).get("source", {}).get("factory") != DEMO_HEAD_FACTORY
-            or not lineage.get("parts")):
+            or not lineage.get("parts")
+            # made before every part kept its Keras model: exporter.load_composed could not load it back
+            or not all(part.get("keras_sha256") for part in lineage["parts"])):
         return None
     found = {part["name"]: part["version"] for part in lineage["parts"]}
     if any(_newest(base / name) != part_version for name, part_version in found.items()):
