@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from doc_snippets import marked_blocks, shell_commands
 from support import run_like_tf_serving, tfsk
 from tiny_models import tiny_head, tiny_tower
 
@@ -184,34 +185,33 @@ def test_retrain_one_tower_against_the_served_head_and_roll_it_out(tmp_path, dem
         x = composed_inputs(server.address)
         served = client.predict("composed", x, label="stable")
 
-        # --- the README snippet -------------------------------------------------------------------
-        model = exporter.load_composed("demo-models", "composed@stable", config="tfsk.toml")
-        np.testing.assert_allclose(model(x)["prediction"].numpy(), served["prediction"], atol=1e-6)
-        for layer in model.layers:
-            layer.trainable = layer.name == "tower_a"  # the other towers and the head stay as served
-        model.compile(optimizer=keras.optimizers.Adam(0.01), loss={"prediction": "binary_crossentropy"})
         rng = np.random.default_rng(3)
         train_x = {k: rng.standard_normal((64, *v.shape[1:])).astype(v.dtype) for k, v in x.items()}
-        before = _weights(model)
-        model.fit(train_x, {"prediction": rng.integers(0, 2, (64, 1)).astype("float32")}, epochs=2, batch_size=16,
-                  verbose=0)
-        model.get_layer("tower_a").save("tower_a.keras")
-        # ------------------------------------------------------------------------------------------
+        train_y = rng.integers(0, 2, (64, 1)).astype("float32")
+        as_served = exporter.load_composed("demo-models", "composed@stable", config="tfsk.toml")
+        np.testing.assert_allclose(as_served(x)["prediction"].numpy(), served["prediction"], atol=1e-6)
+        before = _weights(as_served)
+        (language, code), (shell, commands) = marked_blocks("README.md", "retrain-one-tower")
+        assert (language, shell) == ("python", "sh")
+        namespace = {"train_x": train_x, "train_y": train_y}
+        exec(compile(code, "README.md#retrain-one-tower", "exec"), namespace)  # the snippet, as written
+        model = namespace["model"]
         after = _weights(model)
         changed = {name for name in before if not all(np.array_equal(b, a) for b, a in zip(before[name], after[name]))}
         assert changed == {"tower_a"}
         tuned = model(x)["prediction"].numpy()
         assert not np.allclose(tuned, served["prediction"], atol=1e-6)
 
-        target = ("--target", server.address)
-        started = tfsk_in(folder, "rollout", "start", "tower_a", "--model", "composed", "--from", "tower_a.keras",
-                          *target)
+        start, promote, finish = shell_commands(commands)  # as written, the target from $TFSK_TARGET
+        assert start[0] == promote[0] == finish[0] == "tfsk"
+        monkeypatch.setenv("TFSK_TARGET", server.address)
+        started = tfsk_in(folder, *start[1:])
         assert "canary -> composed version 2 (tower_a version 2)" in started
         canary = client.predict("composed", x, label="canary")
         assert canary.version == 2
         np.testing.assert_allclose(canary["prediction"], tuned, atol=1e-5)
-        tfsk_in(folder, "rollout", "promote", "composed", *target)
-        tfsk_in(folder, "rollout", "finish", "composed", *target)
+        tfsk_in(folder, *promote[1:])
+        tfsk_in(folder, *finish[1:])
         stable = client.predict("composed", x, label="stable")
         assert stable.version == 2
         np.testing.assert_allclose(stable["prediction"], tuned, atol=1e-5)

@@ -290,3 +290,20 @@ def test_tfsk_export_split_refuses_with_one_line_and_publishes_nothing(tmp_path)
     bad = tfsk("export", "split", str(tmp_path / "two_heads.keras"), "--base", str(tmp_path / "models"),
                "--name", "ranker", "--part", "no_equals_sign")
     assert bad.returncode == 2 and "--part 'no_equals_sign': write NAME=LAYER_OR_INPUTS" in bad.stderr
+
+
+@pytest.mark.parametrize("form", ["seed2", "nested"])
+def test_a_split_model_comes_back_into_keras_with_its_towers_and_trained_head(served, form, tmp_path_factory):
+    forms, client = served
+    joint, names, results = forms[form]
+    base = results["ranker"].path.parent.parent
+    loaded = exporter.load_composed(base, "ranker@latest")
+    inputs = _inputs_for(joint, names)
+    composed_inputs = {}
+    for part in list(results)[:-1]:
+        assert loaded.get_layer(part).trainable
+        for name in results[part].signatures["serving_default"].inputs:
+            composed_inputs[f"{part}__{name}"] = inputs[name]
+    served_answer = client.predict(f"{form}__ranker", composed_inputs)["prediction"]
+    np.testing.assert_allclose(loaded(composed_inputs)["prediction"].numpy(), served_answer, atol=1e-5)
+    np.testing.assert_allclose(served_answer, joint(_joint_args(joint, names, inputs)).numpy(), atol=1e-5)
