@@ -17,9 +17,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from tfsk import serving_config as sc
+from tfsk._base.flags import parse_command_line
 
-from ._checks import MISSING_FROM_IMAGE, _Findings, check_image
-from ._flags import PATH_FLAGS
+from ._checks import MISSING_FROM_IMAGE, _Findings, check_argument, check_image
 from ._k8s import CONFIG_DIR, KubernetesManifests
 from ._spec import StackSpec
 
@@ -44,9 +44,12 @@ def check_manifests(manifests: KubernetesManifests, spec: StackSpec) -> sc.Valid
     mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
     if settings.models == "image":
         mounts.append(str(spec.declaration.mapping.container_root))  # baked in by Dockerfile.serving
-    for argument in container["args"]:
-        name, _, value = argument[2:].partition("=")
-        if name in PATH_FLAGS and value and not _under(value, mounts):
+    previous = None
+    for item in parse_command_line(container["args"]).arguments:
+        check_argument(item, previous, findings)
+        previous = item
+        name, value = item.flag.name if item.flag else "", item.value
+        if item.flag is not None and item.flag.path and isinstance(value, str) and value and not _under(value, mounts):
             findings.error("path-not-mounted", f"--{name}", f"{value} is under no volume of the pod "
                            f"({', '.join(mounts)})", "render again; with models = \"object-store\" only the "
                            "ConfigMap is mounted, so point the flag at a file tfsk.toml declares")
@@ -61,8 +64,8 @@ def check_manifests(manifests: KubernetesManifests, spec: StackSpec) -> sc.Valid
     for finding in report.findings:
         findings.append(finding)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    if ports.get("grpc") != spec.container_port("port", 8500) or \
-            ports.get("http") != spec.container_port("rest_api_port", 8501):
+    if ports.get("grpc") != spec.container_port("port") or \
+            ports.get("http") != spec.container_port("rest_api_port"):
         findings.error("ports", "ports", f"the container ports {ports} are not the serving flags' --port and "
                        f"--rest_api_port", "render again")
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
