@@ -27,6 +27,7 @@ __all__ = [
     "check_model_name",
     "list_versions",
     "parse_version",
+    "parse_version_reference",
 ]
 
 INT64_MAX = 2**63 - 1
@@ -75,6 +76,13 @@ def parse_version(child_name: str) -> int | None:
     if value > INT64_MAX or value < INT64_MIN:
         return None
     return value
+
+
+def parse_version_reference(text: str) -> int | None:
+    """The version a user names (``part@5``): a name TF Serving parses as a version, at least 1, written
+    without surrounding whitespace; ``None`` otherwise."""
+    version = parse_version(text)
+    return version if version is not None and version >= 1 and text.strip() == text else None
 
 
 @dataclass(frozen=True, order=True)
