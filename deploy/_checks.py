@@ -37,18 +37,10 @@ MISSING_FROM_IMAGE = ("curl", "wget", "nc", "ncat", "netcat", "python", "python3
                       "grpc_health_probe", "http")
 
 
-class _Findings(list[sc.Finding]):
-    def error(self, code: str, field: str | None, message: str, action: str) -> None:
-        self.append(sc.Finding(sc.Severity.ERROR, code, message, action, None, field))
-
-    def warning(self, code: str, field: str | None, message: str, action: str) -> None:
-        self.append(sc.Finding(sc.Severity.WARNING, code, message, action, None, field))
-
-
 def check_stack(compose: ComposeFile, declaration: sc.Declaration, *, service: str = SERVING_SERVICE,
                 check_disk: bool = True) -> list[sc.ValidationReport]:
     """Every finding about the stack: one report for the compose file, plus the served config's."""
-    findings = _Findings()
+    findings = sc.FindingList()
     serving = compose.service(service)
     _check_image(serving, findings)
     _check_flags(serving, declaration, findings)
@@ -60,16 +52,16 @@ def check_stack(compose: ComposeFile, declaration: sc.Declaration, *, service: s
     _check_healthcheck(serving, findings)
     _check_ports(serving, findings)
     _check_exporter(compose, serving, findings)
-    reports[0] = sc.ValidationReport(str(compose.path), "compose", tuple(findings))
+    reports[0] = sc.ValidationReport(str(compose.path), "compose", tuple(findings.items))
     reports += config_report
     return reports
 
 
-def _check_image(serving: ServiceSpec, findings: _Findings) -> None:
+def _check_image(serving: ServiceSpec, findings: sc.FindingList) -> None:
     check_image(serving.image or "", serving.raw.get("platform"), findings)
 
 
-def check_image(image: str, platform: str | None, findings: _Findings) -> None:
+def check_image(image: str, platform: str | None, findings: sc.FindingList) -> None:
     """The serving image is a pinned tensorflow/serving release running the exporting TensorFlow, on x86-64."""
     if not image.startswith(("tensorflow/serving:", "docker.io/tensorflow/serving:")):
         findings.warning("serving-image", "image", f"the serving image is {image or 'not set'!r}, not a pinned "
@@ -88,7 +80,7 @@ def check_image(image: str, platform: str | None, findings: _Findings) -> None:
                          "add platform: linux/amd64 so arm64 hosts run it under emulation instead of failing")
 
 
-def _check_flags(serving: ServiceSpec, declaration: sc.Declaration, findings: _Findings) -> None:
+def _check_flags(serving: ServiceSpec, declaration: sc.Declaration, findings: sc.FindingList) -> None:
     if serving.entrypoint is None or serving.entrypoint[:1] != (TFSERVING_ENTRYPOINT,):
         findings.warning("entrypoint", "entrypoint", "the image's own entrypoint appends --model_name and "
                          "--model_base_path to the command", f"set entrypoint: [\"{TFSERVING_ENTRYPOINT}\"] and "
@@ -132,7 +124,7 @@ def _check_flags(serving: ServiceSpec, declaration: sc.Declaration, findings: _F
                            "mount the folder that holds it (volumes: HOST:CONTAINER:ro)")
 
 
-def check_argument(argument: Argument, previous: Argument | None, findings: _Findings) -> None:
+def check_argument(argument: Argument, previous: Argument | None, findings: sc.FindingList) -> None:
     """One item of the command as TF Serving's flag parser takes it: refused, ignored, or a flag's value."""
     text = argument.text
     if argument.error is not None and argument.flag is not None:
@@ -158,7 +150,7 @@ def check_argument(argument: Argument, previous: Argument | None, findings: _Fin
                        f"prints 'unknown argument' and ignores it", "remove it, or correct its name")
 
 
-def _check_mounts(compose: ComposeFile, findings: _Findings) -> None:
+def _check_mounts(compose: ComposeFile, findings: sc.FindingList) -> None:
     for service in compose.services.values():
         for mount in service.mounts:
             if not mount.host.exists():
@@ -169,7 +161,7 @@ def _check_mounts(compose: ComposeFile, findings: _Findings) -> None:
                                "other files from the repository")
 
 
-def _check_served_config(serving: ServiceSpec, declaration: sc.Declaration, findings: _Findings,
+def _check_served_config(serving: ServiceSpec, declaration: sc.Declaration, findings: sc.FindingList,
                          check_disk: bool) -> list[sc.ValidationReport]:
     value = str(serving.command_line().value("model_config_file"))
     if not value:
@@ -204,7 +196,7 @@ def _check_served_config(serving: ServiceSpec, declaration: sc.Declaration, find
 
 
 def _check_monitoring(compose: ComposeFile, serving: ServiceSpec, declaration: sc.Declaration,
-                      findings: _Findings) -> None:
+                      findings: sc.FindingList) -> None:
     line = serving.command_line()
     monitoring = str(line.value("monitoring_config_file"))
     if monitoring and declaration.outputs.monitoring_config is not None and \
@@ -253,7 +245,7 @@ def prometheus_scrape(compose: ComposeFile, target_service: str) -> tuple[str, i
     return None
 
 
-def _check_healthcheck(serving: ServiceSpec, findings: _Findings) -> None:
+def _check_healthcheck(serving: ServiceSpec, findings: sc.FindingList) -> None:
     test = serving.raw.get("healthcheck", {}).get("test")
     if not test:
         findings.warning("healthcheck", "healthcheck", "the serving service has no healthcheck, so nothing waits "
@@ -276,7 +268,7 @@ def _check_healthcheck(serving: ServiceSpec, findings: _Findings) -> None:
                        "run it as [\"CMD\", \"bash\", ...]")
 
 
-def _check_ports(serving: ServiceSpec, findings: _Findings) -> None:
+def _check_ports(serving: ServiceSpec, findings: sc.FindingList) -> None:
     taken: dict[int, int] = {}
     for binding in serving.ports:
         if binding.host_ip in ("0.0.0.0", "::", ""):
@@ -298,7 +290,7 @@ def _check_ports(serving: ServiceSpec, findings: _Findings) -> None:
                 break
 
 
-def _check_exporter(compose: ComposeFile, serving: ServiceSpec, findings: _Findings) -> None:
+def _check_exporter(compose: ComposeFile, serving: ServiceSpec, findings: sc.FindingList) -> None:
     if "exporter" not in compose.services:
         return
     depends = serving.raw.get("depends_on") or {}

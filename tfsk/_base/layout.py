@@ -20,6 +20,8 @@ from pathlib import Path
 __all__ = [
     "ASSETS_EXTRA",
     "LINEAGE_FILE",
+    "SAVED_MODEL_FILE",
+    "SAVED_MODEL_TEXT_FILE",
     "MODEL_NAME_PATTERN",
     "WARMUP_FILE",
     "InvalidNameError",
@@ -33,6 +35,9 @@ __all__ = [
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 
+#: The SavedModel graph a version folder holds, in binary or (rarely) text form.
+SAVED_MODEL_FILE = "saved_model.pb"
+SAVED_MODEL_TEXT_FILE = SAVED_MODEL_FILE + "txt"
 #: Folder inside a version that TF Serving ignores for loading but reads warmup records from.
 ASSETS_EXTRA = "assets.extra"
 #: Warmup records, as TF Serving expects them (TFRecord of ``PredictionLog``).
@@ -95,7 +100,7 @@ class VersionDir:
     @property
     def complete(self) -> bool:
         """Whether the folder holds a SavedModel graph (it may still fail to load for other reasons)."""
-        return (self.path / "saved_model.pb").is_file() or (self.path / "saved_model.pbtxt").is_file()
+        return (self.path / SAVED_MODEL_FILE).is_file() or (self.path / SAVED_MODEL_TEXT_FILE).is_file()
 
 
 def list_versions(model_dir: str | os.PathLike[str]) -> list[VersionDir]:
