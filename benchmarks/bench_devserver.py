@@ -28,6 +28,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from tfsk._base.naming import DEFAULT_SIGNATURE  # noqa: E402
+
 from _common import (  # noqa: E402
     REPO,
     export_demo_once,
@@ -104,7 +106,7 @@ def build_large_models(base: Path) -> None:
             x = v1.placeholder(tf.float32, [None, None], name="x")
             builder = v1.saved_model.Builder(str(base / name / "1"))
             builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={
-                "serving_default": v1.saved_model.signature_def_utils.build_signature_def(
+                DEFAULT_SIGNATURE: v1.saved_model.signature_def_utils.build_signature_def(
                     {"x": info(x)}, {"y": info(make(x))}, "tensorflow/serving/predict")})
             builder.save()
 

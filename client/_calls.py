@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tfsk._base.naming import LINEAGE_OUTPUT, LINEAGE_SIGNATURE
+from tfsk._base.naming import DEFAULT_SIGNATURE, LINEAGE_OUTPUT, LINEAGE_SIGNATURE
 
 from ._errors import (
     DeadlineExceededError,
@@ -94,7 +94,7 @@ def _predict(client: BaseClient, model: str, inputs: Mapping[str, Any], version:
                 # Converted after a remembered signature that the model may have changed since: if the
                 # server's signature now differs, convert after it and send once more (nothing ran).
                 newer, fresh = yield from _signature_for(client, model, version, label, deadline)
-                name = signature or "serving_default"
+                name = signature or DEFAULT_SIGNATURE
                 if newer is not None and known is not None and newer.signatures.get(name) != known.signatures.get(name):
                     known = newer
                     sent, converted = fit_inputs(inputs, newer, signature, model)

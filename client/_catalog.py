@@ -14,11 +14,12 @@ from pathlib import Path
 
 from google.protobuf import text_format
 
+from tfsk._base.declared import DECLARATION_FILE, declared_labels, declared_models
 from tfsk._base.messages import MESSAGES
 
 __all__ = ["DECLARATION", "KnownModels", "read_known_models"]
 
-DECLARATION = "tfsk.toml"  # looked for in the working folder when no file is given
+DECLARATION = DECLARATION_FILE  # looked for in the working folder when no file is given
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,8 @@ def read_known_models(path: str | os.PathLike[str] | None) -> KnownModels | None
     try:
         text = file.read_text(encoding="utf-8")
         if file.suffix == ".toml":
-            declared = tomllib.loads(text).get("models", {})
-            labels = {name: dict(spec.get("labels", {})) for name, spec in declared.items() if isinstance(spec, dict)}
+            declared = declared_models(tomllib.loads(text)) or {}
+            labels = {name: dict(declared_labels(spec)) for name, spec in declared.items() if isinstance(spec, dict)}
             return KnownModels(str(file), list(declared), labels)
         config = text_format.Parse(text, MESSAGES["ModelServerConfig"]())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, text_format.ParseError, AttributeError):

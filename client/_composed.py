@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tfsk._base.naming import INPUT_SEPARATOR as SEPARATOR
-from tfsk._base.naming import PART_SIGNATURE_PREFIX
+from tfsk._base.naming import DEFAULT_SIGNATURE, PART_SIGNATURE_PREFIX
 
 from ._calls import lineage, metadata, predict
 from ._errors import InputError, ServingError
@@ -122,7 +122,7 @@ def check_consistency(client: BaseClient, model: str, inputs: Mapping[str, Any] 
     listed = _parts(found, recorded)
     if not listed:
         return ConsistencyReport(model, pinned, [], atol, recorded)
-    signature = found.signatures["serving_default"]
+    signature = found.signatures[DEFAULT_SIGNATURE]
     rng = np.random.default_rng(0)
     given = dict(inputs) if inputs is not None else {k: _example(v, rng) for k, v in signature.inputs.items()}
     composed = yield from predict(client, model, given, version=pinned)

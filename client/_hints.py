@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tfsk._base.naming import DEFAULT_SIGNATURE
+
 from ._channel import TARGET_ENV
 from ._errors import (
     FailedPreconditionError,
@@ -123,7 +125,7 @@ def signature_hint(client: BaseClient, error: ServingError, model: str, version:
         metadata = yield from ask_metadata(model, version, label, timeout)
     except ServingError:
         return None
-    name = signature or "serving_default"
+    name = signature or DEFAULT_SIGNATURE
     if isinstance(error, FailedPreconditionError) or name not in metadata.signatures:
         return f"model '{model}' has signatures {sorted(metadata.signatures)}"
     wanted = metadata.signatures[name].inputs

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from tfsk._base.naming import DEFAULT_SIGNATURE
+
 from ._errors import InputError
 from ._types import ModelMetadata, TensorSpec, describe_array
 
@@ -112,7 +114,7 @@ def fit_inputs(inputs: Mapping[str, Any], metadata: ModelMetadata, signature: st
     Names the signature does not have are left for the server to report (its message names
     what is missing and what is extra, as TF Serving's does).
     """
-    name = signature or "serving_default"
+    name = signature or DEFAULT_SIGNATURE
     found = metadata.signatures.get(name)
     if found is None:
         return inputs, False  # the server says which signatures there are

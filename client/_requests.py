@@ -11,6 +11,7 @@ from google.protobuf.message import DecodeError
 from tfsk._base import codec
 from tfsk._base.dtypes import numpy_dtype
 from tfsk._base.messages import MESSAGES
+from tfsk._base.naming import DEFAULT_SIGNATURE
 
 from ._errors import ClientError, FailedPreconditionError, InputError, TensorDecodeError
 from ._types import ModelMetadata, Prediction, Signature, TensorSpec, VersionStatus
@@ -63,7 +64,7 @@ def prediction_from(response: bytes, model: str, signature: str | None) -> Predi
     except (codec.TensorDecodeError, DecodeError, UnicodeDecodeError) as error:
         raise TensorDecodeError(f"the answer of {model} cannot be read: {error}") from None
     return Prediction(outputs, model=spec.name or model, version=spec.version.value,
-                      signature=spec.signature_name or signature or "serving_default")
+                      signature=spec.signature_name or signature or DEFAULT_SIGNATURE)
 
 
 def metadata_request(model: str, version: int | None, label: str | None) -> Any:

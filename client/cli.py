@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from tfsk._base.naming import DEFAULT_SIGNATURE
+
 from ._channel import DEFAULT_TARGET, TARGET_ENV, TLS
 from ._client import Client
 from ._errors import ClientError
@@ -145,7 +147,7 @@ def predict(argv: Sequence[str] | None = None, prog: str = "tfsk predict") -> in
     parser.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                         help="an input: a JSON literal, @file.npy or @file.json (repeat for each input)")
     _model_choice(parser)
-    parser.add_argument("--signature", help="signature name (default serving_default)")
+    parser.add_argument("--signature", help=f"signature name (default {DEFAULT_SIGNATURE})")
     parser.add_argument("--output", action="append", metavar="NAME", help="only these outputs (repeat)")
     _common(parser)
 
@@ -153,7 +155,7 @@ def predict(argv: Sequence[str] | None = None, prog: str = "tfsk predict") -> in
         dtypes = {}
         try:
             signatures = client.metadata(args.model, version=args.version, label=args.label).signatures
-            signature = signatures.get(args.signature or "serving_default")
+            signature = signatures.get(args.signature or DEFAULT_SIGNATURE)
             dtypes = {k: v.dtype for k, v in signature.inputs.items()} if signature else {}
         except ClientError:
             pass  # the Predict call below reports what is wrong
@@ -301,7 +303,7 @@ def check(argv: Sequence[str] | None = None, prog: str = "tfsk check") -> int:
     def action(client: Client, args: argparse.Namespace) -> int:
         inputs = None
         if args.input:
-            signature = client.metadata(args.model, version=args.version).signatures["serving_default"]
+            signature = client.metadata(args.model, version=args.version).signatures[DEFAULT_SIGNATURE]
             inputs = _inputs(args.input, {k: v.dtype for k, v in signature.inputs.items()})
         report = client.check_consistency(args.model, inputs, version=args.version, atol=args.atol)
         return _print_check(report, args.json)

@@ -21,9 +21,9 @@ from pathlib import Path
 import yaml
 
 from tfsk import serving_config as sc
+from tfsk._base.flags import FLAGS, PATH_FLAGS, TFSERVING_ENTRYPOINT, Argument
 
 from ._compose import ComposeFile, ServiceSpec
-from ._flags import BOOL_FLAGS, PATH_FLAGS, TFSERVING_ENTRYPOINT
 
 __all__ = ["ComposeValidation", "check_stack", "prometheus_config", "validate_with_compose_cli", "validate_with_promtool"]
 
@@ -37,18 +37,10 @@ MISSING_FROM_IMAGE = ("curl", "wget", "nc", "ncat", "netcat", "python", "python3
                       "grpc_health_probe", "http")
 
 
-class _Findings(list[sc.Finding]):
-    def error(self, code: str, field: str | None, message: str, action: str) -> None:
-        self.append(sc.Finding(sc.Severity.ERROR, code, message, action, None, field))
-
-    def warning(self, code: str, field: str | None, message: str, action: str) -> None:
-        self.append(sc.Finding(sc.Severity.WARNING, code, message, action, None, field))
-
-
 def check_stack(compose: ComposeFile, declaration: sc.Declaration, *, service: str = SERVING_SERVICE,
                 check_disk: bool = True) -> list[sc.ValidationReport]:
     """Every finding about the stack: one report for the compose file, plus the served config's."""
-    findings = _Findings()
+    findings = sc.FindingList()
     serving = compose.service(service)
     _check_image(serving, findings)
     _check_flags(serving, declaration, findings)
@@ -60,16 +52,16 @@ def check_stack(compose: ComposeFile, declaration: sc.Declaration, *, service: s
     _check_healthcheck(serving, findings)
     _check_ports(serving, findings)
     _check_exporter(compose, serving, findings)
-    reports[0] = sc.ValidationReport(str(compose.path), "compose", tuple(findings))
+    reports[0] = sc.ValidationReport(str(compose.path), "compose", tuple(findings.items))
     reports += config_report
     return reports
 
 
-def _check_image(serving: ServiceSpec, findings: _Findings) -> None:
+def _check_image(serving: ServiceSpec, findings: sc.FindingList) -> None:
     check_image(serving.image or "", serving.raw.get("platform"), findings)
 
 
-def check_image(image: str, platform: str | None, findings: _Findings) -> None:
+def check_image(image: str, platform: str | None, findings: sc.FindingList) -> None:
     """The serving image is a pinned tensorflow/serving release running the exporting TensorFlow, on x86-64."""
     if not image.startswith(("tensorflow/serving:", "docker.io/tensorflow/serving:")):
         findings.warning("serving-image", "image", f"the serving image is {image or 'not set'!r}, not a pinned "
@@ -88,41 +80,34 @@ def check_image(image: str, platform: str | None, findings: _Findings) -> None:
                          "add platform: linux/amd64 so arm64 hosts run it under emulation instead of failing")
 
 
-def _check_flags(serving: ServiceSpec, declaration: sc.Declaration, findings: _Findings) -> None:
+def _check_flags(serving: ServiceSpec, declaration: sc.Declaration, findings: sc.FindingList) -> None:
     if serving.entrypoint is None or serving.entrypoint[:1] != (TFSERVING_ENTRYPOINT,):
         findings.warning("entrypoint", "entrypoint", "the image's own entrypoint appends --model_name and "
                          "--model_base_path to the command", f"set entrypoint: [\"{TFSERVING_ENTRYPOINT}\"] and "
                          f"pass every flag in command")
-    for argument in serving.command:
-        if not argument.startswith("--"):
-            findings.error("flag-form", "command", f"{argument!r} is not a --name=value flag: TF Serving prints "
-                           f"'unknown argument' and ignores it", "write each flag as one --name=value item")
-        elif "=" not in argument and argument[2:] not in BOOL_FLAGS:
-            findings.error("flag-form", "command", f"{argument!r} has no value: TF Serving ignores '--flag value' "
-                           f"(two items)", f"write {argument}=VALUE as one item")
-    flags = serving.flags()
-    for name, value in flags.items():
-        if name in BOOL_FLAGS and value not in (None, "true", "false"):
-            findings.error("bool-flag", f"--{name}", f"--{name}={value} is refused by TF Serving's flag parser "
-                           f"(usage, exit 255)", f"use --{name}=true or --{name}=false")
+    line = serving.command_line()
+    previous: Argument | None = None
+    for argument in line.arguments:
+        check_argument(argument, previous, findings)
+        previous = argument
+    given = {a.flag.name for a in line.arguments if a.flag is not None}
     for name in EXPECTED_FLAGS:
-        if name not in flags:
+        if name not in given:
             findings.warning("missing-flag", f"--{name}", f"--{name} is not set", "pass it explicitly (see the "
                              "repository's docker-compose.yml)")
-    if flags.get("allow_version_labels_for_unavailable_models") not in (None, "true") and any(
-            m.labels for m in declaration.models):
+    if not line.value("allow_version_labels_for_unavailable_models") and any(m.labels for m in declaration.models):
         findings.error("labels-at-startup", "--allow_version_labels_for_unavailable_models",
                        "tfsk.toml declares labels, and TF Serving refuses a start-up config whose labels name "
                        "versions not loaded yet", "pass --allow_version_labels_for_unavailable_models=true")
     if declaration.monitoring is not None and declaration.monitoring.prometheus_enabled:
-        if not flags.get("monitoring_config_file"):
+        if not line.value("monitoring_config_file"):
             findings.warning("missing-flag", "--monitoring_config_file", "tfsk.toml enables Prometheus metrics but "
                              "the server is not given the monitoring config", "pass --monitoring_config_file")
-        if not flags.get("rest_api_port") or flags.get("rest_api_port") == "0":
+        if not line.value("rest_api_port"):
             findings.error("monitoring-needs-rest", "--rest_api_port", "metrics are served on the REST port, "
                            "which is off", "pass --rest_api_port=8501")
-    batching_file = flags.get("batching_parameters_file")
-    batching = "enable_batching" in flags and flags["enable_batching"] in (None, "true")
+    batching_file = line.value("batching_parameters_file")
+    batching = line.value("enable_batching")
     if batching_file and not batching:
         findings.error("batching-file-without-batching", "--batching_parameters_file",
                        "server_options.batching_parameters_file is set without setting "
@@ -133,13 +118,39 @@ def _check_flags(serving: ServiceSpec, declaration: sc.Declaration, findings: _F
                          "default parameters, not tfsk.toml's [batching]",
                          "set TFSK_BATCHING_PARAMETERS_FILE=/models/batching_parameters.config")
     for name in PATH_FLAGS:
-        value = flags.get(name)
+        value = str(line.value(name))
         if value and serving.host_path(value) is None:
             findings.error("path-not-mounted", f"--{name}", f"{value} is not under any volume of the service",
                            "mount the folder that holds it (volumes: HOST:CONTAINER:ro)")
 
 
-def _check_mounts(compose: ComposeFile, findings: _Findings) -> None:
+def check_argument(argument: Argument, previous: Argument | None, findings: sc.FindingList) -> None:
+    """One item of the command as TF Serving's flag parser takes it: refused, ignored, or a flag's value."""
+    text = argument.text
+    if argument.error is not None and argument.flag is not None:
+        name = argument.flag.name
+        findings.error("bool-flag" if argument.flag.kind == "bool" else "flag-value", f"--{name}",
+                       f"{text} is refused by TF Serving's flag parser (usage, exit 255): {argument.error}",
+                       f"use --{name}=true or --{name}=false" if argument.flag.kind == "bool" else
+                       f"give --{name} a {argument.flag.kind} value")
+    elif argument.unknown and not text.startswith("--"):
+        bare_bool = previous is not None and previous.value is True and "=" not in previous.text
+        if bare_bool and previous is not None and text in ("true", "false"):
+            findings.error("flag-form", "command", f"{previous.text} {text} is two items: TF Serving sets "
+                           f"{previous.text} to true and prints 'unknown argument: {text}'",
+                           f"write {previous.text}={text} as one item")
+        else:
+            findings.error("flag-form", "command", f"{text!r} is not a --name=value flag: TF Serving prints "
+                           f"'unknown argument' and ignores it", "write each flag as one --name=value item")
+    elif argument.unknown and "=" not in text and text[2:] in FLAGS:
+        findings.error("flag-form", "command", f"{text!r} has no value: TF Serving ignores '--flag value' "
+                       f"(two items)", f"write {text}=VALUE as one item")
+    elif argument.unknown:
+        findings.error("flag-form", "command", f"{text!r} is not a flag of {TFSERVING_ENTRYPOINT}: TF Serving "
+                       f"prints 'unknown argument' and ignores it", "remove it, or correct its name")
+
+
+def _check_mounts(compose: ComposeFile, findings: sc.FindingList) -> None:
     for service in compose.services.values():
         for mount in service.mounts:
             if not mount.host.exists():
@@ -150,9 +161,9 @@ def _check_mounts(compose: ComposeFile, findings: _Findings) -> None:
                                "other files from the repository")
 
 
-def _check_served_config(serving: ServiceSpec, declaration: sc.Declaration, findings: _Findings,
+def _check_served_config(serving: ServiceSpec, declaration: sc.Declaration, findings: sc.FindingList,
                          check_disk: bool) -> list[sc.ValidationReport]:
-    value = serving.flags().get("model_config_file")
+    value = str(serving.command_line().value("model_config_file"))
     if not value:
         return []
     host = serving.host_path(value)
@@ -177,7 +188,7 @@ def _check_served_config(serving: ServiceSpec, declaration: sc.Declaration, find
                            f"under any volume of the service", "export under host_root and run tfsk config write")
     if not check_disk or mounted != mapping.host_root:
         return []
-    allow = serving.flags().get("allow_version_labels_for_unavailable_models") == "true"
+    allow = bool(serving.command_line().value("allow_version_labels_for_unavailable_models"))
     served = sc.validate_model_server_config(config, mapping=mapping, source=str(host),
                                              allow_version_labels_for_unavailable_models=allow)
     image = sc.validate_serving_image(config, serving.image or "", mapping=mapping, source=str(host))
@@ -185,9 +196,9 @@ def _check_served_config(serving: ServiceSpec, declaration: sc.Declaration, find
 
 
 def _check_monitoring(compose: ComposeFile, serving: ServiceSpec, declaration: sc.Declaration,
-                      findings: _Findings) -> None:
-    flags = serving.flags()
-    monitoring = flags.get("monitoring_config_file")
+                      findings: sc.FindingList) -> None:
+    line = serving.command_line()
+    monitoring = str(line.value("monitoring_config_file"))
     if monitoring and declaration.outputs.monitoring_config is not None and \
             serving.host_path(monitoring) not in (None, declaration.outputs.monitoring_config):
         findings.error("monitoring-config-not-declared", "--monitoring_config_file",
@@ -201,9 +212,9 @@ def _check_monitoring(compose: ComposeFile, serving: ServiceSpec, declaration: s
         findings.error("monitoring-path", "prometheus metrics_path", f"Prometheus scrapes {path}, tfsk.toml "
                        f"serves metrics at {declaration.monitoring.prometheus_path}",
                        "make metrics_path in the Prometheus config equal [monitoring] path")
-    if port is not None and str(port) != (flags.get("rest_api_port") or ""):
+    if port is not None and port != line.value("rest_api_port"):
         findings.error("monitoring-port", "prometheus targets", f"Prometheus scrapes {serving.name}:{port}, the "
-                       f"REST port (which serves metrics) is {flags.get('rest_api_port')}",
+                       f"REST port (which serves metrics) is {line.value('rest_api_port')}",
                        "scrape the --rest_api_port")
 
 
@@ -234,7 +245,7 @@ def prometheus_scrape(compose: ComposeFile, target_service: str) -> tuple[str, i
     return None
 
 
-def _check_healthcheck(serving: ServiceSpec, findings: _Findings) -> None:
+def _check_healthcheck(serving: ServiceSpec, findings: sc.FindingList) -> None:
     test = serving.raw.get("healthcheck", {}).get("test")
     if not test:
         findings.warning("healthcheck", "healthcheck", "the serving service has no healthcheck, so nothing waits "
@@ -257,7 +268,7 @@ def _check_healthcheck(serving: ServiceSpec, findings: _Findings) -> None:
                        "run it as [\"CMD\", \"bash\", ...]")
 
 
-def _check_ports(serving: ServiceSpec, findings: _Findings) -> None:
+def _check_ports(serving: ServiceSpec, findings: sc.FindingList) -> None:
     taken: dict[int, int] = {}
     for binding in serving.ports:
         if binding.host_ip in ("0.0.0.0", "::", ""):
@@ -279,7 +290,7 @@ def _check_ports(serving: ServiceSpec, findings: _Findings) -> None:
                 break
 
 
-def _check_exporter(compose: ComposeFile, serving: ServiceSpec, findings: _Findings) -> None:
+def _check_exporter(compose: ComposeFile, serving: ServiceSpec, findings: sc.FindingList) -> None:
     if "exporter" not in compose.services:
         return
     depends = serving.raw.get("depends_on") or {}

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from tfsk._base.flags import CommandLine, parse_command_line
+
 from ._errors import StackError
 from ._interpolate import compose_variables, interpolate_tree
 
@@ -62,14 +64,15 @@ class ServiceSpec:
     ports: tuple[PortBinding, ...]
     profiles: tuple[str, ...]
 
-    def flags(self) -> dict[str, str | None]:
-        """``--name=value`` arguments of the command as ``{name: value}`` (``None`` for a bare ``--name``)."""
-        result: dict[str, str | None] = {}
-        for argument in self.command:
-            if argument.startswith("--"):
-                name, equals, value = argument[2:].partition("=")
-                result[name] = value if equals else None
-        return result
+    def command_line(self) -> CommandLine:
+        """The command as ``tensorflow_model_server`` reads it (typed values, unknown items, refused values)."""
+        return parse_command_line(self.command)
+
+    def flags(self) -> dict[str, str]:
+        """The flags the server takes from the command, as written: ``{name: value}`` (a bare bool flag is
+        ``"true"``); unknown arguments and values TF Serving refuses are left out (see :meth:`command_line`)."""
+        return {a.flag.name: a.text.partition("=")[2] if "=" in a.text else "true"
+                for a in self.command_line().arguments if a.flag is not None and a.error is None}
 
     def host_path(self, container_path: str) -> Path | None:
         """The host path a container path is mounted from (the deepest mount wins), or ``None``."""

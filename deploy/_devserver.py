@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfsk import serving_config as sc
+from tfsk._base.flags import DEVSERVER_FLAGS, PORT_FLAGS, format_flag, parse_command_line
 from tfsk._base.ports import why_port_is_taken
 
 from ._errors import StackError
-from ._flags import PATH_FLAGS, PORT_FLAGS
 from ._spec import Endpoints, StackSpec
 from ._wait import ModelState, models_state, wait_for_models
 
@@ -71,27 +71,27 @@ def devserver_arguments(spec: StackSpec) -> list[str]:
     """The serving service's flags as the devserver takes them on this machine."""
     arguments: list[str] = []
     bind_address = None
-    for argument in spec.serving.command:
-        name, equals, value = argument[2:].partition("=") if argument.startswith("--") else ("", "", "")
-        if name in PORT_FLAGS and equals and value not in ("", "0"):
-            binding = spec.serving.published(int(value)) if value.isdigit() else None
+    for item in spec.serving.command_line().arguments:
+        argument, flag, value = item.text, item.flag, item.value
+        if flag is not None and flag.port and item.error is None and value != 0:
+            binding = spec.serving.published(int(value)) if isinstance(value, int) and value > 0 else None
             if binding is None:
-                raise StackError(f"--{name}={value}: container port {value} is not published by service "
+                raise StackError(f"{argument}: container port {value} is not published by service "
                                  f"{spec.serving.name!r}; add it to ports: (\"127.0.0.1:{value}:{value}\")")
             bind_address = bind_address or binding.host_ip
-            argument = f"--{name}={binding.published}"
-        elif name in PATH_FLAGS and equals and value:
+            argument = format_flag(flag.name, binding.published)
+        elif flag is not None and flag.path and isinstance(value, str) and value:
             host = spec.serving.host_path(value)
             if host is None:
-                raise StackError(f"--{name}={value} is not under any volume of service {spec.serving.name!r}; the "
+                raise StackError(f"{argument} is not under any volume of service {spec.serving.name!r}; the "
                                  f"devserver cannot find it on this machine: mount the folder that holds it")
-            if name == "model_config_file":
+            if flag.name == "model_config_file":
                 if not host.is_file():
-                    raise StackError(f"{host} (--model_config_file={value}) does not exist: run `tfsk stack prepare`")
+                    raise StackError(f"{host} ({argument}) does not exist: run `tfsk stack prepare`")
                 host = _host_model_config(spec, host)
-            argument = f"--{name}={host}"
+            argument = format_flag(flag.name, str(host))
         arguments.append(argument)
-    return [*arguments, f"--bind_address={bind_address or '127.0.0.1'}"]
+    return [*arguments, format_flag("bind_address", bind_address or DEVSERVER_FLAGS["bind_address"].default_value())]
 
 
 @dataclass(frozen=True)
@@ -252,14 +252,14 @@ def _is_devserver(pid: int) -> bool:
 
 
 def _check_ports_free(arguments: list[str]) -> None:
-    flags = dict(a[2:].partition("=")[::2] for a in arguments if a.startswith("--"))
-    address = flags.get("bind_address", "127.0.0.1")
+    line = parse_command_line(arguments, DEVSERVER_FLAGS)
+    address = str(line.value("bind_address"))
     for name in PORT_FLAGS:
-        port = flags.get(name)
-        if not port or port == "0":
+        port = line.value(name)
+        if not isinstance(port, int) or port <= 0:
             continue
         try:
-            taken = why_port_is_taken(address, int(port))
+            taken = why_port_is_taken(address, port)
         except socket.gaierror as error:
             taken = error.strerror
         if taken:

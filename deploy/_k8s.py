@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 
 from tfsk import serving_config as sc
+from tfsk._base.flags import TFSERVING_ENTRYPOINT, format_flag, parse_command_line
 
 from ._errors import StackError
-from ._flags import PATH_FLAGS
 from ._k8s_settings import KubernetesSettings, read_kubernetes_settings
 from ._spec import StackSpec
 
@@ -95,14 +95,14 @@ def serving_arguments(spec: StackSpec, configs: list[tuple[sc.RenderedConfig, st
     """The compose serving service's flags, with each declared config file moved to the ConfigMap's mount."""
     moved = {rendered.path: posixpath.join(CONFIG_DIR, rendered.path.name) for rendered, _ in configs}
     arguments = []
-    for argument in spec.serving.command:
-        name, equals, value = argument[2:].partition("=") if argument.startswith("--") else ("", "", "")
-        if equals and not value:
+    for item in spec.serving.command_line().arguments:
+        argument, flag, value = item.text, item.flag, item.value
+        if flag is not None and flag.kind == "string" and value == "":
             continue  # an empty flag (e.g. --batching_parameters_file= when batching is off) is the default
-        if name in PATH_FLAGS and value:
+        if flag is not None and flag.path and isinstance(value, str) and value:
             host = spec.serving.host_path(value)
             if host in moved:
-                argument = f"--{name}={moved[host]}"
+                argument = format_flag(flag.name, moved[host])
         arguments.append(argument)
     return tuple(arguments)
 
@@ -119,12 +119,12 @@ def _healthcheck_script(spec: StackSpec) -> str:
 
 
 def _container(spec: StackSpec, settings: KubernetesSettings, arguments: tuple[str, ...]) -> dict[str, Any]:
-    grpc_port, rest_port = spec.container_port("port", 8500), spec.container_port("rest_api_port", 0)
+    grpc_port, rest_port = spec.container_port("port"), spec.container_port("rest_api_port")
     if not rest_port:
         raise StackError(f"{spec.compose.path}: the serving service has no --rest_api_port; the readiness probe "
                          f"asks the REST status of each model (and metrics are served there)")
-    models_config = next((a.partition("=")[2] for a in arguments if a.startswith("--model_config_file=")), None)
-    if models_config is None:
+    models_config = parse_command_line(arguments).value("model_config_file")
+    if not models_config:
         raise StackError(f"{spec.compose.path}: the serving service has no --model_config_file")
     mounts = [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}]
     if settings.models == "volume":
@@ -134,7 +134,7 @@ def _container(spec: StackSpec, settings: KubernetesSettings, arguments: tuple[s
     limits = {k: v for k, v in (("cpu", settings.cpu_limit), ("memory", settings.memory_limit)) if v}
     if limits:
         resources["limits"] = limits
-    entrypoint = list(spec.serving.entrypoint or ("tensorflow_model_server",))
+    entrypoint = list(spec.serving.entrypoint or (TFSERVING_ENTRYPOINT,))
     return {
         "name": "serving",
         "image": settings.image if settings.models == "image" else spec.serving.image,
@@ -161,7 +161,7 @@ def _container(spec: StackSpec, settings: KubernetesSettings, arguments: tuple[s
 
 
 def _deployment(spec: StackSpec, settings: KubernetesSettings, arguments: tuple[str, ...]) -> dict[str, Any]:
-    rest_port = spec.container_port("rest_api_port", 0)
+    rest_port = spec.container_port("rest_api_port")
     annotations: dict[str, str] = {}
     monitoring = spec.declaration.monitoring
     if monitoring is not None and monitoring.prometheus_enabled:
@@ -213,7 +213,7 @@ def render_kubernetes(spec: StackSpec, settings: KubernetesSettings | None = Non
     data[HEALTHCHECK] = _healthcheck_script(spec)
     config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _metadata(settings, f"{settings.name}-config"),
                   "data": data}
-    grpc_port, rest_port = spec.container_port("port", 8500), spec.container_port("rest_api_port", 8501)
+    grpc_port, rest_port = spec.container_port("port"), spec.container_port("rest_api_port")
     files: dict[str, list[dict[str, Any]]] = {
         "configmap.yaml": [config_map],
         "deployment.yaml": [_deployment(spec, settings, arguments)],

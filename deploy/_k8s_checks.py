@@ -17,9 +17,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from tfsk import serving_config as sc
+from tfsk._base.flags import parse_command_line
 
-from ._checks import MISSING_FROM_IMAGE, _Findings, check_image
-from ._flags import PATH_FLAGS
+from ._checks import MISSING_FROM_IMAGE, check_argument, check_image
 from ._k8s import CONFIG_DIR, KubernetesManifests
 from ._spec import StackSpec
 
@@ -36,7 +36,7 @@ def _under(path: str, mounts: Iterable[str]) -> bool:
 
 def check_manifests(manifests: KubernetesManifests, spec: StackSpec) -> sc.ValidationReport:
     """Every disagreement between the manifests, the compose serving service and tfsk.toml."""
-    findings = _Findings()
+    findings = sc.FindingList()
     settings = manifests.settings
     deployment = manifests.find("Deployment", settings.name)
     pod = deployment["spec"]["template"]["spec"]
@@ -44,9 +44,12 @@ def check_manifests(manifests: KubernetesManifests, spec: StackSpec) -> sc.Valid
     mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
     if settings.models == "image":
         mounts.append(str(spec.declaration.mapping.container_root))  # baked in by Dockerfile.serving
-    for argument in container["args"]:
-        name, _, value = argument[2:].partition("=")
-        if name in PATH_FLAGS and value and not _under(value, mounts):
+    previous = None
+    for item in parse_command_line(container["args"]).arguments:
+        check_argument(item, previous, findings)
+        previous = item
+        name, value = item.flag.name if item.flag else "", item.value
+        if item.flag is not None and item.flag.path and isinstance(value, str) and value and not _under(value, mounts):
             findings.error("path-not-mounted", f"--{name}", f"{value} is under no volume of the pod "
                            f"({', '.join(mounts)})", "render again; with models = \"object-store\" only the "
                            "ConfigMap is mounted, so point the flag at a file tfsk.toml declares")
@@ -58,11 +61,10 @@ def check_manifests(manifests: KubernetesManifests, spec: StackSpec) -> sc.Valid
                            f"under no volume of the pod", "models = \"volume\" or \"image\" put them under "
                            f"{spec.declaration.mapping.container_root}")
     report = sc.validate_model_server_config(config, check_disk=False, source="ConfigMap models.config")
-    for finding in report.findings:
-        findings.append(finding)
+    findings.extend(report.findings)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    if ports.get("grpc") != spec.container_port("port", 8500) or \
-            ports.get("http") != spec.container_port("rest_api_port", 8501):
+    if ports.get("grpc") != spec.container_port("port") or \
+            ports.get("http") != spec.container_port("rest_api_port"):
         findings.error("ports", "ports", f"the container ports {ports} are not the serving flags' --port and "
                        f"--rest_api_port", "render again")
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
@@ -88,7 +90,7 @@ def check_manifests(manifests: KubernetesManifests, spec: StackSpec) -> sc.Valid
         findings.error("rollout", "strategy", "a rolling update may drop below the serving replicas",
                        "maxUnavailable: 0")
     check_image(_serving_image(manifests, spec) or "", "linux/amd64", findings)  # nodes pull the amd64 image
-    return sc.ValidationReport("kubernetes manifests", "kubernetes", tuple(findings))
+    return sc.ValidationReport("kubernetes manifests", "kubernetes", tuple(findings.items))
 
 
 def _serving_image(manifests: KubernetesManifests, spec: StackSpec) -> str | None:
@@ -97,7 +99,7 @@ def _serving_image(manifests: KubernetesManifests, spec: StackSpec) -> str | Non
         manifests.find("Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
-def _check_probe(probe: dict[str, Any] | None, where: str, ports: dict[str, int], findings: _Findings) -> None:
+def _check_probe(probe: dict[str, Any] | None, where: str, ports: dict[str, int], findings: sc.FindingList) -> None:
     if probe is None:
         findings.error("probe", where, f"the container has no {where}", "render again")
         return

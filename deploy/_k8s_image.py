@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfsk import serving_config as sc
+from tfsk._base.flags import TFSERVING_ENTRYPOINT
 
 from ._errors import StackError
 from ._spec import StackSpec
@@ -59,8 +60,9 @@ def serving_dockerfile(spec: StackSpec) -> str:
     for rendered in sc.render_configs(declaration):
         if rendered.target != "host" and rendered.container_path:
             lines.append(f"COPY {_relative(spec, rendered.path)} {rendered.container_path}")
-    arguments = [a for a in spec.serving.command if not (a.startswith("--") and a.endswith("="))]
-    entrypoint = list(spec.serving.entrypoint or ("tensorflow_model_server",))
+    arguments = [a.text for a in spec.serving.command_line().arguments  # an empty flag is the default
+                 if not (a.flag is not None and a.flag.kind == "string" and a.value == "")]
+    entrypoint = list(spec.serving.entrypoint or (TFSERVING_ENTRYPOINT,))
     lines += ["# The compose serving service's entrypoint and flags.", f"ENTRYPOINT {json.dumps(entrypoint)}",
               f"CMD {json.dumps(arguments)}"]
     return "\n".join(lines) + "\n"

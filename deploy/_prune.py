@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfsk import serving_config as sc
+from tfsk._base.layout import VersionDir, list_versions
 
 __all__ = ["prune_unreferenced"]
 
 
-def _versions(folder: Path) -> list[int]:
-    return sorted(int(c.name) for c in folder.iterdir() if c.name.isdigit()) if folder.is_dir() else []
+def _versions(folder: Path) -> list[VersionDir]:
+    """The version folders TF Serving would see (its integer rule, not ``str.isdigit``), lowest first."""
+    return list_versions(folder)
 
 
 def _kept_by_declaration(model: sc.ModelDeclaration) -> tuple[int, set[int]] | None:
@@ -37,19 +39,19 @@ def prune_unreferenced(declaration: sc.Declaration) -> list[str]:
 
     def is_composed(name: str) -> bool:
         versions = _versions(folders[name])
-        return bool(versions and (read_lineage(folders[name] / str(versions[-1])) or {}).get("parts"))
+        return bool(versions and (read_lineage(versions[-1].path) or {}).get("parts"))
 
     pruned = []
     for model in sorted(declaration.models, key=lambda m: not is_composed(m.name)):
         folder = folders[model.name]
-        on_disk = _versions(folder)
+        on_disk = [v.version for v in _versions(folder)]
         kept = _kept_by_declaration(model)
         if kept is not None and on_disk:
             keep, protect = kept
             protect |= referenced.get(model.name, set())
             result = prune_versions(folder.parent, folder.name, keep=keep, protect=protect & set(on_disk))
             pruned += [f"{model.name}@{v}" for v in sorted(result.removed)]
-        for version in _versions(folder):
-            for part in (read_lineage(folder / str(version)) or {}).get("parts", []):
+        for found in _versions(folder):
+            for part in (read_lineage(found.path) or {}).get("parts", []):
                 referenced.setdefault(part["name"], set()).add(int(part["version"]))
     return pruned

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tfsk import serving_config as sc
+from tfsk._base.layout import list_versions
 
 from ._apply import Targets, apply_declaration, wait_for_versions
 from ._errors import StackError
@@ -186,13 +187,12 @@ class Rollout:
         return bases.pop()
 
     def _part_version(self, part: str, source: Source, parts_base: Path) -> int:
-        on_disk = {p.name for p in (parts_base / part).iterdir() if p.name.isdigit()} if (parts_base / part).is_dir() \
-            else set()
+        on_disk = {v.version for v in list_versions(parts_base / part)}
         if source.version is not None:
-            if str(source.version) not in on_disk:
+            if source.version not in on_disk:
                 raise RolloutError(f"{part} version {source.version} is not in {parts_base / part}: export it first")
             return source.version
-        if self.state.part_version is not None and str(self.state.part_version) in on_disk:
+        if self.state.part_version is not None and self.state.part_version in on_disk:
             self.say(f"reusing {part} version {self.state.part_version}, exported by the interrupted start")
             return self.state.part_version
         from tfsk.exporter import export_part
@@ -210,14 +210,13 @@ class Rollout:
 
         folder = self._host_dir(self.model)
         head = lineage.get("head", {}).get("sha256")  # a reused head records the sha256 of the one it came from
-        for child in sorted((c for c in folder.iterdir() if c.name.isdigit() and int(c.name) > stable),
-                            key=lambda c: int(c.name)):
-            found = read_lineage(child) or {}
+        for child in (v for v in list_versions(folder) if v.version > stable):
+            found = read_lineage(child.path) or {}
             found_head = found.get("head", {})
             same_head = head is not None and head in (found_head.get("sha256"), found_head.get("source", {}).get("sha256"))
             if {p["name"]: p["version"] for p in found.get("parts", [])} == wanted and same_head:
-                self.say(f"reusing {self.model} version {child.name} (same parts, same head)")
-                return int(child.name)
+                self.say(f"reusing {self.model} version {child.version} (same parts, same head)")
+                return child.version
         refs = [f"{name}@{version}" for name, version in wanted.items()]
         self.say(f"exporting {self.model} from {', '.join(refs)} with the head of version {stable}")
         result = export_composed(folder.parent, folder.name, refs, HeadRef(folder.name, stable), parts_base=parts_base,

@@ -53,24 +53,25 @@ class StackSpec:
         """Where the devserver engine keeps its pid and log files (beside the compose file)."""
         return self.compose.project_dir / ".tfsk" / "stack"
 
-    def container_port(self, flag: str, default: int) -> int:
-        value = self.serving.flags().get(flag)
-        try:
-            return int(value) if value else default
-        except ValueError:
-            raise StackError(f"--{flag}={value} in {self.compose.path} is not a port number") from None
+    def container_port(self, flag: str) -> int:
+        """The port a ``--port``-like flag of the serving service names (TF Serving's default if not given)."""
+        line = self.serving.command_line()
+        refused = [a.text for a in line.arguments if a.flag is not None and a.flag.name == flag and a.error]
+        if refused:
+            raise StackError(f"{refused[-1]} in {self.compose.path} is not a port number")
+        return int(line.value(flag))
 
     def endpoints(self, profiles: tuple[str, ...] = ()) -> Endpoints:
-        grpc = self.serving.published(self.container_port("port", 8500))
+        grpc = self.serving.published(self.container_port("port"))
         if grpc is None:
             raise StackError(f"{self.compose.path}: the gRPC port of service {self.serving.name!r} is not published; "
                              f"add ports: - \"127.0.0.1:8500:8500\"")
-        rest_port = self.container_port("rest_api_port", 0)
+        rest_port = self.container_port("rest_api_port")
         rest = self.serving.published(rest_port) if rest_port else None
         rest_url = f"http://{_client_host(rest.host_ip)}:{rest.published}" if rest else None
         monitoring = self.declaration.monitoring
         serves_metrics = (rest_url and monitoring is not None and monitoring.prometheus_enabled
-                          and self.serving.flags().get("monitoring_config_file"))
+                          and self.serving.command_line().value("monitoring_config_file"))
         metrics = f"{rest_url}{monitoring.prometheus_path}" if serves_metrics and monitoring else None
         extra = {}
         if "monitoring" in profiles:
@@ -83,7 +84,7 @@ class StackSpec:
 
     def served_config(self) -> sc.ModelServerConfig:
         """The models.config the serving service reads, from the host folder it is mounted from."""
-        value = self.serving.flags().get("model_config_file")
+        value = str(self.serving.command_line().value("model_config_file"))
         if not value:
             raise StackError(f"{self.compose.path}: service {self.serving.name!r} has no --model_config_file; the "
                              f"stack serves the models tfsk.toml declares through one")

@@ -283,7 +283,7 @@ def _cmd_render(args: argparse.Namespace, spec: Any) -> int:
     if settings.models == "image":
         _say(f"the pods run {settings.image}: build and push it with `tfsk stack build-image` and `docker push`")
     _say(f"apply: kubectl apply -k {args.out}   |   clients: dns:///{settings.name}-headless"
-         f"{'.' + settings.namespace if settings.namespace else ''}:{spec.container_port('port', 8500)}")
+         f"{'.' + settings.namespace if settings.namespace else ''}:{spec.container_port('port')}")
     return 0
 
 

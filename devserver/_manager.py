@@ -9,13 +9,14 @@ thread; serving reads an immutable snapshot, so loads and unloads never block re
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from tfsk._base.messages import VersionState
 
 from ._servable import Servable
 from ._status import StatusError
@@ -25,14 +26,8 @@ __all__ = ["ServableHandle", "State", "VersionStatus", "VersionManager"]
 logger = logging.getLogger(__name__)
 
 
-class State(enum.IntEnum):
-    """``ModelVersionStatus.State`` numbers."""
-
-    START = 10
-    LOADING = 20
-    AVAILABLE = 30
-    UNLOADING = 40
-    END = 50
+#: ``ModelVersionStatus.State`` (the base layer's, so the wire and the manager agree).
+State = VersionState
 
 
 @dataclass(frozen=True)

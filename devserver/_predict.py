@@ -23,6 +23,7 @@ from tfsk._base.codec import (
     tensor_pieces,
 )
 from tfsk._base.dtypes import DataType, tf_type_string
+from tfsk._base.naming import DEFAULT_SIGNATURE
 from tfsk._base.packed import length_delimited, map_entry_head
 from tfsk._base.wire import InPlacePredictRequest
 
@@ -33,7 +34,6 @@ from ._status import StatusError
 __all__ = ["DEFAULT_SIGNATURE", "PREDICT_METHODS", "encode_outputs", "predict_outputs", "predict_response_bytes",
            "response_model_spec", "run_predict"]
 
-DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHODS = ("tensorflow/serving/predict", "tensorflow/serving/classify", "tensorflow/serving/regress")
 _JOIN_BELOW = 1 << 16
 

@@ -23,6 +23,7 @@ from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 from tensorflow.python.saved_model import loader_impl
 
 from tfsk._base import rules
+from tfsk._base.layout import SAVED_MODEL_FILE, SAVED_MODEL_TEXT_FILE
 
 from ._source import status_of
 from ._status import StatusError
@@ -110,7 +111,7 @@ class Servable:
 
 def _read_saved_model(name: str, path: Path) -> saved_model_pb2.SavedModel:
     """``ReadSavedModel`` with the C++ codes (the Python reader calls every failure an IOError)."""
-    pb = path / "saved_model.pb"
+    pb = path / SAVED_MODEL_FILE
     proto = saved_model_pb2.SavedModel()
     if pb.exists():
         data = pb.read_bytes()
@@ -121,9 +122,9 @@ def _read_saved_model(name: str, path: Path) -> saved_model_pb2.SavedModel:
             raise status_of(problem) from None
         return proto
     try:
-        text_format.Parse((path / "saved_model.pbtxt").read_text(), proto)
+        text_format.Parse((path / SAVED_MODEL_TEXT_FILE).read_text(), proto)
     except (text_format.ParseError, UnicodeDecodeError):
-        text = path / "saved_model.pbtxt"
+        text = path / SAVED_MODEL_TEXT_FILE
         raise StatusError(grpc.StatusCode.DATA_LOSS, f"Can't parse {text} as text proto") from None
     return proto
 

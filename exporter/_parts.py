@@ -34,8 +34,8 @@ class PartRef:
         check_name(name, "part name")
         if not version or version == LATEST:
             return cls(name)
-        parsed = layout.parse_version(version)
-        if parsed is None or parsed < 1 or version.strip() != version:
+        parsed = layout.parse_version_reference(version)
+        if parsed is None:
             raise ExportError(f"part reference {text!r}: version must be a positive integer or 'latest'")
         return cls(name, parsed)
 

@@ -112,7 +112,7 @@ def _precheck(args: argparse.Namespace) -> None:
         for ref in args.parts if args.command == "composed" else ():
             name, _, version = ref.partition("@")
             _check_name(name, "part name")
-            if version and version != "latest" and not (version.isdigit() and int(version) >= 1):
+            if version and version != "latest" and layout.parse_version_reference(version) is None:
                 raise CommandError(f"--part {ref!r}: the version after '@' must be a number (1 or more) or 'latest'")
         if args.examples is not None and not args.examples.is_file():
             raise CommandError(f"--examples {args.examples}: no such file; give an .npz file (numpy.savez)")

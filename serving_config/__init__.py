@@ -53,7 +53,7 @@ from ._errors import (
     LabelPlanError,
 )
 from ._files import CONFIG_KINDS, detect_kind, validate_file, validate_text
-from ._findings import Finding, Severity, ValidationReport
+from ._findings import Finding, FindingList, Severity, ValidationReport
 from ._image import exported_tensorflow_version, serving_image_version, validate_serving_image
 from ._labels import LabelPlan, PlanPhase, plan_label_move, read_labels
 from ._models_config import (
@@ -100,6 +100,7 @@ __all__ = [
     "DeclarationError",
     "DeclaredOutputs",
     "Finding",
+    "FindingList",
     "LabelPlan",
     "LabelPlanError",
     "ModelConfig",

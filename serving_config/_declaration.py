@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from tfsk._base.declared import DECLARATION_FILE, LABELS_KEY, MODELS_TABLE, declared_labels, declared_models
 from tfsk._base.layout import InvalidNameError, check_model_name
 from tfsk._base.messages import ModelServerConfig
 
@@ -30,12 +31,11 @@ from ._textproto import write_atomic
 
 Target = Literal["container", "host"]
 TARGETS: tuple[Target, ...] = ("container", "host")
-DECLARATION_FILE = "tfsk.toml"
 _INT64 = range(-(2**63), 2**63)
 
 # [kubernetes] is read by tfsk.deploy (`tfsk stack render k8s`), not here.
-_TOP_KEYS = {"paths", "outputs", "models", "monitoring", "batching", "kubernetes"}
-_MODEL_KEYS = {"folder", "policy", "num_versions", "versions", "labels", "batching"}
+_TOP_KEYS = {"paths", "outputs", MODELS_TABLE, "monitoring", "batching", "kubernetes"}
+_MODEL_KEYS = {"folder", "policy", "num_versions", "versions", LABELS_KEY, "batching"}
 _OUTPUT_DEFAULTS = {
     "models_config": "models.config",
     "host_models_config": "models.host.config",
@@ -170,7 +170,7 @@ class _Reader:
             raise self.fail("[paths] container_root", f"{container_root!r} must be absolute (e.g. '/models'): "
                             f"TF Serving refuses relative base paths")
         mapping = PathMapping.of(self.base_dir / paths["host_root"], container_root)
-        models_table = data.get("models")
+        models_table = declared_models(data)
         if not isinstance(models_table, dict) or not models_table:
             raise self.fail("[models]", "declares no model; add a table per model, e.g. [models.my_model] "
                             "policy = \"latest\"")
@@ -195,7 +195,7 @@ class _Reader:
         if not folder or folder.startswith("/") or ".." in parts:
             raise self.fail(f"{where} folder", f"{folder!r} must be a relative path inside host_root (no '..')")
         policy = self.policy(spec, where)
-        labels = spec.get("labels", {})
+        labels = declared_labels(spec)
         if not isinstance(labels, dict):
             raise self.fail(f"{where} labels", "must be a table, e.g. labels = { stable = 3 }")
         checked = []
@@ -301,7 +301,7 @@ def record_versions(declaration: Declaration, model: str, versions: Sequence[int
     if current.policy == pinned and current.label_map == dict(labels):
         return declaration
     document = tomlkit.parse(declaration.source.read_text(encoding="utf-8"))
-    table = document["models"][model]  # type: ignore[index]
+    table = document[MODELS_TABLE][model]  # type: ignore[index]
     if "num_versions" in table:
         del table["num_versions"]
     if table.get("policy") != "specific":
@@ -310,7 +310,7 @@ def record_versions(declaration: Declaration, model: str, versions: Sequence[int
     table["versions"] = list(pinned.versions)
     inline = tomlkit.inline_table()
     inline.update(dict(sorted(labels.items())))
-    table["labels"] = inline
+    table[LABELS_KEY] = inline
     text = tomlkit.dumps(document)
     updated = parse_declaration(text, declaration.source.parent, source=declaration.source)
     write_atomic(declaration.source, text)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tfsk._base.layout import SAVED_MODEL_FILE
 from tfsk._base.messages import ModelConfig, ModelServerConfig
 
 from ._declaration import load_declaration
@@ -145,7 +146,7 @@ def _loadable_policy(base_path: str, policy: VersionPolicy, version: int, labell
             raise LabelPlanError(f"version {version} is not in {base_path!r} ({folder.host_path}; it has "
                                  f"{sorted(found) or 'no version'}); export it first (tfsk export ...)")
         if not found[version].complete:
-            raise LabelPlanError(f"version {version} ({found[version].path}) has no saved_model.pb and would not load; "
+            raise LabelPlanError(f"version {version} ({found[version].path}) has no {SAVED_MODEL_FILE} and would not load; "
                                  f"export a complete version")
     elif check_disk and folder is not None:
         if policy.kind == "latest":

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 
 from google.protobuf import text_format
 
+from tfsk._base import rules
 from tfsk._base.messages import ModelConfig, ModelServerConfig
 
 from ._errors import ConfigError
@@ -15,7 +16,7 @@ from ._policy import VersionPolicy
 from ._textproto import parse_text, read_text, with_header, write_atomic
 
 #: The only platform ``tensorflow_model_server`` knows.
-PLATFORM = "tensorflow"
+PLATFORM = rules.TENSORFLOW_PLATFORM
 #: TF Serving's documented rule for label names (the server itself only refuses '/' and ':').
 LABEL_PATTERN = r"[a-zA-Z0-9_]+"
 _LABEL = re.compile(LABEL_PATTERN)

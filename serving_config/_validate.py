@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from tfsk._base import rules
-from tfsk._base.layout import InvalidNameError, check_model_name
+from tfsk._base.layout import SAVED_MODEL_FILE, InvalidNameError, check_model_name
 from tfsk._base.messages import ModelConfig, ModelServerConfig
 
 from ._disk import ModelFolder, inspect_model_folder
@@ -24,7 +24,6 @@ from ._paths import PathMapping
 from ._policy import VersionPolicy
 
 _ALLOW_FLAG = "--allow_version_labels_for_unavailable_models"
-_MODEL_TYPE_TENSORFLOW = 1  # ModelType.TENSORFLOW (deprecated enum)
 
 
 @dataclass(frozen=True)
@@ -146,7 +145,7 @@ def _check_platform(model: ModelConfig, found: FindingList) -> None:
     if refused is None and platform != PLATFORM:
         refused = rules.route_refusals(model_server_config([model]))[0]
     if refused is None:
-        if model.model_type == _MODEL_TYPE_TENSORFLOW:
+        if model.model_type == rules.MODEL_TYPE_TENSORFLOW:
             found.warning("deprecated-model-type", "model_type",
                           "model_type: TENSORFLOW is deprecated (it still means model_platform \"tensorflow\")",
                           "replace it with model_platform: \"tensorflow\"")
@@ -226,11 +225,11 @@ _LOAD_PROBLEMS = {
                            "remove or rename it (a non-numeric name is ignored)"),
     "version-unreadable": ("cannot be read: TF Serving tries to load it and fails",
                            "let the server's user read it, or delete it"),
-    "version-incomplete": ("has no saved_model.pb: its load fails (by default retried 5 times a minute apart; at "
+    "version-incomplete": (f"has no {SAVED_MODEL_FILE}: its load fails (by default retried 5 times a minute apart; at "
                            "start-up the server then exits)",
                            "export a complete version (tfsk export writes and renames atomically) or delete this "
                            "folder"),
-    "version-corrupt": ("holds a saved_model.pb that is cut short or corrupt (a half-copied version?): its load fails",
+    "version-corrupt": (f"holds a {SAVED_MODEL_FILE} that is cut short or corrupt (a half-copied version?): its load fails",
                         "export it again (tfsk export writes and renames atomically) or delete this folder"),
     "version-session-bundle": ("is an old SessionBundle export, which TF Serving no longer loads",
                                "export it again as a SavedModel"),
@@ -260,7 +259,7 @@ def _report_note(note: rules.Verdict, poll: rules.Poll, folder: ModelFolder, exp
     elif note.rule == "no-versions" and not folder.versions:
         seen = f" (it holds {', '.join(repr(n) for n in folder.other_children[:5])})" if folder.other_children else ""
         hint = ("; it looks like a SavedModel itself: move it into a numeric version folder, e.g. <base_path>/1/"
-                if "saved_model.pb" in folder.other_children else
+                if SAVED_MODEL_FILE in folder.other_children else
                 "; version folders are named by integers (1, 2, ...), names like 'v1' are ignored")
         found.error("no-versions", "base_path",
                     f"{where} holds no numeric version folder{seen}: TF Serving waits forever at start-up, and "

@@ -21,6 +21,7 @@ from typing import Any
 
 from tfsk import __version__, _console
 from tfsk._base import layout
+from tfsk._base.naming import DEFAULT_SIGNATURE
 from tfsk._base.ports import why_port_is_taken
 from tfsk._console import EXIT_NOT_RIGHT, EXIT_OK, CommandError, Progress, emit_json
 
@@ -201,7 +202,7 @@ def _query(server: _Server, models: Sequence[str], report: _Report) -> bool:
             for model in models:
                 facts["available"][model] = version = _wait_available(serving, server, model, deadline)
                 report.line(f"  {model}: version {version} AVAILABLE")
-            signature = serving.metadata(DEMO_COMPOSED).signatures["serving_default"]
+            signature = serving.metadata(DEMO_COMPOSED).signatures[DEFAULT_SIGNATURE]
             rng = np.random.default_rng(0)
             inputs = {name: rng.standard_normal((4, spec.shape[1])).astype(spec.dtype)
                       for name, spec in signature.inputs.items()}

@@ -42,3 +42,30 @@ def test_good_model_names(name):
 def test_bad_model_names(name):
     with pytest.raises(layout.InvalidNameError, match="invalid model name"):
         layout.check_model_name(name)
+
+
+# Names where str.isdigit() (once used by the rollout, the prune and the export precheck) and TF
+# Serving's integer rule disagree: TF Serving serves "+5" and " 5" as version 5 and never a "٣".
+ISDIGIT_DISAGREES = {"+5": 5, " 5": 5, "٣": None, "٣٤": None, "²": None}
+
+
+@pytest.mark.parametrize("name, version", ISDIGIT_DISAGREES.items())
+def test_the_one_version_rule_where_isdigit_differs(name, version):
+    assert name.isdigit() != (version is not None)
+    assert layout.parse_version(name) == version
+
+
+def test_every_reader_of_version_folders_takes_the_one_rule(tmp_path):
+    from tfsk.deploy import _prune
+
+    for name in ["1", "05", *ISDIGIT_DISAGREES, "v2"]:
+        (tmp_path / name).mkdir()
+    expected = [(1, "1"), (5, " 5"), (5, "+5"), (5, "05")]
+    assert [(v.version, v.path.name) for v in layout.list_versions(tmp_path)] == expected
+    assert [(v.version, v.path.name) for v in _prune._versions(tmp_path)] == expected
+
+
+@pytest.mark.parametrize("text, version", [("5", 5), ("05", 5), ("+5", 5), ("٣", None), (" 5", None), ("0", None),
+                                           ("-1", None), ("5x", None)])
+def test_a_version_a_user_names(text, version):
+    assert layout.parse_version_reference(text) == version

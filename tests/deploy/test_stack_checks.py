@@ -133,3 +133,21 @@ def test_stack_check_runs_promtool_on_the_prometheus_config(served_stack_dir):
     data = json.loads(run.stdout)
     assert run.returncode == 1 and not data["tools"]["Prometheus config"]["ok"]
     assert "often" in data["tools"]["Prometheus config"]["output"]
+
+
+@pytest.mark.parametrize("spelling, allowed", [
+    ("--allow_version_labels_for_unavailable_models", True),  # a bare bool flag is true, as in TF Serving
+    ("--allow_version_labels_for_unavailable_models=true", True),
+    ("--allow_version_labels_for_unavailable_models=false", False),
+])
+def test_every_check_reads_the_labels_flag_alike(served_stack_dir, spelling, allowed):
+    # Both checks that read this flag must agree: once a bare flag counted as true for
+    # labels-at-startup and as false for the served config's label check (a label naming a version
+    # not exported yet is an error without the flag, a warning with it).
+    declaration = served_stack_dir / "tfsk.toml"
+    edit(declaration, "num_versions = 2\n", "num_versions = 2\nlabels = { stable = 7 }\n")
+    sc.write_configs(sc.load_declaration(declaration))
+    edit(served_stack_dir / "docker-compose.yml", "--allow_version_labels_for_unavailable_models=true", spelling)
+    reports, _ = check(served_stack_dir)
+    errors = [f for r in reports for f in r.findings if f.severity is sc.Severity.ERROR]
+    assert (not errors) == allowed, [str(f) for f in errors]

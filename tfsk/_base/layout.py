@@ -20,6 +20,8 @@ from pathlib import Path
 __all__ = [
     "ASSETS_EXTRA",
     "LINEAGE_FILE",
+    "SAVED_MODEL_FILE",
+    "SAVED_MODEL_TEXT_FILE",
     "MODEL_NAME_PATTERN",
     "WARMUP_FILE",
     "InvalidNameError",
@@ -27,11 +29,15 @@ __all__ = [
     "check_model_name",
     "list_versions",
     "parse_version",
+    "parse_version_reference",
 ]
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 
+#: The SavedModel graph a version folder holds, in binary or (rarely) text form.
+SAVED_MODEL_FILE = "saved_model.pb"
+SAVED_MODEL_TEXT_FILE = SAVED_MODEL_FILE + "txt"
 #: Folder inside a version that TF Serving ignores for loading but reads warmup records from.
 ASSETS_EXTRA = "assets.extra"
 #: Warmup records, as TF Serving expects them (TFRecord of ``PredictionLog``).
@@ -77,6 +83,13 @@ def parse_version(child_name: str) -> int | None:
     return value
 
 
+def parse_version_reference(text: str) -> int | None:
+    """The version a user names (``part@5``): a name TF Serving parses as a version, at least 1, written
+    without surrounding whitespace; ``None`` otherwise."""
+    version = parse_version(text)
+    return version if version is not None and version >= 1 and text.strip() == text else None
+
+
 @dataclass(frozen=True, order=True)
 class VersionDir:
     """One child of a model folder that TF Serving would take as a version."""
@@ -87,7 +100,7 @@ class VersionDir:
     @property
     def complete(self) -> bool:
         """Whether the folder holds a SavedModel graph (it may still fail to load for other reasons)."""
-        return (self.path / "saved_model.pb").is_file() or (self.path / "saved_model.pbtxt").is_file()
+        return (self.path / SAVED_MODEL_FILE).is_file() or (self.path / SAVED_MODEL_TEXT_FILE).is_file()
 
 
 def list_versions(model_dir: str | os.PathLike[str]) -> list[VersionDir]:

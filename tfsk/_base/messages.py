@@ -14,6 +14,8 @@ A message from TF's generated modules crosses into these classes through its byt
 
 from __future__ import annotations
 
+import enum
+
 from google.protobuf import any_pb2, wrappers_pb2
 
 from .protoschema import EnumSpec, FileSpec, MessageSpec, build_pool, message_class
@@ -29,7 +31,20 @@ __all__ = [
     "SSLConfig",
     "ServableVersionPolicy",
     "TensorProto",
+    "VersionState",
 ]
+
+
+class VersionState(enum.IntEnum):
+    """``ModelVersionStatus.State``: where a version is in its life, as GetModelStatus reports it."""
+
+    UNKNOWN = 0
+    START = 10
+    LOADING = 20
+    AVAILABLE = 30
+    UNLOADING = 40
+    END = 50
+
 
 _DATA_TYPES = {
     "DT_INVALID": 0, "DT_FLOAT": 1, "DT_DOUBLE": 2, "DT_INT32": 3, "DT_UINT8": 4, "DT_INT16": 5, "DT_INT8": 6,
@@ -131,7 +146,7 @@ _SERVING = FileSpec(
         "ModelVersionStatus": MessageSpec(
             fields=[("version", 1, "int64"), ("state", 2, ".tensorflow.serving.ModelVersionStatus.State"),
                     ("status", 3, ".tensorflow.serving.StatusProto")],
-            enums={"State": EnumSpec({"UNKNOWN": 0, "START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 50})},
+            enums={"State": EnumSpec({state.name: state.value for state in VersionState})},
         ),
         "GetModelStatusResponse": MessageSpec([("model_version_status", 1, "repeated .tensorflow.serving.ModelVersionStatus")]),
         "ReloadConfigRequest": MessageSpec([

@@ -10,6 +10,7 @@ names from here, so they cannot drift apart.
 from __future__ import annotations
 
 __all__ = [
+    "DEFAULT_SIGNATURE",
     "HEAD_OUTPUT_NAME",
     "INPUT_SEPARATOR",
     "LINEAGE_OUTPUT",
@@ -21,6 +22,8 @@ __all__ = [
     "part_signature",
 ]
 
+#: The signature TF Serving runs when a request names none (``kDefaultServingSignatureDefKey``).
+DEFAULT_SIGNATURE = "serving_default"
 #: Joins a part name and one of its input or output names in the composed signature.
 INPUT_SEPARATOR = "__"
 #: Prefix of the per-part signatures of a composed model.

@@ -13,6 +13,7 @@ Pure Python and protobuf, no TensorFlow; the only I/O is reading local folders.
 from ._verdict import Verdict, servable_id
 from .config import (
     DEVSERVER_SCHEMES,
+    MODEL_TYPE_TENSORFLOW,
     TENSORFLOW_PLATFORM,
     TF_SERVING_SCHEMES,
     config_list_refusals,
@@ -43,6 +44,7 @@ from .source import Poll, poll_servable, select_versions
 
 __all__ = [
     "DEVSERVER_SCHEMES",
+    "MODEL_TYPE_TENSORFLOW",
     "TENSORFLOW_PLATFORM",
     "TF_SERVING_SCHEMES",
     "Poll",

@@ -16,6 +16,7 @@ from ._verdict import Verdict, servable_id
 
 __all__ = [
     "DEVSERVER_SCHEMES",
+    "MODEL_TYPE_TENSORFLOW",
     "TENSORFLOW_PLATFORM",
     "TF_SERVING_SCHEMES",
     "config_list_refusals",

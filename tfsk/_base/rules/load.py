@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+from ..layout import SAVED_MODEL_FILE, SAVED_MODEL_TEXT_FILE
 from ._verdict import Verdict, servable_id
 
 __all__ = [
@@ -43,7 +44,7 @@ def missing_saved_model(name: str, path: str) -> Verdict:
     """A version folder without ``saved_model.pb`` / ``saved_model.pbtxt``."""
     return Verdict("version-incomplete", "NOT_FOUND",
                    "Specified file path does not appear to contain a SavedModel bundle (should have a file called "
-                   f"`saved_model.pb`)\nSpecified file path: {path}", name)
+                   f"`{SAVED_MODEL_FILE}`)\nSpecified file path: {path}", name)
 
 
 def tags_not_found(name: str, tags: list[str]) -> Verdict:
@@ -131,10 +132,10 @@ def folder_problem(name: str, version: int, path: str, local: str | os.PathLike[
             return reserve_failed(name, version, "PERMISSION_DENIED", f"{folder}; Permission denied")
     if os.path.exists(os.path.join(local, "export.meta")):
         return Verdict("version-session-bundle", "UNIMPLEMENTED", "Session Bundle is deprecated and removed.", name)
-    pb = os.path.join(local, "saved_model.pb")
-    if not os.path.exists(pb) and not os.path.exists(os.path.join(local, "saved_model.pbtxt")):
+    pb = os.path.join(local, SAVED_MODEL_FILE)
+    if not os.path.exists(pb) and not os.path.exists(os.path.join(local, SAVED_MODEL_TEXT_FILE)):
         return missing_saved_model(name, path)
     if os.path.isfile(pb):
         with open(pb, "rb") as stream:
-            return saved_model_bytes_problem(name, version_path(path, "saved_model.pb"), stream.read())
+            return saved_model_bytes_problem(name, version_path(path, SAVED_MODEL_FILE), stream.read())
     return None
