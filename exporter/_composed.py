@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsk._base.naming import DEFAULT_SIGNATURE as SERVING_DEFAULT
 from tfsk._base.naming import HEAD_OUTPUT_NAME, PART_SIGNATURE_PREFIX
 from tfsk._base.naming import INPUT_SEPARATOR as SEPARATOR
 
@@ -36,7 +37,6 @@ from ._write import write_and_publish
 
 __all__ = ["HEAD_OUTPUT_NAME", "PART_SIGNATURE_PREFIX", "SEPARATOR", "assemble_composed", "export_composed"]
 
-SERVING_DEFAULT = "serving_default"
 
 
 def _concatenation_layout(parts: Sequence[LoadedPart]) -> list[tuple[LoadedPart, str, int]]:

@@ -154,7 +154,7 @@ def _newest_readable(model_dir: Path) -> tuple[int, dict[str, SignatureSpec], di
         try:
             return found.version, read_signatures(found.path), read_lineage(found.path)
         except Exception as error:  # a corrupt neighbour is no contract; say so and look further back
-            logger.warning("not comparing with %s: its saved_model.pb is unreadable (%s)", found.path, error)
+            logger.warning("not comparing with %s: its %s is unreadable (%s)", found.path, layout.SAVED_MODEL_FILE, error)
     return None
 
 

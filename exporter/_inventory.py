@@ -46,11 +46,11 @@ class ModelInfo:
 
 def _version_info(found: layout.VersionDir) -> VersionInfo:
     if not found.complete:
-        return VersionInfo(found.version, found.path, problem="no saved_model.pb: TF Serving would fail to load it")
+        return VersionInfo(found.version, found.path, problem=f"no {layout.SAVED_MODEL_FILE}: TF Serving would fail to load it")
     try:
         signatures = read_signatures(found.path)
     except Exception as error:  # a corrupt graph is reported, not fatal to the listing
-        return VersionInfo(found.version, found.path, problem=f"unreadable saved_model.pb: {error}")
+        return VersionInfo(found.version, found.path, problem=f"unreadable {layout.SAVED_MODEL_FILE}: {error}")
     return VersionInfo(found.version, found.path, signatures, read_lineage(found.path))
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from tfsk._base.naming import DEFAULT_SIGNATURE as SERVING_DEFAULT
+
 from ._errors import check_name
 from ._examples import Examples, normalize_examples, synthesize_examples
 from ._keras_file import store_keras_model
@@ -23,7 +25,6 @@ from ._write import write_and_publish
 
 __all__ = ["PART_FILE", "export_part"]
 
-SERVING_DEFAULT = "serving_default"
 #: The part's Keras model in a part version's ``assets.extra/`` (``load_composed`` trains it again).
 PART_FILE = "tfsk_part.keras"
 

@@ -11,6 +11,7 @@ from typing import Any
 import tensorflow as tf
 
 from tfsk._base import layout
+from tfsk._base.naming import DEFAULT_SIGNATURE
 
 from ._errors import ExportError, PartNotFoundError, check_name
 from ._lineage import read_lineage
@@ -104,10 +105,10 @@ def load_part(parts_base: str | os.PathLike[str], ref: PartRef) -> LoadedPart:
         loaded = tf.saved_model.load(str(found.path))
     except Exception as error:
         raise ExportError(f"part {ref.name}@{found.version} at {found.path} does not load: {error}") from error
-    signature = loaded.signatures.get("serving_default")
+    signature = loaded.signatures.get(DEFAULT_SIGNATURE)
     if signature is None:
         raise ExportError(
-            f"part {ref.name}@{found.version} has no 'serving_default' signature "
+            f"part {ref.name}@{found.version} has no '{DEFAULT_SIGNATURE}' signature "
             f"(it has {sorted(loaded.signatures)}); export it with 'tfsk export part'"
         )
     inputs = {k: _spec(v) for k, v in signature.structured_input_signature[1].items()}

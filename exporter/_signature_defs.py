@@ -7,6 +7,8 @@ from pathlib import Path
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from tfsk._base import layout
+
 from ._specs import SignatureSpec, TensorSpecInfo
 
 __all__ = ["PREDICT_METHOD", "read_signatures", "signature_spec"]
@@ -38,7 +40,7 @@ def serving_signature_defs(meta_graph: meta_graph_pb2.MetaGraphDef) -> dict[str,
 def read_signatures(version_dir: Path) -> dict[str, SignatureSpec]:
     """Signatures of the ``serve`` MetaGraph in ``version_dir/saved_model.pb``, without loading it."""
     saved_model = saved_model_pb2.SavedModel()
-    saved_model.ParseFromString((Path(version_dir) / "saved_model.pb").read_bytes())
+    saved_model.ParseFromString((Path(version_dir) / layout.SAVED_MODEL_FILE).read_bytes())
     for meta_graph in saved_model.meta_graphs:
         if SERVE_TAG in meta_graph.meta_info_def.tags:
             return {k: signature_spec(v) for k, v in sorted(serving_signature_defs(meta_graph).items())}

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 import tensorflow as tf
 
-from tfsk._base.naming import MAX_WARMUP_RECORDS
+from tfsk._base.naming import DEFAULT_SIGNATURE, MAX_WARMUP_RECORDS
 
 from ._errors import VerificationError
 from ._signature_defs import (
@@ -139,7 +139,7 @@ def verify_saved_model(
 
         for number, record in enumerate(records, 1):
             request = record.predict_log.request
-            name = request.model_spec.signature_name or "serving_default"
+            name = request.model_spec.signature_name or DEFAULT_SIGNATURE
             try:
                 _run(session, signatures[name], {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
             except Exception as error:
