@@ -3,6 +3,10 @@
 The request's examples become one DT_STRING tensor of serialized ``tf.Example``s (with a context,
 each element is context + example, which protobuf reads as a merge) fed to the signature's
 ``inputs`` tensor; results are checked and shaped as ``classifier.cc`` / ``regressor.cc`` do.
+Requests are read from their wire bytes and answers written as wire bytes (:mod:`._examples`),
+so a million small examples cost about what they weigh, and what the feed takes is charged to
+the request's budget (``--max_request_tensor_bytes``) before it is built. The message forms
+(REST, warmup) go through the same code.
 """
 
 from __future__ import annotations
@@ -13,18 +17,29 @@ import numpy as np
 from tensorflow_serving.apis import (
     classification_pb2,
     inference_pb2,
-    input_pb2,
     regression_pb2,
 )
 
 from tfsk._base.dtypes import DataType
 
+from ._examples import (
+    ExampleSpans,
+    ExamplesRequest,
+    feed_costs,
+    fixed_width_feed,
+    object_feed,
+    read_examples_request,
+    regression_result_bytes,
+    scores_result_bytes,
+    wrap,
+)
 from ._limits import DEFAULT_MAX_REQUEST_TENSOR_BYTES, RequestBudget, answer_nbytes
 from ._predict import DEFAULT_SIGNATURE, response_model_spec
 from ._servable import Servable
 from ._status import StatusError
 
-__all__ = ["CLASSIFY_METHOD", "REGRESS_METHOD", "run_classify", "run_multi_inference", "run_regress"]
+__all__ = ["CLASSIFY_METHOD", "REGRESS_METHOD", "classify_bytes", "multi_inference_bytes", "regress_bytes",
+           "run_classify", "run_multi_inference", "run_regress"]
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
@@ -37,28 +52,21 @@ def _shape_text(array: np.ndarray) -> str:
     return "[" + ",".join(str(d) for d in array.shape) + "]"
 
 
-def serialized_examples(request_input: input_pb2.Input, budget: RequestBudget) -> np.ndarray:
-    """The DT_STRING tensor TF Serving feeds; its size is checked against ``budget`` before it is built."""
-    kind = request_input.WhichOneof("kind")
-    context = b""
-    if kind == "example_list":
-        examples = request_input.example_list.examples
-    elif kind == "example_list_with_context":
-        examples = request_input.example_list_with_context.examples
-        context = request_input.example_list_with_context.context.SerializeToString()
-    else:
-        examples = []
-    if not examples:
+def serialized_examples(request: ExamplesRequest, budget: RequestBudget, *, objects: bool = False) -> np.ndarray:
+    """The DT_STRING tensor TF Serving feeds; what it takes is checked against ``budget`` before it is built.
+
+    Fixed-width bytes (``S``) where they can carry the examples and cost less than a bytes object
+    each; bytes objects otherwise, and when ``objects`` (the batching session concatenates feeds of
+    one dtype).
+    """
+    spans: ExampleSpans = request.examples
+    if request.kind is None or not spans.count:
         raise StatusError.invalid_argument("Input is empty.")
-    budget.examples(len(examples), len(context))
-    array = np.empty(len(examples), dtype=object)
-    sent = len(context)
-    for index, example in enumerate(examples):
-        serialized = example.SerializeToString()
-        sent += len(serialized)
-        array[index] = context + serialized
-    budget.sent += sent
-    return array
+    tensor, as_objects, fixed = feed_costs(spans)
+    use_fixed = not objects and fixed is not None and fixed <= as_objects
+    sent = int(spans.lengths().sum()) + len(spans.context)
+    budget.examples(spans.count, len(spans.context), sent, tensor + (fixed if use_fixed else as_objects))
+    return fixed_width_feed(spans) if use_fixed else object_feed(spans)
 
 
 def _classify_checks(signature: Any, method_name_check: bool) -> None:
@@ -98,8 +106,7 @@ def classification_bytes(outputs: Any) -> int:
     return entries * _CLASS_ENTRY_BYTES + answer_nbytes(value for value in outputs if value.dtype.kind in "OS")
 
 
-def _classifications(count: int, classes: np.ndarray | None, scores: np.ndarray | None,
-                     result: classification_pb2.ClassificationResult) -> None:
+def _check_classifications(count: int, classes: np.ndarray | None, scores: np.ndarray | None) -> None:
     for name, value, dtype in (("classes", classes, DataType.DT_STRING), ("scores", scores, DataType.DT_FLOAT)):
         if value is None:
             continue
@@ -114,6 +121,16 @@ def _classifications(count: int, classes: np.ndarray | None, scores: np.ndarray 
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
         raise StatusError.invalid_argument(
             f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}")
+
+
+def _classification_result(count: int, classes: np.ndarray | None, scores: np.ndarray | None) -> Any:
+    """A ClassificationResult's bytes: written from the scores when there are no labels, else as messages."""
+    _check_classifications(count, classes, scores)
+    if classes is None and scores is not None:
+        written = scores_result_bytes(scores)
+        if written is not None:
+            return written
+    result = classification_pb2.ClassificationResult()
     width = (classes if classes is not None else scores).shape[1]
     for row in range(count):
         classification = result.classifications.add()
@@ -123,9 +140,11 @@ def _classifications(count: int, classes: np.ndarray | None, scores: np.ndarray 
                 entry.label = bytes(classes[row, column]).decode("utf-8", errors="replace")
             if scores is not None:
                 entry.score = float(scores[row, column])
+    return result.SerializeToString()
 
 
-def _regressions(count: int, values: np.ndarray, result: regression_pb2.RegressionResult) -> None:
+def _regression_result(count: int, values: np.ndarray) -> Any:
+    """A RegressionResult's bytes, one Regression per example."""
     if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
         raise StatusError.invalid_argument(
             f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {_shape_text(values)}")
@@ -134,8 +153,16 @@ def _regressions(count: int, values: np.ndarray, result: regression_pb2.Regressi
     if values.dtype != np.float32:
         got = f"DT_{'DOUBLE' if values.dtype == np.float64 else str(values.dtype).upper()}"
         raise StatusError.invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {got}")
-    for value in values.reshape(count):
-        result.regressions.add().value = float(value)
+    return regression_result_bytes(values)
+
+
+def _spec(name: str, signature_name: str, version: int) -> bytes:
+    return response_model_spec(name, signature_name, version).SerializeToString()
+
+
+def _message(*fields: tuple[int, Any]) -> bytes:
+    """Length-delimited fields (key byte, payload) joined: a message's bytes."""
+    return b"".join(piece for tag, payload in fields for piece in wrap(tag, payload))
 
 
 def _signature(servable: Servable, name: str, not_found: str) -> Any:
@@ -145,42 +172,43 @@ def _signature(servable: Servable, name: str, not_found: str) -> Any:
     return signature
 
 
-def run_classify(servable: Servable, request: classification_pb2.ClassificationRequest, *,
-                 method_name_check: bool = False,
-                 max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> classification_pb2.ClassificationResponse:
+def classify_bytes(servable: Servable, request: ExamplesRequest, *, method_name_check: bool = False,
+                   max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> bytes:
+    """Classify: the serialized ClassificationResponse (result = 1, model_spec = 2)."""
     name = request.model_spec.signature_name
     signature = _signature(servable, name, "No signature was found with the name: ")
     _classify_checks(signature, method_name_check)
     budget = RequestBudget(max_tensor_bytes)
-    examples = serialized_examples(request.input, budget)
+    examples = serialized_examples(request, budget, objects=servable.batching is not None)
+    count = len(examples)
     aliases = [a for a in ("classes", "scores") if a in signature.outputs]
     values = dict(zip(aliases, servable.run({signature.inputs["inputs"].name: examples},
                                             [signature.outputs[a].name for a in aliases])))
+    del examples
     budget.answer_bytes(classification_bytes(values.values()))
-    response = classification_pb2.ClassificationResponse()
-    _classifications(len(examples), values.get("classes"), values.get("scores"), response.result)
-    response.model_spec.CopyFrom(response_model_spec(request.model_spec.name, name, servable.version))
-    return response
+    result = _classification_result(count, values.get("classes"), values.get("scores"))
+    return _message((0x0A, result), (0x12, _spec(request.model_spec.name, name, servable.version)))
 
 
-def run_regress(servable: Servable, request: regression_pb2.RegressionRequest, *,
-                method_name_check: bool = False,
-                max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> regression_pb2.RegressionResponse:
+def regress_bytes(servable: Servable, request: ExamplesRequest, *, method_name_check: bool = False,
+                  max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> bytes:
+    """Regress: the serialized RegressionResponse (result = 1, model_spec = 2)."""
     name = request.model_spec.signature_name
     signature = _signature(servable, name, "No signature was found with the name: ")
     _regress_checks(signature, method_name_check)
     budget = RequestBudget(max_tensor_bytes)
-    examples = serialized_examples(request.input, budget)
+    examples = serialized_examples(request, budget, objects=servable.batching is not None)
+    count = len(examples)
     (values,) = servable.run({signature.inputs["inputs"].name: examples}, [signature.outputs["outputs"].name])
+    del examples
     budget.answer([values])
-    response = regression_pb2.RegressionResponse()
-    _regressions(len(examples), values, response.result)
-    response.model_spec.CopyFrom(response_model_spec(request.model_spec.name, name, servable.version))
-    return response
+    result = _regression_result(count, values)
+    return _message((0x0A, result), (0x12, _spec(request.model_spec.name, name, servable.version)))
 
 
-def run_multi_inference(servable: Servable, request: inference_pb2.MultiInferenceRequest, *,
-                        max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> inference_pb2.MultiInferenceResponse:
+def multi_inference_bytes(servable: Servable, request: ExamplesRequest, *,
+                          max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> bytes:
+    """MultiInference: the serialized MultiInferenceResponse (results = 1, in task order)."""
     model_name = request.tasks[0].model_spec.name
     seen: set[str] = set()
     plans = []
@@ -207,17 +235,40 @@ def run_multi_inference(servable: Servable, request: inference_pb2.MultiInferenc
     if len(input_names) != 1:
         raise StatusError.invalid_argument("Input tensor must be the same for all Signatures.")
     budget = RequestBudget(max_tensor_bytes)
-    examples = serialized_examples(request.input, budget)
+    examples = serialized_examples(request, budget, objects=servable.batching is not None)
+    count = len(examples)
     fetches = sorted({signature.outputs[a].name for _, _, signature, aliases in plans for a in aliases})
     values = dict(zip(fetches, servable.run({input_names.pop(): examples}, fetches)))
+    del examples
     budget.answer_bytes(classification_bytes(values.values()))
-    response = inference_pb2.MultiInferenceResponse()
+    results = []
     for task, name, signature, aliases in plans:
-        result = response.results.add()
-        result.model_spec.CopyFrom(response_model_spec(task.model_spec.name, name, servable.version))
         outputs = {a: values[signature.outputs[a].name] for a in aliases}
-        if task.method_name == CLASSIFY_METHOD:
-            _classifications(len(examples), outputs.get("classes"), outputs.get("scores"), result.classification_result)
+        spec = (0x0A, _spec(task.model_spec.name, name, servable.version))
+        if task.method_name == CLASSIFY_METHOD:  # InferenceResult: classification_result = 2, regression_result = 3
+            result = (0x12, _classification_result(count, outputs.get("classes"), outputs.get("scores")))
         else:
-            _regressions(len(examples), outputs["outputs"], result.regression_result)
-    return response
+            result = (0x1A, _regression_result(count, outputs["outputs"]))
+        results.append((0x0A, _message(spec, result)))
+    return _message(*results)
+
+
+def _read(request: Any, multi: bool = False) -> ExamplesRequest:
+    return read_examples_request(request.SerializeToString(), multi=multi)
+
+
+def run_classify(servable: Servable, request: classification_pb2.ClassificationRequest,
+                 **options: Any) -> classification_pb2.ClassificationResponse:
+    """Classify on a request message (REST, warmup): the same path as the wire bytes."""
+    return classification_pb2.ClassificationResponse.FromString(classify_bytes(servable, _read(request), **options))
+
+
+def run_regress(servable: Servable, request: regression_pb2.RegressionRequest,
+                **options: Any) -> regression_pb2.RegressionResponse:
+    return regression_pb2.RegressionResponse.FromString(regress_bytes(servable, _read(request), **options))
+
+
+def run_multi_inference(servable: Servable, request: inference_pb2.MultiInferenceRequest,
+                        **options: Any) -> inference_pb2.MultiInferenceResponse:
+    return inference_pb2.MultiInferenceResponse.FromString(
+        multi_inference_bytes(servable, _read(request, multi=True), **options))

@@ -29,8 +29,6 @@ __all__ = ["DEFAULT_MAX_REQUEST_TENSOR_BYTES", "RequestBudget", "answer_nbytes"]
 
 logger = logging.getLogger(__name__)
 FLAG = "--max_request_tensor_bytes"
-# A serialized tf.Example fed as one string element: its reference and the bytes object's header.
-_EXAMPLE_OVERHEAD = 8 + 33
 
 
 def answer_nbytes(arrays: Iterable[np.ndarray]) -> int:
@@ -87,17 +85,26 @@ class RequestBudget:
             logger.info("input %s refused as TensorFlow would: %s", alias, error)
             raise StatusError.invalid_argument(f"tensor parsing error: {alias}") from None
 
-    def examples(self, count: int, context_bytes: int) -> None:
-        """Before serializing ``count`` examples, each fed with a ``context_bytes`` context in front."""
-        extra = count * (_EXAMPLE_OVERHEAD + context_bytes)
-        if self._over(extra):
-            context = f", each with the {context_bytes}-byte context in front as TF Serving feeds them," if context_bytes else ""
+    def examples(self, count: int, context_bytes: int, sent: int, cost: int) -> None:
+        """Before the tensor of ``count`` serialized examples is built: ``sent`` bytes of them came in the
+        request, a ``context_bytes`` context goes in front of each, and building the feed takes ``cost`` bytes."""
+        extra = count * context_bytes  # made from nothing the request sent: refused as an expansion
+        if context_bytes and self._over(extra):
             raise StatusError.invalid_argument(
-                f"the request's {count} examples{context} would take {extra} bytes beyond what it sent; a request "
-                f"may make the devserver create at most {self.limit} bytes beyond what it sent ({FLAG}={self.limit}). "
-                f"Send fewer examples per request (or a smaller context), or raise {FLAG}"
+                f"the request's {count} examples, each with the {context_bytes}-byte context in front as TF Serving "
+                f"feeds them, would take {extra} bytes beyond what it sent; a request may make the devserver create at "
+                f"most {self.limit} bytes beyond what it sent ({FLAG}={self.limit}). Send fewer examples per request "
+                f"(or a smaller context), or raise {FLAG}"
             )
-        self.made += extra
+        if self._over(cost):  # holding what was sent, as TensorFlow's strings: refused like an answer too large
+            raise StatusError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the request's {count} examples would take {cost} bytes as the tensor of serialized tf.Examples fed to "
+                f"the model, more than the limit of {self.limit} ({FLAG}={self.limit}); send fewer examples per "
+                f"request, or raise {FLAG}",
+            )
+        self.sent += sent
+        self.made += cost
 
     def answer(self, arrays: Iterable[np.ndarray]) -> None:
         """Before encoding: the answer's tensors may take at most what the request sent plus the limit."""

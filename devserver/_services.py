@@ -31,7 +31,8 @@ from tfsk._base.wire import IN_PLACE_FROM, InPlacePredictRequest, read_predict_r
 
 from ._core import ServerCore
 from ._flags import DEFAULT_MAX_REQUEST_TENSOR_BYTES
-from ._inference import run_classify, run_multi_inference, run_regress
+from ._examples import ExamplesRequest, read_examples_request
+from ._inference import classify_bytes, multi_inference_bytes, regress_bytes, run_classify, run_regress
 from ._metrics import metric_value, record_request, record_runtime_latency
 from ._predict import predict_outputs, predict_response_bytes, run_predict
 from ._status import StatusError, grpc_message
@@ -68,7 +69,10 @@ def _reports_errors(method: Handler) -> Handler:
 
 
 def _require_model_spec(request: Any) -> None:
-    if not isinstance(request, InPlacePredictRequest) and not request.HasField("model_spec"):  # read in place: has one
+    if isinstance(request, InPlacePredictRequest):  # read in place only with one
+        return
+    present = request.has_model_spec if isinstance(request, ExamplesRequest) else request.HasField("model_spec")
+    if not present:
         raise StatusError.invalid_argument("Missing ModelSpec")
 
 
@@ -140,8 +144,8 @@ def read_predict_request_bytes(data: bytes) -> Any:
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """TF Serving's PredictionService. Register it with ``add_to_server``: Predict takes and gives
-    wire bytes (the request read in place, the answer written once from the output arrays)."""
+    """TF Serving's PredictionService. Register it with ``add_to_server``: Predict, Classify, Regress
+    and MultiInference take and give wire bytes (requests read in place, answers written once)."""
 
     def __init__(self, core: ServerCore, *, tensor_content: bool, method_name_check: bool,
                  max_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> None:
@@ -151,11 +155,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._max_tensor_bytes = max_tensor_bytes  # --max_request_tensor_bytes
 
     def add_to_server(self, server: grpc.Server) -> None:
-        # Generic handlers are asked in the order they were added: Predict's wire-bytes handler
-        # first, the generated handler (protobuf messages) for every other method.
-        predict = grpc.unary_unary_rpc_method_handler(self.predict_wire_bytes)
+        # Generic handlers are asked in the order they were added: the wire-bytes handlers first,
+        # the generated handler (protobuf messages) for every other method.
+        wire = {name: grpc.unary_unary_rpc_method_handler(handler) for name, handler in (
+            ("Predict", self.predict_wire_bytes), ("Classify", self.classify_wire_bytes),
+            ("Regress", self.regress_wire_bytes), ("MultiInference", self.multi_inference_wire_bytes))}
         server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
-            "tensorflow.serving.PredictionService", {"Predict": predict})])
+            "tensorflow.serving.PredictionService", wire)])
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self, server)
 
     def predict_wire_bytes(self, data: bytes, context: grpc.ServicerContext) -> bytes:
@@ -164,6 +170,23 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         except DecodeError:  # what gRPC itself answers for unparsable bytes (TF Serving's C++ gRPC: INTERNAL too)
             context.abort(grpc.StatusCode.INTERNAL, "Exception deserializing request!")
         return self.Predict(request, context)
+
+    def _examples_wire_bytes(self, data: bytes, context: grpc.ServicerContext, method: Callable[..., Any],
+                             multi: bool = False) -> bytes:
+        try:
+            request = read_examples_request(data, multi=multi)
+        except DecodeError:  # as gRPC answers bytes its deserializer refuses (see predict_wire_bytes)
+            context.abort(grpc.StatusCode.INTERNAL, "Exception deserializing request!")
+        return method(request, context)  # type: ignore[no-any-return]
+
+    def classify_wire_bytes(self, data: bytes, context: grpc.ServicerContext) -> bytes:
+        return self._examples_wire_bytes(data, context, self.Classify)
+
+    def regress_wire_bytes(self, data: bytes, context: grpc.ServicerContext) -> bytes:
+        return self._examples_wire_bytes(data, context, self.Regress)
+
+    def multi_inference_wire_bytes(self, data: bytes, context: grpc.ServicerContext) -> bytes:
+        return self._examples_wire_bytes(data, context, self.MultiInference, multi=True)
 
     @_reports_errors
     def Predict(self, request: Any, context: grpc.ServicerContext) -> bytes:
@@ -180,21 +203,21 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
         _require_model_spec(request)
         with self._core.resolve(request.model_spec) as servable:
-            return run_inference(servable, "Classify", request, method_name_check=self._method_name_check,
-                                 max_tensor_bytes=self._max_tensor_bytes)
+            return run_inference(servable, "Classify", request, run=classify_bytes,
+                                 method_name_check=self._method_name_check, max_tensor_bytes=self._max_tensor_bytes)
 
     @_reports_errors
     def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
         _require_model_spec(request)
         with self._core.resolve(request.model_spec) as servable:
-            return run_inference(servable, "Regress", request, method_name_check=self._method_name_check,
-                                 max_tensor_bytes=self._max_tensor_bytes)
+            return run_inference(servable, "Regress", request, run=regress_bytes,
+                                 method_name_check=self._method_name_check, max_tensor_bytes=self._max_tensor_bytes)
 
     @_reports_errors
     def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
         spec = request.tasks[0].model_spec if request.tasks else model_pb2.ModelSpec()
         with self._core.resolve(spec) as servable:
-            return run_multi_inference(servable, request, max_tensor_bytes=self._max_tensor_bytes)
+            return multi_inference_bytes(servable, request, max_tensor_bytes=self._max_tensor_bytes)
 
     @_reports_errors
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
