@@ -1,6 +1,8 @@
-"""What hostile and large Predict requests cost the devserver in memory: the real server process's
+"""What hostile and large requests cost the devserver in memory: the real server process's
 peak (VmHWM, reset before each case through /proc/PID/clear_refs) and resident memory a moment
 after the answer (VmRSS), from /proc/PID/status, next to the request's and the answer's sizes.
+Predict cases on the demo models; Classify/Regress cases on half_plus_two (the tests' model)
+with a million or ten million small tf.Examples (``x: 1.5``, 19 bytes each on the wire).
 Writes benchmarks/results/memory[-LABEL].json.
 
     .venv/bin/python benchmarks/bench_memory.py [--tree DIR --label before] [--cases a,b]
@@ -43,6 +45,19 @@ def shadow(tree: Path) -> Path:
     return root
 
 
+def build_half_plus_two(base: Path) -> Path:
+    """half_plus_two/00000123, built as the tests build it (tests/devserver/conftest.py)."""
+    import importlib.util
+
+    target = base / "half_plus_two"
+    if not target.exists():
+        spec = importlib.util.spec_from_file_location("half_plus", REPO / "tests" / "devserver" / "conftest.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.build_half_plus(target / "00000123", 0.5, 2.0, 3.0)
+    return target
+
+
 class Server:
     def __init__(self, tree: Path, base: Path, flags: list[str]) -> None:
         import grpc
@@ -55,7 +70,9 @@ class Server:
         config = Path(self.log.name).with_suffix(".config")
         config.write_text("model_config_list {\n" + "".join(
             f'  config {{ name: "{name}" base_path: "{base / name}" model_platform: "tensorflow" }}\n'
-            for name in ("tower_a", "composed")) + "}\n")
+            for name in ("tower_a", "composed")) +
+            f'  config {{ name: "default" base_path: "{build_half_plus_two(base)}" model_platform: "tensorflow" }}\n'
+            "}\n")
         # `python -m` puts the working directory first on sys.path: the shadow folder decides which tfsk runs.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tfsk", "serve", f"--port={self.port}", f"--model_config_file={config}", *flags],
@@ -73,9 +90,9 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(Path(self.log.name).read_text())
             try:
-                request = get_model_status_pb2.GetModelStatusRequest()
-                request.model_spec.name = "composed"
-                if stub.GetModelStatus(request, timeout=2).model_version_status[0].state == 30:
+                states = [stub.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(model_spec={"name": name}),
+                                              timeout=2).model_version_status[0].state for name in ("composed", "default")]
+                if states == [30, 30]:
                     return
             except Exception:  # noqa: BLE001 - not up yet
                 pass
@@ -135,42 +152,69 @@ def zeros_request():
     return request
 
 
-# name -> (request builder, concurrent copies, peak expected before the fix, for the skip rule)
+def examples_request(signature: str, megabytes: int) -> bytes:
+    """A Classification/RegressionRequest (same fields) on ``default``, its example_list one small
+    Example repeated until the request is ``megabytes`` MB: built as bytes, since a message with
+    ten million Examples would take the client gigabytes."""
+    from tensorflow.core.example import example_pb2
+    from tensorflow_serving.apis import model_pb2
+
+    from tfsk._base.packed import length_delimited
+
+    example = example_pb2.Example()
+    example.features.feature["x"].float_list.value.append(1.5)
+    one = length_delimited(1, example.SerializeToString())  # ExampleList.examples = 1
+    spec = model_pb2.ModelSpec(name="default", signature_name=signature).SerializeToString()
+    examples = one * (megabytes * 1_000_000 // len(one))
+    # model_spec = 1, input = 2 { example_list = 1 { examples } }
+    return length_delimited(1, spec) + length_delimited(2, length_delimited(1, examples))
+
+
+# name -> (method, request builder (a message or its bytes), concurrent copies, peak expected before the fix,
+# for the skip rule)
 CASES = {
-    "zeros_40_bytes": (zeros_request, 1, 7 * GB),
-    "zeros_40_bytes_x4": (zeros_request, 4, 26 * GB),
-    "one_float_val_1M_rows": (lambda: composed_request(1_000_000, typed=True), 1, 4 * GB),
-    "valid_200MB": (lambda: composed_request(2_000_000, typed=False), 1, 11.5 * GB),
+    "zeros_40_bytes": ("Predict", zeros_request, 1, 7 * GB),
+    "zeros_40_bytes_x4": ("Predict", zeros_request, 4, 26 * GB),
+    "one_float_val_1M_rows": ("Predict", lambda: composed_request(1_000_000, typed=True), 1, 4 * GB),
+    "valid_200MB": ("Predict", lambda: composed_request(2_000_000, typed=False), 1, 11.5 * GB),
+    "regress_examples_20MB": ("Regress", lambda: examples_request("regress_x_to_y", 20), 1, 0.7 * GB),
+    "classify_examples_20MB": ("Classify", lambda: examples_request("classify_x_to_y", 20), 1, 0.8 * GB),
+    "regress_examples_200MB": ("Regress", lambda: examples_request("regress_x_to_y", 200), 1, 6.5 * GB),
+    "classify_examples_200MB": ("Classify", lambda: examples_request("classify_x_to_y", 200), 1, 7.5 * GB),
 }
 
 
 def run_case(server: Server, name: str) -> dict:
     import grpc
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    build, copies, _ = CASES[name]
+    method, build, copies, _ = CASES[name]
     request = build()
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(server.channel)
+    request = request if isinstance(request, bytes) else request.SerializeToString()
+    # Bytes in, bytes out: the client parses nothing, so its own memory stays out of the way.
+    call_bytes = server.channel.unary_unary(f"/tensorflow.serving.PredictionService/{method}")
 
     def call(_: int) -> tuple[str, int, str]:
         try:
-            return "OK", stub.Predict(request, timeout=600).ByteSize(), ""
+            return "OK", len(call_bytes(request, timeout=600)), ""
         except grpc.RpcError as error:
             return error.code().name, 0, (error.details() or "")[:300]
 
     time.sleep(1)
     server.reset_peak()
     before = server.status("VmRSS")
+    began = time.perf_counter()
     with ThreadPoolExecutor(copies) as pool:
         answers = list(pool.map(call, range(copies)))
+    seconds = time.perf_counter() - began
     time.sleep(2)  # let the allocator hand back what it frees
     peak, after = server.status("VmHWM"), server.status("VmRSS")
     code, answer_bytes, message = answers[0]
-    request_bytes = request.ByteSize()
-    return {"copies": copies, "request_bytes": request_bytes, "code": code, "answer_bytes": answer_bytes,
+    request_bytes = len(request)
+    return {"method": method, "seconds": seconds, "copies": copies, "request_bytes": request_bytes, "code": code, "answer_bytes": answer_bytes,
             "message": message, "rss_before": before, "peak": peak, "rss_after": after,
             "peak_growth": peak - before, "held_after": after - before,
             "peak_growth_per_payload_byte": (peak - before) / max(request_bytes + answer_bytes, 1),
+            "peak_growth_per_request_byte": (peak - before) / max(request_bytes, 1),
             "codes": [a[0] for a in answers]}
 
 
@@ -189,7 +233,7 @@ def main() -> None:
     try:
         idle = server.status("VmRSS")
         for name in args.cases.split(","):
-            expected = CASES[name][2] if args.tree.resolve() != REPO else 0
+            expected = CASES[name][3] if args.tree.resolve() != REPO else 0
             if expected and available() < expected + 3 * GB:
                 results[name] = {"skipped": f"needs ~{expected / GB:.0f} GB, {available() / GB:.1f} GB available"}
             elif server.process.poll() is not None:
@@ -201,13 +245,15 @@ def main() -> None:
     finally:
         server.stop()
     print(f"tree {args.tree}  idle RSS {idle / GB:.2f} GB")
-    print(f"{'case':<24}{'request':>11}{'answer':>11}{'code':>20}{'peak GB':>9}{'after GB':>10}{'growth/payload':>16}")
+    print(f"{'case':<26}{'request':>11}{'answer':>11}{'code':>20}{'peak GB':>9}{'after GB':>10}{'growth/payload':>16}"
+          f"{'growth/request':>16}{'seconds':>9}")
     for name, entry in results.items():
         if "skipped" in entry:
-            print(f"{name:<24}skipped: {entry['skipped']}")
+            print(f"{name:<26}skipped: {entry['skipped']}")
             continue
-        print(f"{name:<24}{entry['request_bytes']:>11}{entry['answer_bytes']:>11}{entry['code']:>20}"
-              f"{entry['peak'] / GB:>9.2f}{entry['rss_after'] / GB:>10.2f}{entry['peak_growth_per_payload_byte']:>16.1f}")
+        print(f"{name:<26}{entry['request_bytes']:>11}{entry['answer_bytes']:>11}{entry['code']:>20}"
+              f"{entry['peak'] / GB:>9.2f}{entry['rss_after'] / GB:>10.2f}{entry['peak_growth_per_payload_byte']:>16.1f}"
+              f"{entry['peak_growth_per_request_byte']:>16.1f}{entry['seconds']:>9.1f}")
     path = write_results("memory" + (f"-{args.label}" if args.label else ""),
                          {"tree": str(args.tree), "flags": args.flag, "idle_rss": idle, "cases": results})
     print(f"results written to {path}")

@@ -31,6 +31,7 @@ from ._examples import (
     read_examples_request,
     regression_result_bytes,
     scores_result_bytes,
+    small_feed_cost,
     wrap,
 )
 from ._limits import DEFAULT_MAX_REQUEST_TENSOR_BYTES, RequestBudget, answer_nbytes
@@ -62,11 +63,19 @@ def serialized_examples(request: ExamplesRequest, budget: RequestBudget, *, obje
     spans: ExampleSpans = request.examples
     if request.kind is None or not spans.count:
         raise StatusError.invalid_argument("Input is empty.")
+    if spans.items is not None:  # a small request, parsed: its examples are bytes objects already
+        sent = sum(len(item) for item in spans.items)
+        budget.examples(spans.count, len(spans.context), sent - spans.count * len(spans.context), small_feed_cost(spans.items))
+        feed = np.empty(spans.count, dtype=object)
+        feed[:] = spans.items
+        return feed
     tensor, as_objects, fixed = feed_costs(spans)
     use_fixed = not objects and fixed is not None and fixed <= as_objects
     sent = int(spans.lengths().sum()) + len(spans.context)
     budget.examples(spans.count, len(spans.context), sent, tensor + (fixed if use_fixed else as_objects))
-    return fixed_width_feed(spans) if use_fixed else object_feed(spans)
+    feed = fixed_width_feed(spans) if use_fixed else object_feed(spans)
+    spans.clear()  # the offsets go before the model runs
+    return feed
 
 
 def _classify_checks(signature: Any, method_name_check: bool) -> None:
