@@ -5,12 +5,14 @@ Predict cases on the demo models; Classify/Regress cases on half_plus_two (the t
 with a million or ten million small tf.Examples (``x: 1.5``, 19 bytes each on the wire).
 Writes benchmarks/results/memory[-LABEL].json.
 
-    .venv/bin/python benchmarks/bench_memory.py [--tree DIR --label before] [--cases a,b]
+    .venv/bin/python benchmarks/bench_memory.py [--tree DIR --label before] [--cases a,b] [--baseline FILE ...]
 
 ``--tree`` serves another source tree laid out like this one (``git archive main | tar -x -C DIR``
 gives the code before a change), so before and after are measured by the same script on the same
 machine. A case whose expected peak does not fit in the memory available now is skipped, and
-said so, rather than pushing the machine into swap or the OOM killer.
+said so, rather than pushing the machine into swap or the OOM killer (so the old code's 200 MB
+cases are best run alone). ``--baseline`` prints the figures of earlier runs (their JSON files,
+e.g. the ``before`` ones) beside this run's, case by case.
 """
 
 from __future__ import annotations
@@ -224,7 +226,15 @@ def main() -> None:
     parser.add_argument("--label", default="", help="suffix of the results file, e.g. before")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES))
     parser.add_argument("--flag", action="append", default=[], help="extra devserver flag, e.g. --flag=--max_request_tensor_bytes=0")
+    parser.add_argument("--baseline", type=Path, action="append", default=[],
+                        help="results JSON of another run (e.g. --label before) to print beside this one")
     args = parser.parse_args()
+    import json
+
+    baseline: dict[str, dict] = {}
+    for path in args.baseline:
+        baseline.update({name: entry for name, entry in json.loads(path.read_text())["cases"].items()
+                         if "skipped" not in entry})
 
     work = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     base = export_demo_once(work / "models")
@@ -246,14 +256,17 @@ def main() -> None:
         server.stop()
     print(f"tree {args.tree}  idle RSS {idle / GB:.2f} GB")
     print(f"{'case':<26}{'request':>11}{'answer':>11}{'code':>20}{'peak GB':>9}{'after GB':>10}{'growth/payload':>16}"
-          f"{'growth/request':>16}{'seconds':>9}")
+          f"{'growth/request':>16}{'seconds':>9}" + ("   | baseline: peak GB  growth/request  seconds" if baseline else ""))
     for name, entry in results.items():
         if "skipped" in entry:
             print(f"{name:<26}skipped: {entry['skipped']}")
             continue
         print(f"{name:<26}{entry['request_bytes']:>11}{entry['answer_bytes']:>11}{entry['code']:>20}"
               f"{entry['peak'] / GB:>9.2f}{entry['rss_after'] / GB:>10.2f}{entry['peak_growth_per_payload_byte']:>16.1f}"
-              f"{entry['peak_growth_per_request_byte']:>16.1f}{entry['seconds']:>9.1f}")
+              f"{entry['peak_growth_per_request_byte']:>16.1f}{entry['seconds']:>9.1f}", end="")
+        old = baseline.get(name)
+        print(f"   | {old['code']:>8} {old['peak'] / GB:>6.2f}  {old['peak_growth_per_request_byte']:>14.1f}"
+              f"  {old.get('seconds', float('nan')):>7.1f}" if old else "")
     path = write_results("memory" + (f"-{args.label}" if args.label else ""),
                          {"tree": str(args.tree), "flags": args.flag, "idle_rss": idle, "cases": results})
     print(f"results written to {path}")

@@ -297,6 +297,8 @@ def read_examples_request(data: bytes, *, multi: bool = False) -> ExamplesReques
 # Answers ----------------------------------------------------------------------------------------
 
 def _length_prefix(tag: int, size: int) -> bytes:
+    if size < 0x80:
+        return bytes((tag, size))
     out = bytearray((tag,))
     while size > 0x7F:
         out.append((size & 0x7F) | 0x80)
@@ -427,5 +429,5 @@ def object_feed(spans: ExampleSpans) -> np.ndarray:
 
 def small_feed_cost(items: list[bytes]) -> int:
     """What a feed of these bytes objects takes: TensorFlow's strings, and the array's references."""
-    return sum(_TSTRING + 8 + ((len(item) + _ALIGN) // _ALIGN * _ALIGN if len(item) > _TSTRING_INLINE else 0)
-               for item in items)
+    heap = sum((size + _ALIGN) // _ALIGN * _ALIGN for size in map(len, items) if size > _TSTRING_INLINE)
+    return len(items) * (_TSTRING + 8) + heap

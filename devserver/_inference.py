@@ -64,8 +64,8 @@ def serialized_examples(request: ExamplesRequest, budget: RequestBudget, *, obje
     if request.kind is None or not spans.count:
         raise StatusError.invalid_argument("Input is empty.")
     if spans.items is not None:  # a small request, parsed: its examples are bytes objects already
-        sent = sum(len(item) for item in spans.items)
-        budget.examples(spans.count, len(spans.context), sent - spans.count * len(spans.context), small_feed_cost(spans.items))
+        sent = sum(map(len, spans.items)) - spans.count * len(spans.context) + len(spans.context)
+        budget.examples(spans.count, len(spans.context), sent, small_feed_cost(spans.items))
         feed = np.empty(spans.count, dtype=object)
         feed[:] = spans.items
         return feed
@@ -171,7 +171,10 @@ def _spec(name: str, signature_name: str, version: int) -> bytes:
 
 def _message(*fields: tuple[int, Any]) -> bytes:
     """Length-delimited fields (key byte, payload) joined: a message's bytes."""
-    return b"".join(piece for tag, payload in fields for piece in wrap(tag, payload))
+    pieces: list[Any] = []
+    for tag, payload in fields:
+        pieces += wrap(tag, payload)
+    return b"".join(pieces)
 
 
 def _signature(servable: Servable, name: str, not_found: str) -> Any:
