@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +49,8 @@ class Server:
         sys.path.insert(0, str(REPO / "tests"))
         from server_process import free_port
 
+        from tfsk.devserver import start_process
+
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="bench-memory-", suffix=".log", delete=False)
         config = Path(self.log.name).with_suffix(".config")
@@ -57,30 +58,12 @@ class Server:
             f'  config {{ name: "{name}" base_path: "{base / name}" model_platform: "tensorflow" }}\n'
             for name in ("tower_a", "composed")) + "}\n")
         # `python -m` puts the working directory first on sys.path: the shadow folder decides which tfsk runs.
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tfsk", "serve", f"--port={self.port}", f"--model_config_file={config}", *flags],
-            cwd=shadow(tree), stdout=self.log, stderr=subprocess.STDOUT)
+        # It answers once its start-up models are loaded (TF Serving opens its ports only then).
+        self.server = start_process([f"--port={self.port}", f"--model_config_file={config}", *flags],
+                                    log=self.log.name, cwd=shadow(tree), timeout=180)
+        self.process = self.server.process
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=[
             ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
-        self._wait()
-
-    def _wait(self) -> None:
-        from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
-
-        stub = model_service_pb2_grpc.ModelServiceStub(self.channel)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(Path(self.log.name).read_text())
-            try:
-                request = get_model_status_pb2.GetModelStatusRequest()
-                request.model_spec.name = "composed"
-                if stub.GetModelStatus(request, timeout=2).model_version_status[0].state == 30:
-                    return
-            except Exception:  # noqa: BLE001 - not up yet
-                pass
-            time.sleep(0.5)
-        raise TimeoutError("devserver not ready")
 
     def status(self, field: str) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -93,8 +76,7 @@ class Server:
 
     def stop(self) -> None:
         self.channel.close()
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        self.server.stop()
 
 
 def available() -> int:

@@ -13,6 +13,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
+from tfsk._base.errors import TfskError
+
 __all__ = ["DEFAULT_MAX_REQUEST_TENSOR_BYTES", "FlagError", "ServerOptions", "parse_flags"]
 
 logger = logging.getLogger(__name__)
@@ -23,7 +25,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_REQUEST_TENSOR_BYTES = 1 << 30
 
 
-class FlagError(ValueError):
+class FlagError(TfskError, ValueError):
     """A flag value TF Serving's parser would reject (it prints usage and exits)."""
 
 

@@ -8,7 +8,6 @@
 - A new version must keep the newest version's serving contract (:class:`ContractChangeError`,
   :func:`compare_signatures`); a composed version stores its head for reuse (:class:`HeadRef`).
 - :func:`list_models` and :func:`prune_versions` show and trim what is on disk.
-- :func:`export_demo` exports the demo towers and their composed model.
 
 Names are imported on first use (module ``__getattr__``), so ``import tfsk.exporter`` (and so
 ``tfsk export --help``) does not load TensorFlow until something that needs it is asked for.
@@ -47,7 +46,6 @@ _WHERE = {
     "WidthMismatchError": "._errors",
     "compare_signatures": "._contract",
     "export_composed": "._composed",
-    "export_demo": ".demo",
     "export_part": "._part",
     "export_split": "._split",
     "list_models": "._inventory",
@@ -86,4 +84,3 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from ._retention import PruneResult, prune_versions
     from ._specs import SignatureSpec, TensorSpecInfo
     from ._split import export_split
-    from .demo import export_demo
