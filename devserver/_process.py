@@ -56,6 +56,11 @@ class DevserverProcess:
         """The exit status, or ``None`` while it runs."""
         return self.process.poll()
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit status as last seen by :meth:`poll` or :meth:`wait` (``None``: running then)."""
+        return self.process.returncode
+
     def log(self) -> str:
         """Everything it printed so far."""
         try:

@@ -146,9 +146,8 @@ class DevserverStack:
         models = self.spec.served_models()
         self.spec.state_dir.mkdir(parents=True, exist_ok=True)
         on_progress("starting: python -m tfsk.devserver " + " ".join(arguments))
-        from tfsk.devserver import start_process  # the package sets TensorFlow's options: only when starting one
+        from tfsk.devserver import start_process  # detached: it outlives us; waited for below, model by model
 
-        # Detached (it outlives `tfsk stack up`); waited for below, model by model, with progress.
         process = start_process(arguments, log=self.log_file, cwd=self.spec.compose.project_dir, detach=True,
                                 wait=False)
         record = RunRecord(process.pid, arguments, endpoints.to_json(), str(self.log_file), time.time())
@@ -157,11 +156,10 @@ class DevserverStack:
         os.replace(temporary, self.pid_file)
 
         def exited() -> StackError | None:
-            status = process.poll()
-            if status is None:
+            if process.poll() is None:
                 return None
             self.pid_file.unlink(missing_ok=True)
-            return StackError(f"the devserver exited with status {status} before the models were "
+            return StackError(f"the devserver exited with status {process.returncode} before the models were "
                               f"AVAILABLE; its log is {self.log_file}", self.log_tail())
 
         try:
