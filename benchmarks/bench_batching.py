@@ -33,7 +33,7 @@ def export_heavy(base: Path) -> tuple[Path, int]:
     import keras
 
     from tfsk import exporter
-    from tfsk.exporter.demo import HEAD_FACTORY
+    from tfsk.demo import HEAD_FACTORY
 
     if not (base / "heavy" / "1").exists():
         for name, (features, widths, seed) in HEAVY_TOWERS.items():
@@ -85,7 +85,7 @@ def main() -> None:
 
     from tests.server_process import ServerProcess
     from tfsk import serving_config
-    from tfsk.exporter.demo import DEMO_TOWERS
+    from tfsk.demo import DEMO_TOWERS
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-batching-"))
     base = export_demo_once(work / "models")

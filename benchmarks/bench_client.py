@@ -208,7 +208,7 @@ def end_to_end(address: str, seconds: float) -> dict:
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
     from tfsk.client import Client
-    from tfsk.exporter.demo import DEMO_TOWERS
+    from tfsk.demo import DEMO_TOWERS
 
     results = {}
     channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", -1)])
@@ -241,7 +241,7 @@ def input_check(address: str, seconds: float, rounds: int = 10) -> dict:
     import numpy as np
 
     from tfsk.client import Client
-    from tfsk.exporter.demo import DEMO_TOWERS
+    from tfsk.demo import DEMO_TOWERS
 
     results = {}
     with Client(address) as checked, Client(address, check_inputs=False) as unchecked:

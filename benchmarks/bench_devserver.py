@@ -80,7 +80,7 @@ def build_requests():
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
-    from tfsk.exporter.demo import DEMO_TOWERS
+    from tfsk.demo import DEMO_TOWERS
 
     requests = {}
     for batch in (1, 256):

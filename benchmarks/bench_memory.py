@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -67,6 +66,8 @@ class Server:
         sys.path.insert(0, str(REPO / "tests"))
         from server_process import free_port
 
+        from tfsk.devserver import start_process
+
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="bench-memory-", suffix=".log", delete=False)
         config = Path(self.log.name).with_suffix(".config")
@@ -76,30 +77,12 @@ class Server:
             f'  config {{ name: "default" base_path: "{build_half_plus_two(base)}" model_platform: "tensorflow" }}\n'
             "}\n")
         # `python -m` puts the working directory first on sys.path: the shadow folder decides which tfsk runs.
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tfsk", "serve", f"--port={self.port}", f"--model_config_file={config}", *flags],
-            cwd=shadow(tree), stdout=self.log, stderr=subprocess.STDOUT)
+        # It answers once its start-up models are loaded (TF Serving opens its ports only then).
+        self.server = start_process([f"--port={self.port}", f"--model_config_file={config}", *flags],
+                                    log=self.log.name, cwd=shadow(tree), timeout=180)
+        self.process = self.server.process
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=[
             ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
-        self._wait()
-
-    def _wait(self) -> None:
-        from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
-
-        stub = model_service_pb2_grpc.ModelServiceStub(self.channel)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(Path(self.log.name).read_text())
-            try:
-                states = [stub.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(model_spec={"name": name}),
-                                              timeout=2).model_version_status[0].state for name in ("composed", "default")]
-                if states == [30, 30]:
-                    return
-            except Exception:  # noqa: BLE001 - not up yet
-                pass
-            time.sleep(0.5)
-        raise TimeoutError("devserver not ready")
 
     def status(self, field: str) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -112,8 +95,7 @@ class Server:
 
     def stop(self) -> None:
         self.channel.close()
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        self.server.stop()
 
 
 def available() -> int:

@@ -29,7 +29,7 @@ BATCHES = (1, 64, 1024)
 def build_inputs(batch: int):
     import numpy as np
 
-    from tfsk.exporter.demo import DEMO_TOWERS
+    from tfsk.demo import DEMO_TOWERS
 
     rng = np.random.default_rng(batch)
     return {f"{part}__features": rng.standard_normal((batch, width)).astype(np.float32)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import grpc
 
 from tfsk._base import codec
+from tfsk._base.errors import TfskError
 
 __all__ = [
     "AbortedError", "AlreadyExistsError", "CancelledError", "ClientError", "DataLossError", "DeadlineExceededError",
@@ -21,7 +22,7 @@ __all__ = [
 ]
 
 
-class ClientError(Exception):
+class ClientError(TfskError):
     """Base class of everything the client raises."""
 
 

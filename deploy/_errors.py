@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from tfsk._base.errors import TfskError
+
 __all__ = ["StackError"]
 
 
-class StackError(Exception):
+class StackError(TfskError):
     """The stack cannot be read, started, reached or stopped; the message says what to do.
 
     ``log_tail`` holds the last lines the server printed, when it exited or never became healthy.

@@ -1,5 +1,7 @@
+"""``python -m tfsk.devserver FLAGS``: the same as ``tfsk serve FLAGS`` (an entry point, on top like the CLI)."""
+
 import sys
 
-from tfsk.devserver.cli import main
+from tfsk.cli.serve import main
 
 sys.exit(main())

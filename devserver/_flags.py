@@ -16,6 +16,8 @@ from typing import Any
 
 from tfsk._base.flags import DEFAULT_MAX_REQUEST_TENSOR_BYTES, DEVSERVER_FLAGS, FLAGS, parse_command_line
 
+from tfsk._base.errors import TfskError
+
 __all__ = ["DEFAULT_MAX_REQUEST_TENSOR_BYTES", "FlagError", "ServerOptions", "parse_flags"]
 
 logger = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ logger = logging.getLogger(__name__)
 NOT_IMPLEMENTED = frozenset(f.name for f in FLAGS.values() if not f.devserver)
 
 
-class FlagError(ValueError):
+class FlagError(TfskError, ValueError):
     """A flag value TF Serving's parser would reject (it prints usage and exits)."""
 
 

@@ -71,7 +71,7 @@ class Servable:
         #: What request handlers derive from a signature once and reuse (e.g. Predict's plan), by key.
         self.derived: dict[Any, Any] = {}
         self._lock = threading.Lock()
-        #: With --enable_batching, the BatchingSession runs go through (devserver/_batching.py).
+        #: With --enable_batching, the BatchingSession runs go through (devserver/batching/).
         self.batching: Any = None
         #: Runs execute the graph's ops in the thread that calls ``run`` (see CALLER_THREAD_MAX_NODES).
         self.in_caller_thread = in_caller_thread

@@ -18,18 +18,19 @@ from tfsk import serving_config
 from tfsk._base.messages import ModelServerConfig
 from tfsk._base.ports import why_port_is_taken
 
-from ._batching import ServerBatching
 from ._core import ServerCore
+from ._errors import StartupError
 from ._flags import ServerOptions
 from ._health import add_health_service
 from ._manager import VersionManager
 from ._metrics import batching_recorder, record_load_attempt
-from ._rest import RestServer
 from ._servable import Servable, load_servable
 from ._services import ModelService, PredictionService
 from ._ssl import server_credentials
 from ._status import StatusError
 from ._warmup import run_warmup
+from .batching import ServerBatching
+from .rest import RestServer
 
 __all__ = ["DevServer", "StartupError", "read_model_config"]
 
@@ -37,13 +38,6 @@ logger = logging.getLogger(__name__)
 
 #: TF Serving's gRPC server takes messages up to INT32_MAX bytes both ways.
 MAX_MESSAGE_BYTES = 2**31 - 1
-
-
-class StartupError(Exception):
-    """The server could not start; ``str()`` is the status TF Serving prints."""
-
-    def __init__(self, status: str) -> None:
-        super().__init__(status)
 
 
 def read_model_config(path: str) -> ModelServerConfig:

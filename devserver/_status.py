@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import grpc
 
+from tfsk._base.errors import TfskError
+
 __all__ = ["MAX_MESSAGE_BYTES", "StatusError", "grpc_message"]
 
 #: TF Serving cuts gRPC error messages to this many bytes and appends "...TRUNCATED".
 MAX_MESSAGE_BYTES = 1024
 
 
-class StatusError(Exception):
+class StatusError(TfskError):
     """A TF Serving status raised inside the server: a request or config it would refuse, with its code.
 
     Named apart from :class:`tfsk.client.ServingError`, which is what a client sees of it.

@@ -10,7 +10,6 @@
 - Every part version keeps its Keras model too: :func:`load_composed` loads a served composed
   version back into Keras (parts as named, trainable sub-models, then the head) to retrain a tower.
 - :func:`list_models` and :func:`prune_versions` show and trim what is on disk.
-- :func:`export_demo` exports the demo towers and their composed model.
 
 Names are imported on first use (module ``__getattr__``), so ``import tfsk.exporter`` (and so
 ``tfsk export --help``) does not load TensorFlow until something that needs it is asked for.
@@ -51,7 +50,6 @@ _WHERE = {
     "WidthMismatchError": "._errors",
     "compare_signatures": "._contract",
     "export_composed": "._composed",
-    "export_demo": ".demo",
     "export_part": "._part",
     "export_split": "._split",
     "list_models": "._inventory",
@@ -94,4 +92,3 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from ._retention import PruneResult, prune_versions
     from ._specs import SignatureSpec, TensorSpecInfo
     from ._split import export_split
-    from .demo import export_demo

@@ -7,6 +7,7 @@ model folder as it was (no numeric version folder is created or touched).
 from __future__ import annotations
 
 from tfsk._base import layout
+from tfsk._base.errors import EXIT_NOT_RIGHT, TfskError
 
 __all__ = [
     "ContractChangeError",
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 
-class ExportError(Exception):
+class ExportError(TfskError):
     """Base class: an export, assembly, listing or pruning that did not happen."""
 
 
@@ -60,6 +61,8 @@ class ContractChangeError(ExportError):
     compared with. Pass ``allow_contract_change=True`` (``--allow-contract-change``) when intended.
     """
 
+    exit_code = EXIT_NOT_RIGHT
+
     def __init__(self, message: str, *, previous_version: int | None = None, changes: list[str] | None = None) -> None:
         super().__init__(message)
         self.previous_version = previous_version
@@ -69,9 +72,13 @@ class ContractChangeError(ExportError):
 class SplitError(ExportError):
     """A joint model that does not separate into towers and one head at a concatenation."""
 
+    exit_code = EXIT_NOT_RIGHT
+
 
 class HeadReuseError(ExportError):
     """The head of an existing composed version cannot be reused for the new parts."""
+
+    exit_code = EXIT_NOT_RIGHT
 
 
 class LoadComposedError(ExportError):
@@ -85,6 +92,8 @@ class KerasModelNotStoredError(LoadComposedError):
 
 class VerificationError(ExportError):
     """The written SavedModel is not what was asked for; nothing was published."""
+
+    exit_code = EXIT_NOT_RIGHT
 
 
 def check_name(name: str, what: str = "model name") -> str:

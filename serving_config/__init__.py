@@ -79,6 +79,7 @@ from ._monitoring import (
 )
 from ._paths import PathMapping, is_relative_base_path
 from ._policy import VersionPolicy
+from ._textproto import with_header, write_atomic
 from ._validate import ServerState, validate_model_server_config
 from ._write import RenderedConfig, model_batching_reports, render_configs, write_configs
 
@@ -150,6 +151,8 @@ __all__ = [
     "validate_monitoring_settings",
     "validate_serving_image",
     "validate_text",
+    "with_header",
+    "write_atomic",
     "write_batching_parameters",
     "write_configs",
     "write_model_server_config",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tfsk._base.errors import TfskError
+
 if TYPE_CHECKING:
     from ._findings import ValidationReport
 
 
-class ConfigError(Exception):
+class ConfigError(TfskError):
     """Base class: a config, declaration or request that serving_config cannot work with."""
 
 

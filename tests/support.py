@@ -72,6 +72,6 @@ def assert_every_version_loads(model_dir: Path, names: Sequence[str] | None = No
 
 def tower_c_factory():
     """A ``module:function`` factory the tests name as ``support:tower_c_factory``."""
-    from tfsk.exporter.demo import build_tower
+    from tfsk.demo import build_tower
 
     return build_tower("tower_c")

@@ -11,7 +11,7 @@ import pytest
 from server_process import free_port
 from support import REPO, tfsk
 
-from tfsk._console import CommandError
+from tfsk.cli import CommandError
 
 
 def _stop(pid: int) -> None:
@@ -76,7 +76,7 @@ def test_the_main_job_runs_end_to_end_then_reuses_unchanged_models(tmp_path):
 
 def test_a_devserver_that_dies_at_start_up_is_reported_at_once_with_its_log(tmp_path):
     from tfsk.client import Client
-    from tfsk.demo import _Server, _wait_available
+    from tfsk.demo._job import _Server, _wait_available
 
     config = tmp_path / "models.host.config"
     config.write_text("model_config_list { config { name: 'x' base_path: ")  # the server refuses it and exits
@@ -92,8 +92,8 @@ def test_a_devserver_that_dies_at_start_up_is_reported_at_once_with_its_log(tmp_
 
 
 def test_the_demo_constants_match_the_exporter_demo():
-    from tfsk import demo
-    from tfsk.exporter import demo as exporter_demo
+    from tfsk import demo as exporter_demo
+    from tfsk.demo import _job as demo
 
     assert demo.DEMO_COMPOSED == exporter_demo.COMPOSED_NAME
     assert demo.DEMO_HEAD_FACTORY == exporter_demo.HEAD_FACTORY

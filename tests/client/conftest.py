@@ -1,7 +1,7 @@
 import pytest
 from server_process import ServerProcess
 
-from tfsk.exporter.demo import DEMO_TOWERS
+from tfsk.demo import DEMO_TOWERS
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from server_process import ServerProcess, free_port
 
 from tfsk import client
 from tfsk.client import Client
-from tfsk.exporter.demo import DEMO_TOWERS, build_head
+from tfsk.demo import DEMO_TOWERS, build_head
 
 
 @pytest.fixture

@@ -34,6 +34,6 @@ def test_client_calls_load_no_tensorflow_and_tensorflow_still_imports(demo_serve
 
 
 def test_importing_the_client_and_its_cli_loads_no_tensorflow():
-    run = python("import sys, tfsk.client, tfsk.client.cli, tfsk.cli; print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    run = python("import sys, tfsk.client, tfsk.cli.query, tfsk.cli; print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "False"]

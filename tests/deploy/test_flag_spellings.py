@@ -59,7 +59,7 @@ def test_the_devserver_takes_what_tf_serving_takes(name, spelling):
 @pytest.mark.parametrize("name", sorted(BOOL_FLAGS))
 @pytest.mark.parametrize("spelling", REFUSED)
 def test_the_devserver_refuses_what_tf_serving_refuses(name, spelling, capsys):
-    from tfsk.devserver.cli import main
+    from tfsk.cli.serve import main
 
     with pytest.raises(FlagError, match=f"for bool flag --{name}"):
         parse_flags(items(spelling, name))

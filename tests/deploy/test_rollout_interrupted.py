@@ -100,7 +100,7 @@ def test_killed_server_mid_start_keeps_stable_and_the_restarted_server_resumes(t
 SLOW_TOWER = '''
 import pathlib, time
 
-from tfsk.exporter.demo import build_tower
+from tfsk.demo import build_tower
 
 
 def build():

@@ -39,7 +39,7 @@ def start_replica(folder: Path, port: int | None = None) -> ServerProcess:
 
 def new_tower(folder: Path, name: str = "tower_a") -> Path:
     """The part's "retrained" model as a .keras file."""
-    from tfsk.exporter.demo import build_tower
+    from tfsk.demo import build_tower
 
     path = folder / f"{name}-new.keras"
     build_tower(name).save(path)

@@ -119,7 +119,7 @@ def test_config_validate_warns_about_an_older_serving_image(served_stack_dir):
 
 
 def test_the_checks_and_the_stack_commands_load_no_tensorflow(served_stack_dir):
-    code = ("import sys\nfrom tfsk.deploy import cli\ncode = cli.main(['check', '-f', sys.argv[1]])\n"
+    code = ("import sys\nfrom tfsk.cli import stack\ncode = stack.main(['check', '-f', sys.argv[1]])\n"
             "print('exit', code, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
     run = python(code, str(served_stack_dir / "docker-compose.yml"))
     assert run.returncode == 0, run.stderr

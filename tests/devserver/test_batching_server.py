@@ -18,7 +18,7 @@ from support import run_like_tf_serving
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc, regression_pb2
 
 from tfsk import serving_config as sc
-from tfsk.exporter.demo import DEMO_TOWERS
+from tfsk.demo import DEMO_TOWERS
 
 WAIT = 60
 

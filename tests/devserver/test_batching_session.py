@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tfsk import serving_config as sc
-from tfsk.devserver._batch_scheduler import SharedBatchScheduler, split_sizes
-from tfsk.devserver._batching import BatchingSession
+from tfsk.devserver.batching._scheduler import SharedBatchScheduler, split_sizes
+from tfsk.devserver.batching._session import BatchingSession
 from tfsk.devserver._servable import load_servable
 from tfsk.devserver._status import StatusError
 

@@ -11,7 +11,7 @@ from server_process import ServerProcess, wait_for
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfsk import exporter
-from tfsk.exporter.demo import DEMO_TOWERS
+from tfsk.demo import DEMO_TOWERS
 
 
 def composed_request():
@@ -45,7 +45,7 @@ def test_no_request_fails_while_a_new_composed_version_swaps_in(demo_base, tmp_p
             thread.start()
         try:
             time.sleep(1)
-            exporter.export_composed(base, "composed", list(DEMO_TOWERS), "tfsk.exporter.demo:build_head")
+            exporter.export_composed(base, "composed", list(DEMO_TOWERS), "tfsk.demo:build_head")
             wait_for(lambda: 2 in seen, timeout=60)
             time.sleep(1.5)  # keep asking while version 1 unloads
         finally:

@@ -23,7 +23,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from tfsk.exporter.demo import DEMO_TOWERS
+from tfsk.demo import DEMO_TOWERS
 
 AVAILABLE, END = get_model_status_pb2.ModelVersionStatus.AVAILABLE, get_model_status_pb2.ModelVersionStatus.END
 PLATFORM = 'model_platform: "tensorflow"'

@@ -11,7 +11,7 @@ from server_process import ServerProcess, free_port
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
 from tfsk._base.codec import decode_tensor, encode_tensor
-from tfsk.exporter.demo import DEMO_TOWERS
+from tfsk.demo import DEMO_TOWERS
 
 
 def build_echo(path):

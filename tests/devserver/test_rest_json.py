@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tfsk.devserver._json_values import float_texts, json_value_text, nest, parse_json
-from tfsk.devserver._rest_json import RequestFormat, predict_inputs_from_json, predict_outputs_json
+from tfsk.devserver.rest._json_values import float_texts, json_value_text, nest, parse_json
+from tfsk.devserver.rest._json import RequestFormat, predict_inputs_from_json, predict_outputs_json
 from tfsk.devserver._status import StatusError
 
 
@@ -116,7 +116,7 @@ def test_any_json_gives_tensors_or_a_status_error(doc, dtypes, bools):
     """Whatever the body, reading it ends in tensors of the signature's dtypes or in a StatusError."""
     from tensorflow_serving.apis import regression_pb2
 
-    from tfsk.devserver._rest_examples import examples_from_json
+    from tfsk.devserver.rest._examples import examples_from_json
 
     try:
         _, tensors = predict_inputs_from_json(doc, dtypes, may_hold_bools=bools)

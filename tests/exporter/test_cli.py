@@ -5,7 +5,7 @@ import json
 import numpy as np
 from support import numeric_children, run_like_tf_serving, tfsk
 
-from tfsk.exporter.demo import build_head, build_tower
+from tfsk.demo import build_head, build_tower
 
 
 def test_demo_then_list_shows_every_model_and_lineage(tmp_path):
@@ -26,7 +26,7 @@ def test_demo_then_list_shows_every_model_and_lineage(tmp_path):
     assert sorted(newest["signatures"]) == ["part_tower_a", "part_tower_b", "part_tower_c", "serving_default", "tfsk_lineage"]
 
     text = tfsk("export", "list", "--base", str(tmp_path), "composed")
-    assert "parts: tower_a@2, tower_b@2, tower_c@2; head: factory tfsk.exporter.demo:build_head (width 96)" in text.stdout
+    assert "parts: tower_a@2, tower_b@2, tower_c@2; head: factory tfsk.demo:build_head (width 96)" in text.stdout
     assert "serving_default: (tower_a__features float32[?,10]" in text.stdout
 
 
@@ -65,7 +65,7 @@ def test_failures_exit_2_with_the_reason(tmp_path):
     assert "error: version 1 of 'tower_c' already exists" in again.stderr
 
     missing = tfsk("export", "composed", "--base", str(models), "--name", "c", "--part", "tower_c@3",
-                   "--head", "tfsk.exporter.demo:build_head")
+                   "--head", "tfsk.demo:build_head")
     assert missing.returncode == 2 and "has no version 3" in missing.stderr and "available versions: [1]" in missing.stderr
 
     width = tfsk("export", "composed", "--base", str(models), "--name", "c", "--part", "tower_c",

@@ -9,7 +9,7 @@ import tensorflow as tf
 from support import numeric_children, run_like_tf_serving, run_with_tf2_loader
 
 from tfsk import exporter
-from tfsk.exporter.demo import DEMO_TOWERS, build_head, demo_examples
+from tfsk.demo import DEMO_TOWERS, build_head, demo_examples
 
 
 def _composed_inputs():
@@ -65,7 +65,7 @@ def test_composed_lineage_names_the_part_versions_and_the_head(demo_base):
     assert [(p["name"], p["version"], p["signature"]) for p in lineage["parts"]] == [
         ("tower_a", 1, "part_tower_a"), ("tower_b", 1, "part_tower_b"), ("tower_c", 1, "part_tower_c")]
     assert all(p["exported"] and p["source"]["type"] == "python" for p in lineage["parts"])
-    assert lineage["head"]["source"] == {"type": "factory", "factory": "tfsk.exporter.demo:build_head", "arguments": [96]}
+    assert lineage["head"]["source"] == {"type": "factory", "factory": "tfsk.demo:build_head", "arguments": [96]}
     assert lineage["head"]["input_width"] == 96
     assert [(c["part"], c["width"]) for c in lineage["concatenation"]] == [("tower_a", 32), ("tower_b", 32), ("tower_c", 32)]
     assert sorted(lineage["signatures"]) == ["part_tower_a", "part_tower_b", "part_tower_c", "serving_default", "tfsk_lineage"]

@@ -21,7 +21,7 @@ from support import (
 )
 
 from tfsk import exporter
-from tfsk.exporter.demo import build_tower
+from tfsk.demo import build_tower
 
 # A part large enough (about 40 MB of weights) that writing it takes a while.
 BIG_PART = """
@@ -36,7 +36,7 @@ print(result.version)
 SMALL_PART = """
 import sys
 from tfsk import exporter
-from tfsk.exporter.demo import build_tower
+from tfsk.demo import build_tower
 print(exporter.export_part(build_tower("tower_a"), sys.argv[1], "tower_a").version)
 """
 

@@ -11,7 +11,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from tfsk import exporter
 from tfsk._base import layout
-from tfsk.exporter.demo import build_tower, demo_examples
+from tfsk.demo import build_tower, demo_examples
 
 
 def _small_model(width=4, units=3, seed=0, name="small"):

@@ -94,7 +94,7 @@ def test_path_mapping_both_ways(tmp_path):
 
 
 def test_the_package_never_imports_tensorflow():
-    code = ("import sys\nfrom tfsk import serving_config\nimport tfsk.serving_config.cli\n"
+    code = ("import sys\nfrom tfsk import serving_config\nimport tfsk.cli.config\n"
             "serving_config.validate_text(\"model_config_list { config { name: 'a' base_path: '/a' } }\")\n"
             "serving_config.format_batching_parameters(serving_config.BatchingSettings(max_batch_size=8))\n"
             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'numpy'))\n"

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .dtypes import DataType, numpy_dtype, tf_dtype_of, tf_type_string
+from .errors import TfskError
 from .messages import MESSAGES
 from .packed import length_prefix, tensor_header, varints
 
@@ -64,7 +65,7 @@ _HALVES = (DataType.DT_HALF, DataType.DT_BFLOAT16)
 _LITTLE = {kind: np.dtype(kind).newbyteorder("<") for kind in (np.float32, np.float64)}  # packed float/double bytes
 
 
-class TensorDecodeError(ValueError):
+class TensorDecodeError(TfskError, ValueError):
     """A TensorProto that TensorFlow itself would refuse to turn into a tensor, or that numpy cannot hold.
 
     ``tensorflow_refuses`` is False for the second kind: shapes TensorFlow takes (65 to 254

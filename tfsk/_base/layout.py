@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import TfskError
+
 __all__ = [
     "ASSETS_EXTRA",
     "LINEAGE_FILE",
@@ -51,7 +53,7 @@ _ASCII_WHITESPACE = " \t\n\v\f\r"
 _SIMPLE_ATOI_RE = re.compile(r"[+-]?[0-9]+")
 
 
-class InvalidNameError(ValueError):
+class InvalidNameError(TfskError, ValueError):
     """A model or part name that cannot be a folder name under a model base path."""
 
 

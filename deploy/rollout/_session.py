@@ -1,0 +1,72 @@
+"""What every rollout step shares: the declaration and its labels, the notes, applying them to the targets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfsk import serving_config as sc
+
+from .._errors import StackError
+from ._apply import Targets, apply_declaration
+from ._rollout_state import load_state
+
+__all__ = ["CANARY", "STABLE", "Progress", "RolloutError", "RolloutSession", "Source"]
+
+STABLE, CANARY = "stable", "canary"
+Progress = Callable[[str], None]
+
+
+class RolloutError(StackError):
+    """A rollout step that could not be done; ``stable`` is untouched (the message says where it stopped)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the part's new version comes from: a ``.keras`` file, a factory, or an exported version."""
+
+    keras_file: str | None = None
+    factory: str | None = None
+    version: int | None = None
+
+    def describe(self) -> str:
+        if self.version is not None:
+            return f"version:{self.version}"
+        return f"file:{Path(self.keras_file).resolve()}" if self.keras_file else f"factory:{self.factory}"
+
+
+class RolloutSession:
+    """What every rollout step shares: one composed model of one declaration, on ``targets``; the
+    labels and versions the declaration keeps, and applying them to every target."""
+
+    def __init__(self, declaration: str | Path, model: str, targets: Targets,
+                 on_progress: Progress = lambda _: None) -> None:
+        self.path = Path(declaration).resolve()
+        self.folder = self.path.parent
+        self.model = model
+        self.targets = targets
+        self.say = on_progress
+        self.declaration = sc.load_declaration(self.path)
+        self.declaration.model(model)  # a clear error when it is not declared
+        self.state = load_state(self.folder, model)
+
+    # -- what is declared ---------------------------------------------------------------------------
+    @property
+    def labels(self) -> dict[str, int]:
+        return self.declaration.model(self.model).label_map
+
+    @property
+    def kept(self) -> list[int]:
+        policy = self.declaration.model(self.model).policy
+        return list(policy.versions) if policy.kind == "specific" else []
+
+    def _host_dir(self, model: str) -> Path:
+        return self.declaration.mapping.host_path(self.declaration.model(model).folder)
+
+    def _record(self, versions: list[int], labels: Mapping[str, int]) -> None:
+        self.declaration = sc.record_versions(self.declaration, self.model, versions, labels)
+
+    def _apply(self, expect: Mapping[str, list[int]]) -> None:
+        apply_declaration(self.declaration, self.targets, expect=expect, labels={self.model: self.labels},
+                          on_progress=self.say)

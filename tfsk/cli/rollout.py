@@ -1,0 +1,166 @@
+"""``tfsk rollout``: export a new part version into a composed model and move it to production behind labels."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import _console
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # start exports with TensorFlow
+
+_STEPS = {
+    "pin": "pinning the versions to keep loaded and labelling stable",
+    "export-part": "exporting the part's new version",
+    "export-composed": "assembling the composed model's new version",
+    "load": "loading the new version on every target",
+    "check": "checking the new version against the standalone parts",
+    "label": "labelling the new version canary",
+    "promote": "moving stable to the canary",
+    "rollback": "moving stable back",
+    "finish": "unloading and pruning the old versions",
+}
+
+
+def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
+    parser = _console.ArgumentParser(
+        json_mode=json_mode, prog=prog, description="Roll a new part version out into a composed model on running servers: start "
+                               "(export, assemble, load beside stable, check, label canary), promote, rollback, "
+                               "finish, status. tfsk.toml records the versions kept loaded and the labels.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--declaration", "-d", type=Path, default=Path("tfsk.toml"),
+                         help="the declaration (default: ./tfsk.toml)")
+        sub.add_argument("--target", help="comma-separated host:port list of the replicas (default: the running "
+                                          "`tfsk stack`, else $TFSK_TARGET, else localhost:8500)")
+        sub.add_argument("--paths", choices=("host", "container"),
+                         help="which models.config the servers read: host paths (devserver) or container paths "
+                              "(TF Serving in the compose stack); default: from the running stack, else host")
+        sub.add_argument("--timeout", type=float, default=120.0,
+                         help="seconds each server gets to apply a config and load versions (default 120)")
+        return sub
+
+    start = add("start", "export PART's next version (or take --version), assemble COMPOSED's next version with the "
+                         "head and other parts of stable, load it on every target, check it, label it canary")
+    start.add_argument("part", metavar="PART")
+    start.add_argument("--model", "-m", required=True, metavar="COMPOSED", help="the composed model")
+    source = start.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from", dest="keras_file", metavar="FILE.keras", help="the part's new Keras model")
+    source.add_argument("--factory", metavar="MODULE:FUNCTION", help="a function that builds the part's new model")
+    source.add_argument("--version", type=int, metavar="N", help="an already exported version of the part")
+    start.add_argument("--atol", type=float, default=1e-5, help="tolerance of the consistency check (default 1e-5)")
+    for name, text in (("promote", "move stable to the canary version (the old version stays loaded)"),
+                       ("rollback", "move stable back to the version it named before promote"),
+                       ("finish", "point canary at stable, unload the other versions, prune unreferenced versions"),
+                       ("status", "versions, labels, lineage and health of COMPOSED on every target")):
+        sub = add(name, text)
+        sub.add_argument("model", metavar="COMPOSED")
+        if name == "status":
+            sub.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def resolve_targets(args: argparse.Namespace) -> Any:
+    """``--target``, else the running stack beside the declaration, else ``$TFSK_TARGET`` / localhost:8500."""
+    from tfsk.deploy import (
+        COMPOSE_FILE,
+        DevserverStack,
+        Targets,
+        docker_engine_problem,
+        load_stack,
+    )
+
+    paths = args.paths
+    if args.target:
+        return Targets(tuple(t.strip() for t in args.target.split(",") if t.strip()), paths or "host", args.timeout)
+    compose = args.declaration.resolve().parent / COMPOSE_FILE
+    if compose.is_file() and not os.environ.get("TFSK_TARGET"):
+        spec = load_stack(compose, args.declaration)
+        record = DevserverStack(spec).record()
+        if record is not None:
+            return Targets((str(record.endpoints["grpc"]),), paths or "host", args.timeout)
+        if docker_engine_problem() is None:
+            return Targets((spec.endpoints().grpc,), paths or "container", args.timeout)
+    from tfsk.client import DEFAULT_TARGET
+
+    addresses = os.environ.get("TFSK_TARGET", DEFAULT_TARGET)
+    return Targets(tuple(t.strip() for t in addresses.split(",") if t.strip()), paths or "host", args.timeout)
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    declared = status["declared"]
+    labels = ", ".join(f"{k} -> {v}" for k, v in sorted(declared["labels"].items())) or "none"
+    _say(f"{status['model']}: tfsk.toml keeps versions {declared['versions'] or '(by policy)'}; labels {labels}")
+    rollout = status["rollout"]
+    if rollout["part"]:
+        _say(f"last rollout: part {rollout['part']} version {rollout['part_version']} ({rollout['source']}) -> "
+             f"{status['model']} version {rollout['candidate']}; step {rollout['step']}"
+             f"{'' if rollout['done'] else ' (not finished)'}")
+    for target in status["targets"]:
+        _say(f"  {target['target']}: {'healthy' if target['healthy'] else 'NOT healthy'}"
+             + (f" ({target['error']})" if "error" in target else ""))
+        for version in target["versions"]:
+            parts = ", ".join(f"{k}@{v}" for k, v in version["parts"].items())
+            _say(f"    version {version['version']}: {version['state']}" + (f"  [{parts}]" if parts else "")
+                 + (f"  {version['error']}" if version["error"] else ""))
+        for label, answer in sorted(target["labels"].items()):
+            _say(f"    label {label} -> {answer}")
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "tfsk rollout") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(prog, _console.wants_json(argv)).parse_args(argv)
+    rollout = None
+
+    def body() -> int:
+        nonlocal rollout
+        from tfsk import serving_config as sc
+        from tfsk.deploy import Rollout, RolloutError, Source, StackError
+
+        try:
+            rollout = Rollout(args.declaration, args.model, resolve_targets(args), on_progress=lambda line: _say(line))
+            if args.command == "start":
+                rollout.start(args.part, Source(args.keras_file, args.factory, args.version), atol=args.atol)
+            elif args.command == "status":
+                status = rollout.status()
+                if args.json:
+                    _console.emit_json(status)
+                else:
+                    _print_status(status)
+                return _console.EXIT_OK if status["healthy"] else _console.EXIT_NOT_RIGHT
+            else:
+                getattr(rollout, args.command)()
+            return _console.EXIT_OK
+        except (RolloutError, StackError, sc.ConfigError) as error:  # stopped: could not go on (exit 2), said where
+            raise _console.CommandError(_stopped(args, rollout, str(error))) from None
+        except BrokenPipeError:
+            raise
+        except Exception as error:  # noqa: BLE001 - an export's or a server's failure: say where it stopped
+            if rollout is None:
+                raise
+            raise _console.CommandError(_stopped(args, rollout, f"{type(error).__name__}: {error}")) from None
+
+    def interrupted() -> tuple[str, int]:
+        return _stopped(args, rollout, "interrupted"), _console.EXIT_INTERRUPTED
+
+    return _console.guarded(f"{prog} {args.command}", argv, body, interrupted)
+
+
+def _stopped(args: argparse.Namespace, rollout: Any, why: str) -> str:
+    """The error line, and where the rollout stopped with what ``stable`` still serves."""
+    if rollout is None or args.command == "status":
+        return why
+    step = rollout.state.step
+    stable = rollout.labels.get("stable")
+    return (f"{why}\nstopped while {_STEPS.get(step, step)}; stable still names {args.model} version {stable}. "
+            "Fix the cause and run the same command again to resume.")
