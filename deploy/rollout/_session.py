@@ -19,7 +19,14 @@ Progress = Callable[[str], None]
 
 
 class RolloutError(StackError):
-    """A rollout step that could not be done; ``stable`` is untouched (the message says where it stopped)."""
+    """A rollout step that could not be done; ``stable`` is untouched (the message says where it stopped).
+
+    ``resumable`` is false for a refusal before anything began (running the same command again
+    would be refused again)."""
+
+    def __init__(self, message: str, log_tail: str = "", *, resumable: bool = True) -> None:
+        super().__init__(message, log_tail)
+        self.resumable = resumable
 
 
 @dataclass(frozen=True)

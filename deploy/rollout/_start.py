@@ -24,9 +24,13 @@ class StartStep(RolloutSession):
     """The start of a rollout and its stages."""
 
     # -- start --------------------------------------------------------------------------------------
-    def start(self, part: str, source: Source, *, atol: float = 1e-5) -> RolloutState:
+    def start(self, part: str, source: Source, *, atol: float = 1e-5,
+              allow_contract_change: bool = False) -> RolloutState:
         """Export ``part``'s next version (or take ``source.version``), assemble the composed model's next
-        version with the head of ``stable``, load it beside ``stable`` everywhere, check it, label it ``canary``."""
+        version with the head of ``stable``, load it beside ``stable`` everywhere, check it, label it ``canary``.
+
+        ``allow_contract_change`` is passed to both exports (a part whose inputs or outputs change on
+        purpose); without it such a part is refused with :class:`tfsk.exporter.ContractChangeError`."""
         labels, state = self.labels, self.state
         resuming = (state.part == part and state.source == source.describe()
                     and state.stable == labels.get(STABLE, state.stable))
@@ -34,8 +38,9 @@ class StartStep(RolloutSession):
                 and state.step not in ("finish", "rollback") and labels.get(STABLE) is not None \
                 and state.candidate in self.kept:
             raise RolloutError(f"a rollout of {self.model!r} is in progress (part {state.part}, {state.source}, "
-                               f"version {state.candidate}, step {state.step}): promote, rollback or finish it first, "
-                               f"or re-run the same start to resume it")
+                               f"version {state.candidate}, step {state.step}): promote, rollback or finish it first "
+                               f"(tfsk rollout finish {self.model}), or re-run that rollout's start to resume it",
+                               resumable=False)
         if resuming and state.step == "label" and state.done:
             self.say(f"already started: canary -> {state.candidate}, stable -> {state.stable}; nothing to do")
             return state
@@ -59,12 +64,12 @@ class StartStep(RolloutSession):
         if part not in parts:
             raise RolloutError(f"{self.model} version {stable} has no part {part!r} (parts: {', '.join(parts)})")
         parts_base = self._parts_base(parts)
-        state.part_version = self._part_version(part, source, parts_base)
+        state.part_version = self._part_version(part, source, parts_base, allow_contract_change)
         self.state.finish(self.folder)
         wanted = {name: (state.part_version if name == part else ref["version"]) for name, ref in parts.items()}
 
         state.begin("export-composed", self.folder)
-        state.candidate = self._composed_version(stable, lineage, wanted, parts_base)
+        state.candidate = self._composed_version(stable, lineage, wanted, parts_base, allow_contract_change)
         state.finish(self.folder)
 
         state.begin("load", self.folder)
@@ -127,7 +132,7 @@ class StartStep(RolloutSession):
                                f"rollouts need them side by side")
         return bases.pop()
 
-    def _part_version(self, part: str, source: Source, parts_base: Path) -> int:
+    def _part_version(self, part: str, source: Source, parts_base: Path, allow_contract_change: bool = False) -> int:
         on_disk = {v.version for v in list_versions(parts_base / part)}
         if source.version is not None:
             if source.version not in on_disk:
@@ -140,12 +145,12 @@ class StartStep(RolloutSession):
 
         self.say(f"exporting {part} from {source.keras_file or source.factory}")
         result = export_part(source.keras_file or source.factory, parts_base, part,
-                             on_step=lambda step: self.say(f"  export {part}: {step}"))
+                             allow_contract_change=allow_contract_change, on_step=lambda step: self.say(f"  export {part}: {step}"))
         self.say(f"exported {part} version {result.version}")
         return result.version
 
     def _composed_version(self, stable: int, lineage: dict[str, Any], wanted: dict[str, int],
-                          parts_base: Path) -> int:
+                          parts_base: Path, allow_contract_change: bool = False) -> int:
         """The composed version of ``wanted`` parts with the head of ``stable``: found on disk, else exported."""
         from tfsk.exporter import HeadRef, export_composed, read_lineage
 
@@ -161,7 +166,7 @@ class StartStep(RolloutSession):
         refs = [f"{name}@{version}" for name, version in wanted.items()]
         self.say(f"exporting {self.model} from {', '.join(refs)} with the head of version {stable}")
         result = export_composed(folder.parent, folder.name, refs, HeadRef(folder.name, stable), parts_base=parts_base,
-                                 on_step=lambda step: self.say(f"  export {self.model}: {step}"))
+                                 allow_contract_change=allow_contract_change, on_step=lambda step: self.say(f"  export {self.model}: {step}"))
         self.say(f"exported {self.model} version {result.version}")
         return result.version
 

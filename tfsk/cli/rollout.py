@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tfsk._base.errors import TfskError
+
 from . import _console
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # start exports with TensorFlow
@@ -55,6 +57,9 @@ def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
     source.add_argument("--factory", metavar="MODULE:FUNCTION", help="a function that builds the part's new model")
     source.add_argument("--version", type=int, metavar="N", help="an already exported version of the part")
     start.add_argument("--atol", type=float, default=1e-5, help="tolerance of the consistency check (default 1e-5)")
+    start.add_argument("--allow-contract-change", action="store_true",
+                       help="publish a part (and composed model) whose inputs or outputs differ from the previous "
+                            "version's (passed to both exports)")
     for name, text in (("promote", "move stable to the canary version (the old version stays loaded)"),
                        ("rollback", "move stable back to the version it named before promote"),
                        ("finish", "point canary at stable, unload the other versions, prune unreferenced versions"),
@@ -130,7 +135,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk rollout") -> int:
         try:
             rollout = Rollout(args.declaration, args.model, resolve_targets(args), on_progress=lambda line: _say(line))
             if args.command == "start":
-                rollout.start(args.part, Source(args.keras_file, args.factory, args.version), atol=args.atol)
+                rollout.start(args.part, Source(args.keras_file, args.factory, args.version), atol=args.atol,
+                              allow_contract_change=args.allow_contract_change)
             elif args.command == "status":
                 status = rollout.status()
                 if args.json:
@@ -142,25 +148,35 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk rollout") -> int:
                 getattr(rollout, args.command)()
             return _console.EXIT_OK
         except (RolloutError, StackError, sc.ConfigError) as error:  # stopped: could not go on (exit 2), said where
-            raise _console.CommandError(_stopped(args, rollout, str(error))) from None
+            raise _console.CommandError(_stopped(args, rollout, str(error),
+                                                 resumable=getattr(error, "resumable", True))) from None
         except BrokenPipeError:
             raise
         except Exception as error:  # noqa: BLE001 - an export's or a server's failure: say where it stopped
             if rollout is None:
                 raise
-            raise _console.CommandError(_stopped(args, rollout, f"{type(error).__name__}: {error}")) from None
+            # an export's refusal keeps its own status (a contract change is "not right", 1, as in tfsk export)
+            code = error.exit_code if isinstance(error, TfskError) else _console.EXIT_USAGE
+            raise _console.CommandError(_stopped(args, rollout, f"{type(error).__name__}: {error}"), code) from None
 
     def interrupted() -> tuple[str, int]:
         return _stopped(args, rollout, "interrupted"), _console.EXIT_INTERRUPTED
 
-    return _console.guarded(f"{prog} {args.command}", argv, body, interrupted)
+    def quiet_body() -> int:
+        # start and finish import TensorFlow (exports, pruning): its C++ start-up lines stay off the terminal
+        with _console.quiet_native_stderr():
+            return body()
+
+    return _console.guarded(f"{prog} {args.command}", argv, quiet_body, interrupted)
 
 
-def _stopped(args: argparse.Namespace, rollout: Any, why: str) -> str:
+def _stopped(args: argparse.Namespace, rollout: Any, why: str, resumable: bool = True) -> str:
     """The error line, and where the rollout stopped with what ``stable`` still serves."""
     if rollout is None or args.command == "status":
         return why
-    step = rollout.state.step
     stable = rollout.labels.get("stable")
+    if not resumable:  # refused before it began: nothing to resume
+        return f"{why}\nnothing was changed; stable still names {args.model} version {stable}."
+    step = rollout.state.step
     return (f"{why}\nstopped while {_STEPS.get(step, step)}; stable still names {args.model} version {stable}. "
             "Fix the cause and run the same command again to resume.")

@@ -1,0 +1,61 @@
+"""A user's rollouts from the command line: refusals that say what to run (and are true), quiet
+output, and a rollback that leaves the standalone parts serving what ``stable`` was built from."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared helpers beside this file
+from support import tfsk
+from test_rollout_support import new_tower, rollout_dir, start_replica
+from tfsk import serving_config as sc
+
+#: What TensorFlow's C++ side prints at start-up (absl's banner, cuda/cuDNN/oneDNN notes, glog lines).
+NATIVE_LINE = re.compile(r"^(?:[IWEF]\d{4} |WARNING: All log messages)|oneDNN|cuda|cuDNN|cuFFT|cuBLAS|absl::"
+                         r"|cpu_feature_guard|computation placer", re.MULTILINE)
+
+
+def contract_changed_tower(folder: Path) -> Path:
+    """tower_a with its input renamed: the same width in and out, another serving contract."""
+    import keras
+
+    inputs = keras.Input(shape=(10,), name="renamed")
+    x = keras.layers.Dense(64, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(32, activation="relu")(x), name="tower_a")
+    path = folder / "tower_a-renamed.keras"
+    model.save(path)
+    return path
+
+
+def test_contract_change_flag_exit_codes_quiet_output_and_an_honest_refusal(tmp_path, demo_base):
+    folder = rollout_dir(tmp_path, demo_base)
+    keras_file = contract_changed_tower(tmp_path)
+    env = {"TF_CPP_MIN_LOG_LEVEL": ""}  # as a user's shell: no log level set
+    with start_replica(folder) as server:
+        target = ("--target", server.address)
+        refused = tfsk("rollout", "start", "tower_a", "--model", "composed", "--from", str(keras_file), *target,
+                       cwd=folder, env=env)
+        # the same break as `tfsk export part`: exit 1, and the flag it names exists
+        assert refused.returncode == 1, refused.stderr
+        assert "--allow-contract-change" in refused.stderr and "input 'features'" in refused.stderr
+        assert not NATIVE_LINE.search(refused.stderr), refused.stderr
+        assert sc.load_declaration(folder / "tfsk.toml").model("composed").label_map == {"stable": 1}
+
+        started = tfsk("rollout", "start", "tower_a", "--model", "composed", "--from", str(keras_file), *target,
+                       "--allow-contract-change", cwd=folder, env=env)
+        assert started.returncode == 0, started.stderr
+        assert "canary -> composed version 2" in started.stdout
+        assert not NATIVE_LINE.search(started.stderr), started.stderr
+
+        # a second rollout while the first is open is refused; running it again would be refused again
+        other = tfsk("rollout", "start", "tower_b", "--model", "composed", "--from", str(new_tower(tmp_path, "tower_b")),
+                     *target, cwd=folder, env=env)
+        assert other.returncode == 2, other.stderr
+        assert "in progress" in other.stderr and "tfsk rollout finish composed" in other.stderr
+        assert "run the same command again" not in other.stderr
+
+        finished = tfsk("rollout", "finish", "composed", *target, cwd=folder, env=env)
+        assert finished.returncode == 0, finished.stderr
+        assert not NATIVE_LINE.search(finished.stderr), finished.stderr
