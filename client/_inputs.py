@@ -7,8 +7,11 @@ what numpy converts safely (same-kind casting: float64 -> float32, a list of int
 and refuses the rest before sending, naming the input, what it takes and what was sent.
 
 Shapes: a dimension the signature fixes must match when the ranks agree. A different rank is
-left to the server, because TF Serving runs whatever the graph accepts (its own tests send a
-``[3]`` vector to half_plus_two's ``[-1,1]`` input).
+refused when the signature fixes a dimension wider than 1 (a Keras input ``[?,5]``: its graph
+takes rank 2 only, and the server's answer would be graph text); otherwise it is left to the
+server, because TF Serving runs whatever the graph accepts (its own tests send a ``[3]`` vector
+to half_plus_two's ``[-1,1]`` input). Booleans are not numbers here: numpy would turn them into
+floats, but a bool array for a float input is a mistake, so it is refused.
 
 Signatures come from GetModelMetadata once per model and version (or label), then from memory:
 the cache is dropped for a model when a newer version than the cached one answers, and when the
@@ -69,8 +72,13 @@ def _where(name: str, model: str, signature: str) -> str:
 
 
 def _fits(shape: tuple[int, ...], fixed: tuple[int | None, ...] | None) -> bool:
-    """Whether ``shape`` matches every dimension the signature fixes (another rank: the server decides)."""
-    return fixed is None or len(shape) != len(fixed) or all(f is None or f == s for f, s in zip(fixed, shape))
+    """Whether ``shape`` matches every dimension the signature fixes (another rank: the server decides,
+    unless the signature fixes a dimension wider than 1)."""
+    if fixed is None:
+        return True
+    if len(shape) != len(fixed):
+        return not any(f is not None and f > 1 for f in fixed)
+    return all(f is None or f == s for f, s in zip(fixed, shape))
 
 
 def _fit(name: str, value: Any, spec: TensorSpec, where: str) -> tuple[Any, bool]:
@@ -80,12 +88,17 @@ def _fit(name: str, value: Any, spec: TensorSpec, where: str) -> tuple[Any, bool
     except (TypeError, ValueError) as error:  # ragged lists and the like
         raise InputError(f"{where} cannot be an array: {error}", input=name, expected=spec.describe()) from None
 
+    sent = describe_array(array)  # what the caller sent, before any conversion
+
     def refuse(reason: str) -> InputError:
-        return InputError(f"{where} takes {spec.describe()}; sent {describe_array(array)}: {reason}",
-                          input=name, expected=spec.describe(), sent=describe_array(array))
+        return InputError(f"{where} takes {spec.describe()}; sent {sent}: {reason}",
+                          input=name, expected=spec.describe(), sent=sent)
 
     converted = False
     wanted, kind = spec.dtype, array.dtype.kind
+    if kind == "b" and wanted.kind in "fc" and array.size:
+        raise refuse(f"send numbers ({wanted}), not booleans; convert them yourself (array.astype(np.{wanted})) "
+                     f"if that is what you mean")
     if wanted == np.dtype(object):
         if kind not in "OSU" and array.size:
             raise refuse("send strings (str or bytes)")
@@ -100,10 +113,13 @@ def _fit(name: str, value: Any, spec: TensorSpec, where: str) -> tuple[Any, bool
             if array.min() < info.min or array.max() > info.max:
                 raise refuse(f"values outside {wanted}'s range [{info.min}, {info.max}]")
         array, converted = array.astype(wanted), True
-    if not _fits(array.shape, spec.shape):
-        axis, fixed, size = next((i, f, s) for i, (f, s) in enumerate(zip(spec.shape, array.shape))  # type: ignore[arg-type]
-                                 if f is not None and f != s)
-        raise refuse(f"dimension {axis} is {size}, the signature fixes it at {fixed}")
+    fixed = spec.shape
+    if fixed is not None and not _fits(array.shape, fixed):
+        if array.ndim != len(fixed):
+            raise refuse(f"rank {array.ndim}, the signature's is {len(fixed)}"
+                         + (" (one example is a list inside a list)" if array.ndim + 1 == len(fixed) else ""))
+        axis, want, size = next((i, f, s) for i, (f, s) in enumerate(zip(fixed, array.shape)) if f is not None and f != s)
+        raise refuse(f"dimension {axis} is {size}, the signature fixes it at {want}")
     return array, converted
 
 

@@ -101,3 +101,17 @@ def test_a_new_version_with_another_signature_is_asked_again(tmp_path):
         third = serving.predict("evolving", {"x": np.ones((2, 4))})
         assert (third.version, third["embedding"].shape) == (3, (2, 1))
         assert counting.calls[sent:] == ["GetModelMetadata", "Predict"]
+
+
+def test_the_cli_refuses_a_wrong_rank_in_one_line_before_sending(demo_server):
+    from support import tfsk
+
+    answer = tfsk("predict", "tower_c", "--input", "features=[1,2,3,4,5]", "--target", demo_server.address)
+    assert answer.returncode != 0
+    lines = answer.stderr.strip().splitlines()
+    assert len(lines) == 1, answer.stderr
+    assert ("input 'features' of model 'tower_c' (signature 'serving_default') takes float32[?,5]; sent "
+            "float32[5]: rank 1, the signature's is 2") in lines[0]
+    assert "node" not in answer.stderr  # no graph text from the server
+    right = tfsk("predict", "tower_c", "--input", "features=[[1,2,3,4,5]]", "--target", demo_server.address)
+    assert right.returncode == 0, right.stderr

@@ -57,3 +57,16 @@ def test_the_cache_forgets_a_model_and_the_least_recently_used():
     assert cache.get(("a", None, None)) is METADATA and cache.get(("b", None, None)) is None
     cache.forget("a")
     assert cache.get(("a", None, None)) is MISSING and cache.get(("b", None, None)) is None
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    ({"ids": [1, 2, 3, 4]}, r"takes int32\[\?,4\]; sent int64\[4\]: rank 1, the signature's is 2 \(one example is a "
+                            r"list inside a list\)$"),
+    ({"ids": np.ones((1, 1, 4), np.int32)}, r"sent int32\[1,1,4\]: rank 3, the signature's is 2$"),
+    ({"x": [True, False]}, r"takes float32\[\?,1\]; sent bool\[2\]: send numbers \(float32\), not booleans"),
+    ({"x": np.array([[True]])}, "not booleans"),
+])
+def test_a_rank_the_signature_excludes_and_booleans_for_numbers_are_refused(inputs, message):
+    with pytest.raises(InputError, match=message) as caught:
+        fit(**inputs)
+    assert "\n" not in str(caught.value) and caught.value.input == next(iter(inputs))
