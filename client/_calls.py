@@ -205,7 +205,7 @@ def wait_for_replicas(client: BaseClient, model: str, version: int | None = None
     wanted = f"version {version} of {model}" if version is not None else f"a version of {model}"
     where = f" on {len(pending)} of {len(replicas)} replicas ({', '.join(pending)})" if len(replicas) > 1 else ""
     heard = "; ".join(f"{a}: {last[a]}" if len(replicas) > 1 else str(last[a]) for a in pending if a in last)
-    raise WaitTimeoutError(f"{wanted} was not AVAILABLE within {timeout}s{where}"
+    raise WaitTimeoutError(f"{wanted} was not AVAILABLE within {round(timeout, 1):g}s{where}"  # 10s, not 9.98971025600008s
                            + (f" (last answer: {heard})" if heard else ""))
 
 

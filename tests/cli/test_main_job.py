@@ -97,3 +97,18 @@ def test_the_demo_constants_match_the_exporter_demo():
 
     assert demo.DEMO_COMPOSED == exporter_demo.COMPOSED_NAME
     assert demo.DEMO_HEAD_FACTORY == exporter_demo.HEAD_FACTORY
+
+
+def test_a_taken_port_names_the_commands_that_stop_what_holds_it(tmp_path):
+    import socket
+
+    declaration = tmp_path / "tfsk.toml"
+    declaration.write_text((REPO / "tfsk.toml").read_text())
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        busy = tfsk("demo", "--declaration", str(declaration), "--port", str(port), cwd=tmp_path)
+    assert busy.returncode == 2 and f"port {port} on 127.0.0.1 is taken" in busy.stderr
+    assert "tfsk stack down" in busy.stderr and "tfsk demo --keep-serving" in busy.stderr
+    assert not (tmp_path / "demo-models").exists()  # nothing exported

@@ -115,3 +115,9 @@ def test_the_cli_refuses_a_wrong_rank_in_one_line_before_sending(demo_server):
     assert "node" not in answer.stderr  # no graph text from the server
     right = tfsk("predict", "tower_c", "--input", "features=[[1,2,3,4,5]]", "--target", demo_server.address)
     assert right.returncode == 0, right.stderr
+
+
+def test_a_wait_that_times_out_says_its_duration_rounded(demo_server):
+    with Client(demo_server.address) as serving, pytest.raises(client.WaitTimeoutError) as caught:
+        serving.wait_until_available("tower_c", version=99, timeout=0.3141592653589793)
+    assert "version 99 of tower_c was not AVAILABLE within 0.3s" in str(caught.value)

@@ -237,8 +237,9 @@ def run_demo(declaration_path: Path, port: int, report: DemoReport, *, fresh: bo
     declaration = serving_config.load_declaration(declaration_path)
     taken = why_port_is_taken("127.0.0.1", port)
     if taken:
-        raise CommandError(f"port {port} on 127.0.0.1 is taken ({taken}): another server (an earlier "
-                           f"'tfsk demo --keep-serving'?) is listening there; stop it, or pick another --port")
+        raise CommandError(f"port {port} on 127.0.0.1 is taken ({taken}): another server is listening there - the "
+                           f"stack (stop it with: tfsk stack down) or an earlier 'tfsk demo --keep-serving' (stop "
+                           f"it with: kill PID, as it said); or pick another --port")
     base = declaration.mapping.host_root
     _export(base, fresh, report, verbose)
     host_config = _write_configs(declaration_path, report)
