@@ -158,12 +158,13 @@ class VersionWriter:
         self.version: int | None = None
 
     def __enter__(self) -> VersionWriter:
+        self._created_model_dir = not self.model_dir.exists()
         self.model_dir.mkdir(parents=True, exist_ok=True)
         if self.requested_version is not None:
             self._refuse_existing(self.requested_version)  # fail before the expensive work
         with model_lock(self.model_dir):
             _remove_stale_temporaries(self.model_dir)
-        self.path.mkdir()
+        self.path.mkdir(parents=True)  # parents: another writer's clean-up may have just removed an empty model folder
         return self
 
     def __exit__(
@@ -171,6 +172,20 @@ class VersionWriter:
     ) -> None:
         if self.version is None:
             shutil.rmtree(self.path, ignore_errors=True)
+            if self._created_model_dir:
+                self._remove_empty_model_dir()
+
+    def _remove_empty_model_dir(self) -> None:
+        """A model folder this writer created and left holding only the lock (an interrupted or failed
+        first export) is removed, so no empty model folder is left for a server to watch."""
+        try:
+            with model_lock(self.model_dir):
+                if {child.name for child in self.model_dir.iterdir()} != {LOCK_NAME}:
+                    return  # another exporter's work, or a version: keep it
+                (self.model_dir / LOCK_NAME).unlink()
+                self.model_dir.rmdir()
+        except OSError:
+            pass  # best effort: an empty folder is untidy, not wrong
 
     def _refuse_existing(self, version: int) -> None:
         existing = version_taken(self.model_dir, version)
