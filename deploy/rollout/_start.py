@@ -178,6 +178,22 @@ class StartStep(RolloutSession):
         self.declaration = sc.record_versions(self.declaration, part, [*declared.policy.versions, version],
                                            declared.label_map)
 
+    def _check_advice(self, bad: list[Any]) -> str:
+        """What to do about the parts that failed the check: which standalone version to serve, and how."""
+        declared = {m.name for m in self.declaration.models}
+        unasked = [c for c in bad if c.verdict == "could_not_compare" and c.version is not None]
+        advice = []
+        for check in unasked:
+            if check.name in declared:
+                advice.append(f"the standalone {check.name} must serve version {check.version} (what the composed "
+                              f"version was built from): in {self.path.name} set [models.{check.name}] "
+                              f"policy = \"specific\" and versions = [{check.version}] (keep any version being rolled "
+                              f"out), then run the same command again")
+        if len(unasked) < len(bad):
+            advice.append("a part that DIFFERS computes other numbers standalone than inside the composed model "
+                          "(another export under the same version, or a tolerance too tight: --atol)")
+        return "; ".join(advice) or "see tfsk check " + self.model
+
     def _check(self, version: int, atol: float) -> None:
         from tfsk.client import Client
 
@@ -185,7 +201,8 @@ class StartStep(RolloutSession):
             with Client(address, timeout=self.targets.timeout, retries=0) as client:
                 report = client.check_consistency(self.model, version=version, atol=atol)
             if not report.consistent:
-                bad = "; ".join(f"{c.name}@{c.version}: {c.problem or c.max_abs_difference}" for c in report.parts
-                                if not c.consistent)
-                raise RolloutError(f"{address}: the consistency check of {self.model} version {version} failed ({bad})")
+                bad = [c for c in report.parts if not c.consistent]
+                said = "; ".join(f"{c.name}@{c.version}: {c.problem or c.max_abs_difference}" for c in bad)
+                raise RolloutError(f"{address}: the consistency check of {self.model} version {version} failed "
+                                   f"({said}). {self._check_advice(bad)}")
         self.say(f"consistency check passed on {len(self.targets.addresses)} target(s)")

@@ -59,3 +59,49 @@ def test_contract_change_flag_exit_codes_quiet_output_and_an_honest_refusal(tmp_
         finished = tfsk("rollout", "finish", "composed", *target, cwd=folder, env=env)
         assert finished.returncode == 0, finished.stderr
         assert not NATIVE_LINE.search(finished.stderr), finished.stderr
+
+
+def test_rollback_then_finish_leaves_the_standalone_part_serving_what_stable_was_built_from(tmp_path, demo_base):
+    from tfsk import deploy
+    from tfsk.client import Client
+
+    folder = rollout_dir(tmp_path, demo_base)
+    with start_replica(folder) as server:
+        targets = deploy.Targets((server.address,), "host", timeout=60)
+        rollout = deploy.Rollout(folder / "tfsk.toml", "composed", targets)
+        rollout.start("tower_a", deploy.Source(keras_file=str(new_tower(tmp_path))))
+        rollout.promote()
+        rollout.rollback()
+        rollout.finish()
+        declaration = sc.load_declaration(folder / "tfsk.toml")
+        assert declaration.model("composed").label_map == {"stable": 1, "canary": 1}
+        assert declaration.model("tower_a").policy == sc.VersionPolicy.specific([1])  # v2 is newest on disk
+        with Client(server.address, timeout=30) as serving:
+            assert serving.predict("tower_a", {"features": [[0.0] * 10]}).version == 1
+            assert serving.check_consistency("composed").verdict == "consistent"
+        check = tfsk("check", "composed", "--target", server.address, cwd=folder)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+        # the next rollout, of another part, passes its consistency check
+        state = deploy.Rollout(folder / "tfsk.toml", "composed", targets).start(
+            "tower_b", deploy.Source(keras_file=str(new_tower(tmp_path, "tower_b"))))
+        assert state.step == "label" and state.done
+
+
+def test_a_failed_consistency_check_says_which_standalone_version_to_serve(tmp_path, demo_base):
+    import pytest
+
+    from tfsk import deploy
+
+    folder = rollout_dir(tmp_path, demo_base)
+    import shutil
+
+    parts = folder / "demo-models" / "tower_c"
+    shutil.copytree(parts / "1", parts / "7")  # the standalone tower_c serves 7 (latest), composed was built on 1
+    with start_replica(folder) as server:
+        rollout = deploy.Rollout(folder / "tfsk.toml", "composed", deploy.Targets((server.address,), "host", timeout=60))
+        with pytest.raises(deploy.RolloutError) as caught:
+            rollout.start("tower_a", deploy.Source(keras_file=str(new_tower(tmp_path))))
+    message = str(caught.value)
+    assert "tower_c@1" in message and "the standalone tower_c must serve version 1" in message
+    assert 'set [models.tower_c] policy = "specific" and versions = [1]' in message
