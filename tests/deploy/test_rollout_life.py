@@ -105,3 +105,28 @@ def test_a_failed_consistency_check_says_which_standalone_version_to_serve(tmp_p
     message = str(caught.value)
     assert "tower_c@1" in message and "the standalone tower_c must serve version 1" in message
     assert 'set [models.tower_c] policy = "specific" and versions = [1]' in message
+
+
+def test_the_demo_after_a_rollout_serves_the_declared_labels_and_exports_no_new_set(tmp_path, demo_base):
+    import json
+
+    from server_process import free_port
+
+    from tfsk import deploy
+
+    folder = rollout_dir(tmp_path, demo_base)
+    with start_replica(folder) as server:
+        rollout = deploy.Rollout(folder / "tfsk.toml", "composed", deploy.Targets((server.address,), "host", timeout=60))
+        rollout.start("tower_a", deploy.Source(keras_file=str(new_tower(tmp_path))))
+        rollout.promote()
+        rollout.finish()
+    before = sorted(str(p.relative_to(folder)) for p in (folder / "demo-models").glob("*/[0-9]*"))
+    demo = tfsk("demo", "--declaration", str(folder / "tfsk.toml"), "--port", str(free_port()), "--json", cwd=folder)
+    answer = json.loads(demo.stdout)
+    assert demo.returncode == 0 and answer["ok"] is True, demo.stdout + demo.stderr
+    assert answer["query"]["available"]["composed"] == 2 and answer["query"]["consistent"] is True
+    assert sorted(str(p.relative_to(folder)) for p in (folder / "demo-models").glob("*/[0-9]*")) == before
+
+    fresh = tfsk("demo", "--declaration", str(folder / "tfsk.toml"), "--port", str(free_port()), "--fresh", cwd=folder)
+    assert fresh.returncode == 2 and "labels versions (composed: canary -> 2, stable -> 2)" in fresh.stderr
+    assert sorted(str(p.relative_to(folder)) for p in (folder / "demo-models").glob("*/[0-9]*")) == before

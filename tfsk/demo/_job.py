@@ -120,6 +120,26 @@ def _export(base: Path, fresh: bool, report: DemoReport, verbose: bool) -> None:
         {"model": name, "version": r.version, "path": str(r.path)} for name, r in results.items()]}
 
 
+def _serve_as_declared(labelled: dict[str, dict[str, int]], fresh: bool, declaration_path: Path,
+                       report: DemoReport) -> None:
+    """tfsk.toml labels versions (a rollout wrote them): serve what it declares, export nothing.
+
+    A new demo set would become the newest version of every part at once, on this server and on a
+    running stack (the parts serve ``latest``), while the labelled composed versions were built from
+    the parts the rollout chose: the standalone parts would no longer be what ``stable`` was built from.
+    """
+    said = "; ".join(f"{name}: {', '.join(f'{k} -> {v}' for k, v in sorted(labels.items()))}"
+                     for name, labels in sorted(labelled.items()))
+    if fresh:
+        raise CommandError(f"{declaration_path} labels versions ({said}), as tfsk rollout writes them; a fresh demo "
+                           f"set would replace the part versions they were built from on every server that serves the "
+                           f"newest. Run the demo without --fresh (it serves what tfsk.toml declares), or finish the "
+                           f"rollout and remove the labels and versions from tfsk.toml first")
+    report.step(f"serve what {declaration_path} declares ({said}, written by tfsk rollout); no new demo set is "
+                f"exported over them")
+    report.facts["export"] = {"reused": True, "declared_labels": labelled, "models": []}
+
+
 def _write_configs(declaration_path: Path, report: DemoReport) -> Path:
     from tfsk import serving_config
 
@@ -151,8 +171,9 @@ class _Server:
         from tfsk.devserver import start_process
 
         self.port, self.log_path = port, log_path
+        # as the stack serves: labels tfsk.toml declares (a rollout's stable/canary) apply at start-up
         self.command = ["tfsk", "serve", f"--port={port}", f"--model_config_file={host_config}",
-                        "--file_system_poll_wait_seconds=1"]
+                        "--file_system_poll_wait_seconds=1", "--allow_version_labels_for_unavailable_models=true"]
         # detach: its own session, so it outlives us and our terminal's Ctrl-C, and holds no pipe of ours;
         # not waited for here: the query step watches it while the models load
         self.server = start_process(self.command[2:], log=log_path, detach=detach, wait=False)
@@ -241,7 +262,11 @@ def run_demo(declaration_path: Path, port: int, report: DemoReport, *, fresh: bo
                            f"stack (stop it with: tfsk stack down) or an earlier 'tfsk demo --keep-serving' (stop "
                            f"it with: kill PID, as it said); or pick another --port")
     base = declaration.mapping.host_root
-    _export(base, fresh, report, verbose)
+    labelled = {m.name: m.label_map for m in declaration.models if m.label_map}
+    if labelled:
+        _serve_as_declared(labelled, fresh, declaration_path, report)
+    else:
+        _export(base, fresh, report, verbose)
     host_config = _write_configs(declaration_path, report)
 
     log_path = base / f"devserver-{port}.log"
