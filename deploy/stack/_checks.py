@@ -192,7 +192,35 @@ def _check_served_config(serving: ServiceSpec, declaration: sc.Declaration, find
     served = sc.validate_model_server_config(config, mapping=mapping, source=str(host),
                                              allow_version_labels_for_unavailable_models=allow)
     image = sc.validate_serving_image(config, serving.image or "", mapping=mapping, source=str(host))
-    return [sc.ValidationReport(str(host), "models", served.findings + image.findings)]
+    return [sc.ValidationReport(str(host), "models", served.findings + image.findings),
+            *_check_host_config(serving, declaration, config)]
+
+
+def _check_host_config(serving: ServiceSpec, declaration: sc.Declaration,
+                       config: sc.ModelServerConfig) -> list[sc.ValidationReport]:
+    """The host-path twin the devserver engine reads (models.host.config): it must parse and say what the
+    container config says, base paths mapped through the volumes (else every devserver poll fails)."""
+    host_file = declaration.outputs.host_models_config
+    if not host_file.is_file():
+        return []
+    findings = sc.FindingList()
+    try:
+        host_config = sc.read_model_server_config(host_file)
+    except (sc.ConfigError, OSError) as error:
+        findings.error("host-config-unreadable", "models.host.config", f"the devserver engine reads {host_file}, "
+                       f"which cannot be read: {error}", "run `tfsk config write` (it writes both configs from tfsk.toml)")
+        return [sc.ValidationReport(str(host_file), "models", tuple(findings.items))]
+    translated = sc.ModelServerConfig()
+    translated.CopyFrom(config)
+    for entry in sc.model_entries(translated):
+        mapped = serving.host_path(entry.base_path)
+        if mapped is not None:
+            entry.base_path = str(mapped)
+    if host_config != translated:
+        findings.error("host-config-differs", "models.host.config", f"{host_file} does not say what "
+                       f"{declaration.outputs.models_config} says (base paths mapped through the volumes)",
+                       "run `tfsk config write` so both come from tfsk.toml again")
+    return [sc.ValidationReport(str(host_file), "models", tuple(findings.items))]
 
 
 def _check_monitoring(compose: ComposeFile, serving: ServiceSpec, declaration: sc.Declaration,

@@ -204,6 +204,21 @@ class DevserverStack:
         with Client(str(record.endpoints["grpc"]), timeout=5, retries=0) as client:
             return record, models_state(client, self.spec.served_models())
 
+    def config_problem(self, record: RunRecord) -> str | None:
+        """Why the models.config the running devserver polls cannot be read, or ``None``.
+
+        The server keeps serving what it loaded when a poll fails, so its models look healthy while
+        no edit reaches it any more (and a restart would fail)."""
+        value = parse_command_line(record.arguments).value("model_config_file")
+        if not value:
+            return None
+        try:
+            sc.read_model_server_config(str(value))
+        except (sc.ConfigError, OSError) as error:
+            return (f"{value}, the models.config the devserver polls, cannot be read ({error}); every poll fails, "
+                    f"so changes no longer reach the server and a restart would fail: run `tfsk config write`")
+        return None
+
     def logs(self, follow: bool = False, poll: float = 0.5) -> Iterator[str]:
         """The log's lines; with ``follow``, new lines as they come until the devserver stops."""
         if not self.log_file.exists():

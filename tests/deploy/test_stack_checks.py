@@ -151,3 +151,15 @@ def test_every_check_reads_the_labels_flag_alike(served_stack_dir, spelling, all
     reports, _ = check(served_stack_dir)
     errors = [f for r in reports for f in r.findings if f.severity is sc.Severity.ERROR]
     assert (not errors) == allowed, [str(f) for f in errors]
+
+
+def test_a_corrupt_or_stale_host_config_the_devserver_reads_is_an_error(served_stack_dir):
+    host = served_stack_dir / "demo-models" / "models.host.config"
+    good = host.read_text()
+    host.write_text(good.replace("model_config_list", "model_config_lis", 1))
+    reports, codes = check(served_stack_dir)
+    assert "host-config-unreadable" in codes
+    run = tfsk("stack", "check", cwd=served_stack_dir)
+    assert run.returncode == 1 and "models.host.config" in run.stdout and "tfsk config write" in run.stdout, run.stdout
+    host.write_text(good.replace('name: "tower_c"', 'name: "tower_x"'))
+    assert "host-config-differs" in check(served_stack_dir)[1]

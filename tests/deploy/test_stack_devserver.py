@@ -136,3 +136,19 @@ def test_without_a_docker_engine_auto_says_so_in_one_line_and_uses_the_devserver
     up = tfsk("stack", "up", "--no-prepare", "--timeout", "60", cwd=stack_dir, env=ports_env()[2])
     assert up.stdout.splitlines()[0] == f"{problem}: running the same stack on the devserver"
     assert up.returncode == 2 and "does not exist" in up.stderr  # no models.config: prepare was skipped
+
+
+def test_status_is_not_healthy_while_the_config_the_devserver_polls_is_corrupt(served_stack_dir):
+    grpc_port, _, env = ports_env()
+    up = tfsk("stack", "up", "--engine", "devserver", "--no-prepare", "--timeout", "240", cwd=served_stack_dir, env=env)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        host = served_stack_dir / "demo-models" / "models.host.config"
+        host.write_text("model_config_list { config { name: 'x' base_path: ")  # every poll fails on it
+        status = tfsk("stack", "status", "--engine", "devserver", cwd=served_stack_dir, env=env)
+        assert status.returncode == 1 and "NOT healthy" in status.stdout, status.stdout + status.stderr
+        assert f"{host}, the models.config the devserver polls, cannot be read" in status.stdout
+        data = json.loads(tfsk("stack", "status", "--json", "--engine", "devserver", cwd=served_stack_dir, env=env).stdout)
+        assert data["healthy"] is False and "tfsk config write" in data["config_error"]
+    finally:
+        tfsk("stack", "down", "--engine", "devserver", cwd=served_stack_dir, env=env)

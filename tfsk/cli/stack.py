@@ -190,18 +190,22 @@ def _cmd_status(args: argparse.Namespace, spec: Any) -> int:
                 _say("the stack is not running (no devserver started by `tfsk stack up`, no Docker engine)")
             return 1  # what was checked (a running stack) is not there
         running, endpoints, header = True, record.endpoints, f"devserver pid {record.pid}, log {record.log}"
+        config_problem = engine.config_problem(record)
     else:
         header, states = engine.status()
-        endpoints, running = spec.endpoints().to_json(), True
+        endpoints, running, config_problem = spec.endpoints().to_json(), True, None
     labels = _labels(spec)
-    healthy = all(state.available for state in states)
+    healthy = all(state.available for state in states) and config_problem is None
     if args.json:
         print(json.dumps({"engine": engine.name, "running": running, "healthy": healthy, "endpoints": endpoints,
+                          "config_error": config_problem,
                           "models": [{"name": s.name, "error": s.error, "labels": labels.get(s.name, {}),
                                       "versions": [vars(v) for v in s.versions]} for s in states]}, indent=2))
         return 0 if healthy else 1
     _say(f"engine: {engine.name} ({header})" if engine.name == "devserver" else f"engine: docker\n{header}")
     _say(f"health: {'healthy (every model has a version AVAILABLE)' if healthy else 'NOT healthy'}")
+    if config_problem:
+        _say(f"  config: {config_problem}")
     for name, value in endpoints.items():
         if value:
             _say(f"  {name:<10} {value}")
