@@ -76,6 +76,12 @@ def devserver_arguments(spec: StackSpec) -> list[str]:
             if binding is None:
                 raise StackError(f"{argument}: container port {value} is not published by service "
                                  f"{spec.serving.name!r}; add it to ports: (\"127.0.0.1:{value}:{value}\")")
+            if binding.published_last is not None and binding.published_last != binding.published:
+                raise StackError(
+                    f"{argument} is published on the range {binding.published}-{binding.published_last} (one port per "
+                    f"replica of `docker compose up --scale serving=N`), but the devserver engine runs one server on "
+                    f"one port: publish one port (e.g. TFSK_GRPC_PORT={binding.published}), use the docker engine "
+                    f"for replicas, or start one `tfsk serve` per port and pass them as --target host:port,host:port")
             bind_address = bind_address or binding.host_ip
             argument = format_flag(flag.name, binding.published)
         elif flag is not None and flag.path and isinstance(value, str) and value:
