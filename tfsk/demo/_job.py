@@ -17,6 +17,7 @@ from typing import Any
 
 from tfsk import __version__
 from tfsk._base import layout
+from tfsk._base.flags import format_flag
 from tfsk._base.naming import DEFAULT_SIGNATURE
 from tfsk._base.ports import why_port_is_taken
 from tfsk.cli import (
@@ -173,7 +174,8 @@ class _Server:
         self.port, self.log_path = port, log_path
         # as the stack serves: labels tfsk.toml declares (a rollout's stable/canary) apply at start-up
         self.command = ["tfsk", "serve", f"--port={port}", f"--model_config_file={host_config}",
-                        "--file_system_poll_wait_seconds=1", "--allow_version_labels_for_unavailable_models=true"]
+                        "--file_system_poll_wait_seconds=1",
+                        format_flag("allow_version_labels_for_unavailable_models", True)]
         # detach: its own session, so it outlives us and our terminal's Ctrl-C, and holds no pipe of ours;
         # not waited for here: the query step watches it while the models load
         self.server = start_process(self.command[2:], log=log_path, detach=detach, wait=False)
