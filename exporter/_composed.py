@@ -222,7 +222,7 @@ def assemble_composed(
             part_expected = {k: v.numpy() for k, v in part(part_batch).items()}
             runs.append(SignatureRun(PART_SIGNATURE_PREFIX + part.name, part_batch, part_expected))
             warmup.append((PART_SIGNATURE_PREFIX + part.name, part_batch))
-    facts = {
+    facts: dict[str, Any] = {
         "parts": [
             {
                 "name": p.name,
