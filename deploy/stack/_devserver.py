@@ -77,6 +77,7 @@ def devserver_arguments(spec: StackSpec) -> list[str]:
                 raise StackError(f"{argument}: container port {value} is not published by service "
                                  f"{spec.serving.name!r}; add it to ports: (\"127.0.0.1:{value}:{value}\")")
             bind_address = bind_address or binding.host_ip
+            assert binding.published is not None  # published() finds published ports only
             argument = format_flag(flag.name, binding.published)
         elif flag is not None and flag.path and isinstance(value, str) and value:
             host = spec.serving.host_path(value)
