@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-from pathlib import Path
 
 import pytest
 from doc_snippets import REPO
