@@ -2,7 +2,8 @@
 #   make demo   the main job: export the demo parts and the composed model (reusing the newest ones
 #               when nothing changed; make demo DEMO_FLAGS=--fresh exports anew), write their TF Serving
 #               configs from tfsk.toml, serve them on the embedded devserver, query them over gRPC
-#   make test   run the test suite (.ci/run runs exactly this)
+#   make test   run the test suite (.ci/run runs exactly this), ruff and mypy included
+#               (tests/test_static_checks.py; mypy alone: .venv/bin/python tools/typecheck.py)
 # Both create the virtual environment in .venv on first use and install the pinned dependencies.
 
 PYTHON ?= python3

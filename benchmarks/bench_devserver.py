@@ -28,8 +28,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfsk._base.naming import DEFAULT_SIGNATURE  # noqa: E402
-
 from _common import (  # noqa: E402
     REPO,
     export_demo_once,
@@ -39,6 +37,8 @@ from _common import (  # noqa: E402
     time_calls,
     write_results,
 )
+
+from tfsk._base.naming import DEFAULT_SIGNATURE  # noqa: E402
 
 ECHO_SERVER = """
 import sys
@@ -144,9 +144,9 @@ def main() -> None:
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     from tests.server_process import ServerProcess, free_port
+    from tfsk._base.messages import MESSAGES
     from tfsk.client import Client
     from tfsk.client._wire import encode_predict_request
-    from tfsk._base.messages import MESSAGES
     from tfsk.devserver._malloc import TUNABLE
 
     work = Path(tempfile.mkdtemp(prefix="bench-devserver-"))

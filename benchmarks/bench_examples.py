@@ -55,7 +55,7 @@ def main() -> None:
                 for side, server in servers.items():
                     stub = getattr(prediction_service_pb2_grpc.PredictionServiceStub(server.channel), method)
                     expected = stub(message, timeout=30)  # also warms the signature's callable
-                    calls[side] = (lambda stub: lambda _: stub(message, timeout=30))(stub)
+                    calls[side] = lambda _, stub=stub, message=message: stub(message, timeout=30)
                     results.setdefault(f"{method}_{batch}", {})[f"{side}_answer_bytes"] = expected.ByteSize()
                 rounds: dict[str, list[float]] = {"this": [], "other": []}
                 for index in range(args.rounds):

@@ -50,19 +50,19 @@ def _as_method(method: Callable[..., Any], plan: Callable[..., Any]) -> None:
 
 
 def _blocking(plan: Callable[Concatenate[Any, P], Plan[T]]) -> Callable[Concatenate[Any, P], T]:
-    @functools.wraps(plan)
-    def method(self: Any, *args: P.args, **kwargs: P.kwargs) -> T:
+    def method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._drive(plan(self, *args, **kwargs))  # type: ignore[no-any-return]
 
+    functools.update_wrapper(method, plan)  # as @functools.wraps, keeping method's own type
     _as_method(method, plan)
     return method
 
 
 def _awaiting(plan: Callable[Concatenate[Any, P], Plan[T]]) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
-    @functools.wraps(plan)
-    async def method(self: Any, *args: P.args, **kwargs: P.kwargs) -> T:
+    async def method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return await self._drive(plan(self, *args, **kwargs))  # type: ignore[no-any-return]
 
+    functools.update_wrapper(method, plan)
     _as_method(method, plan)
     return method
 
@@ -90,7 +90,7 @@ class PlanMethod(Generic[P, T]):
 
     def __get__(self, client: BaseClient | None, owner: type | None = None) -> Callable[..., Any]:
         kind = type(client) if owner is None else owner
-        method = self._awaiting if kind._aio else self._blocking  # type: ignore[union-attr]
+        method = self._awaiting if kind._aio else self._blocking  # type: ignore[attr-defined]
         return method if client is None else method.__get__(client, owner)
 
 
@@ -129,7 +129,7 @@ class BaseClient:
         models_config: str | os.PathLike[str] | None = None,
     ) -> None:
         # what a replica's own client is made with (see replica())
-        self._settings = {"timeout": timeout, "retries": retries, "tls": tls, "keepalive_seconds": keepalive_seconds,
+        self._settings: dict[str, Any] = {"timeout": timeout, "retries": retries, "tls": tls, "keepalive_seconds": keepalive_seconds,
                           "max_message_bytes": max_message_bytes, "channel_options": channel_options,
                           "interceptors": interceptors, "check_inputs": check_inputs, "models_config": models_config}
         self._replicas: dict[str, BaseClient] = {}

@@ -218,4 +218,5 @@ def lineage(client: BaseClient, model: str, *, version: int | None = None,
     except FailedPreconditionError:  # no lineage signature: not exported by tfsk
         return None
     value = result[LINEAGE_OUTPUT]
-    return json.loads(bytes(value.item() if value.shape == () else value.ravel()[0]))
+    lineage: dict[str, Any] = json.loads(bytes(value.item() if value.shape == () else value.ravel()[0]))
+    return lineage

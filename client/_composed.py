@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tfsk._base.naming import INPUT_SEPARATOR as SEPARATOR
 from tfsk._base.naming import DEFAULT_SIGNATURE, PART_SIGNATURE_PREFIX
+from tfsk._base.naming import INPUT_SEPARATOR as SEPARATOR
 
 from ._calls import lineage, metadata, predict
 from ._errors import InputError, ServingError

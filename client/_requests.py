@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from tfsk._base import codec
 from tfsk._base.dtypes import numpy_dtype
-from tfsk._base.messages import MESSAGES
+from tfsk._base.messages import MESSAGES, POOL
 from tfsk._base.naming import DEFAULT_SIGNATURE
 
 from ._errors import ClientError, FailedPreconditionError, InputError, TensorDecodeError
@@ -23,17 +23,18 @@ __all__ = [
 ]
 
 #: method -> (gRPC path, request message, response message); Predict travels as raw wire bytes.
-METHODS = {
+METHODS: dict[str, tuple[str, type[Message] | None, type[Message] | None]] = {
     "Predict": ("/tensorflow.serving.PredictionService/Predict", None, None),
-    "GetModelMetadata": ("/tensorflow.serving.PredictionService/GetModelMetadata", "GetModelMetadataRequest",
-                         "GetModelMetadataResponse"),
-    "GetModelStatus": ("/tensorflow.serving.ModelService/GetModelStatus", "GetModelStatusRequest", "GetModelStatusResponse"),
-    "HandleReloadConfigRequest": ("/tensorflow.serving.ModelService/HandleReloadConfigRequest", "ReloadConfigRequest",
-                                  "ReloadConfigResponse"),
+    "GetModelMetadata": ("/tensorflow.serving.PredictionService/GetModelMetadata", MESSAGES["GetModelMetadataRequest"],
+                         MESSAGES["GetModelMetadataResponse"]),
+    "GetModelStatus": ("/tensorflow.serving.ModelService/GetModelStatus", MESSAGES["GetModelStatusRequest"],
+                       MESSAGES["GetModelStatusResponse"]),
+    "HandleReloadConfigRequest": ("/tensorflow.serving.ModelService/HandleReloadConfigRequest",
+                                  MESSAGES["ReloadConfigRequest"], MESSAGES["ReloadConfigResponse"]),
 }
 _SIGNATURE_DEF_MAP = "type.googleapis.com/tensorflow.serving.SignatureDefMap"
 _STATE_NAMES = {v.number: v.name for v in MESSAGES["ModelVersionStatus"].DESCRIPTOR.enum_types_by_name["State"].values}
-_CODE_NAMES = {v.number: v.name for v in MESSAGES["StatusProto"].DESCRIPTOR.fields_by_name["error_code"].enum_type.values}
+_CODE_NAMES = {v.number: v.name for v in POOL.FindEnumTypeByName("tensorflow.error.Code").values}
 
 
 def model_spec(model: str, version: int | None = None, label: str | None = None, signature: str | None = None) -> Any:
@@ -122,11 +123,11 @@ def stubs(channel: Any) -> dict[str, Any]:
     """One callable per method on ``channel`` (a blocking or an asyncio channel)."""
     found = {}
     for name, (path, request, response) in METHODS.items():
-        if request is None:
+        if request is None or response is None:
             found[name] = channel.unary_unary(path)  # bytes in, bytes out
         else:
-            found[name] = channel.unary_unary(path, request_serializer=MESSAGES[request].SerializeToString,
-                                              response_deserializer=MESSAGES[response].FromString)
+            found[name] = channel.unary_unary(path, request_serializer=request.SerializeToString,
+                                              response_deserializer=response.FromString)
     return found
 
 

@@ -127,7 +127,7 @@ class ConsistencyReport:
             return "not_composed"
         for verdict in ("differs", "could_not_compare"):
             if verdict in verdicts:
-                return verdict  # type: ignore[return-value]
+                return verdict
         return "consistent"
 
     @property

@@ -33,7 +33,19 @@ _WHERE = {
     "run_server": "._run",
     "start_process": "._process",
 }
-__all__ = sorted(_WHERE)
+# Written out (not sorted(_WHERE)) so type checkers and linters see it; tests/test_public_api.py
+# checks it against _WHERE.
+__all__ = [
+    "DevServer",
+    "DevserverProcess",
+    "FlagError",
+    "ServerOptions",
+    "StartupError",
+    "parse_flags",
+    "read_model_config",
+    "run_server",
+    "start_process",
+]
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
 
 if TYPE_CHECKING:

@@ -26,7 +26,6 @@ from google.protobuf.message import DecodeError
 from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import classification_pb2, inference_pb2, input_pb2, model_pb2, regression_pb2
 
-
 __all__ = ["ExampleSpans", "ExamplesRequest", "read_examples_request", "regression_result_bytes",
            "scores_result_bytes", "spans_of_input", "wrap"]
 

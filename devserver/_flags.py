@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfsk._base.flags import DEFAULT_MAX_REQUEST_TENSOR_BYTES, DEVSERVER_FLAGS, FLAGS, parse_command_line
-
 from tfsk._base.errors import TfskError
+from tfsk._base.flags import DEFAULT_MAX_REQUEST_TENSOR_BYTES, DEVSERVER_FLAGS, FLAGS, parse_command_line
 
 __all__ = ["DEFAULT_MAX_REQUEST_TENSOR_BYTES", "FlagError", "ServerOptions", "parse_flags"]
 

@@ -72,7 +72,7 @@ def serialized_examples(request: ExamplesRequest, budget: RequestBudget, *, obje
     tensor, as_objects, fixed = feed_costs(spans)
     use_fixed = not objects and fixed is not None and fixed <= as_objects
     sent = int(spans.lengths().sum()) + len(spans.context)
-    budget.examples(spans.count, len(spans.context), sent, tensor + (fixed if use_fixed else as_objects))
+    budget.examples(spans.count, len(spans.context), sent, tensor + (fixed if use_fixed and fixed is not None else as_objects))
     feed = fixed_width_feed(spans) if use_fixed else object_feed(spans)
     spans.clear()  # the offsets go before the model runs
     return feed
@@ -140,7 +140,7 @@ def _classification_result(count: int, classes: np.ndarray | None, scores: np.nd
         if written is not None:
             return written
     result = classification_pb2.ClassificationResult()
-    width = (classes if classes is not None else scores).shape[1]
+    width = (classes if classes is not None else scores).shape[1]  # type: ignore[union-attr]  # one of them is given
     for row in range(count):
         classification = result.classifications.add()
         for column in range(width):

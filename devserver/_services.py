@@ -30,8 +30,8 @@ from tfsk._base.messages import ModelServerConfig
 from tfsk._base.wire import IN_PLACE_FROM, InPlacePredictRequest, read_predict_request
 
 from ._core import ServerCore
-from ._flags import DEFAULT_MAX_REQUEST_TENSOR_BYTES
 from ._examples import ExamplesRequest, read_examples_request
+from ._flags import DEFAULT_MAX_REQUEST_TENSOR_BYTES
 from ._inference import classify_bytes, multi_inference_bytes, regress_bytes, run_classify, run_regress
 from ._metrics import metric_value, record_request, record_runtime_latency
 from ._predict import predict_outputs, predict_response_bytes, run_predict

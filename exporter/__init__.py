@@ -58,7 +58,43 @@ _WHERE = {
     "read_lineage": "._lineage",
 }
 
-__all__ = sorted(_WHERE)
+# Written out (not sorted(_WHERE)) so type checkers and linters see it; tests/test_public_api.py
+# checks it against _WHERE.
+__all__ = [
+    "ContractChangeError",
+    "EXPORT_STEPS",
+    "ExportError",
+    "ExportResult",
+    "HEAD_OUTPUT_NAME",
+    "HeadRef",
+    "HeadReuseError",
+    "InputNamingError",
+    "InvalidNameError",
+    "KerasModelNotStoredError",
+    "LoadComposedError",
+    "ModelInfo",
+    "ModelSourceError",
+    "PART_SIGNATURE_PREFIX",
+    "PartNotFoundError",
+    "PartRef",
+    "PruneResult",
+    "SEPARATOR",
+    "SignatureSpec",
+    "SplitError",
+    "TensorSpecInfo",
+    "VerificationError",
+    "VersionExistsError",
+    "VersionInfo",
+    "WidthMismatchError",
+    "compare_signatures",
+    "export_composed",
+    "export_part",
+    "export_split",
+    "list_models",
+    "load_composed",
+    "prune_versions",
+    "read_lineage",
+]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +222,7 @@ def assemble_composed(
             part_expected = {k: v.numpy() for k, v in part(part_batch).items()}
             runs.append(SignatureRun(PART_SIGNATURE_PREFIX + part.name, part_batch, part_expected))
             warmup.append((PART_SIGNATURE_PREFIX + part.name, part_batch))
-    facts = {
+    facts: dict[str, Any] = {
         "parts": [
             {
                 "name": p.name,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +14,7 @@ __all__ = ["Examples", "normalize_examples", "synthesize_examples"]
 
 Batch = Mapping[str, Any]
 #: One batch (input name -> array) or several; each batch becomes one warmup request.
-Examples = Union[Batch, Sequence[Batch]]
+Examples = Batch | Sequence[Batch]
 
 
 def _numpy_dtype(spec: TensorSpecInfo) -> Any:

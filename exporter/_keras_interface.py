@@ -152,7 +152,7 @@ class _OwnInputs:
 def _sequential_origin(layers: Sequence[Any]) -> str:
     """Where a Sequential's Keras-named InputLayer came from, in the user's terms."""
     first = layers[1] if len(layers) > 1 else None
-    if getattr(first, "_input_shape_arg", None) is not None:  # Keras keeps the argument it built from
+    if first is not None and getattr(first, "_input_shape_arg", None) is not None:  # Keras keeps the argument it built from
         return f"from input_shape= on its first layer '{first.name}'"
     if isinstance(first, keras.Model):
         return f"added in front of the nested model '{first.name}'"

@@ -26,7 +26,7 @@ def build_lineage(kind: str, model_name: str, **facts: Any) -> dict[str, Any]:
         "format": LINEAGE_FORMAT,
         "kind": kind,
         "model": model_name,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "exported_by": {
             "tfsk": tfsk_version,
             "tensorflow": tf.__version__,

@@ -16,7 +16,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import keras
 
@@ -141,10 +141,10 @@ def _check_layout(parts: dict[str, _Part], entries: list[LayoutEntry], where: st
         if shape is None or any(d is None for d in shape[1:]):
             raise LoadComposedError(f"{where}: the head reads {part_name}.{output} ({width} features), but the "
                                     f"part's Keras model returns {spec.describe() if spec else 'no such output'}")
-        got = math.prod(shape[1:]) if len(shape) > 1 else 1
+        got = math.prod(cast("tuple[int, ...]", shape[1:])) if len(shape) > 1 else 1  # no None: checked above
         if got != width:
             raise LoadComposedError(f"{where}: the head reads {width} features from {part_name}.{output}, but the "
-                                    f"part's Keras model returns {spec.describe()} ({got} features)")
+                                    f"part's Keras model returns {spec.describe()} ({got} features)")  # type: ignore[union-attr]
 
 
 def load_composed(

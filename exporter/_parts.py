@@ -6,7 +6,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import tensorflow as tf
 
@@ -70,7 +70,7 @@ class LoadedPart:
                 f"part '{self.name}' output '{output}' has shape {self.outputs[output].describe()}; "
                 "concatenation needs every dimension but the batch known"
             )
-        return math.prod(shape[1:]) if len(shape) > 1 else 1
+        return math.prod(cast("tuple[int, ...]", shape[1:])) if len(shape) > 1 else 1  # no None: checked above
 
     def __call__(self, inputs: dict[str, Any]) -> dict[str, Any]:
         return self.signature(**inputs)

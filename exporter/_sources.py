@@ -7,7 +7,7 @@ import hashlib
 import importlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import keras
 
@@ -15,7 +15,7 @@ from ._errors import ModelSourceError
 
 __all__ = ["ModelSource", "load_model_source", "sha256_of"]
 
-ModelSource = keras.Model | str | os.PathLike[str]
+ModelSource: TypeAlias = keras.Model | str | os.PathLike[str]
 _KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 

@@ -17,6 +17,7 @@
 This package imports protobuf messages only, never TensorFlow.
 """
 
+from tfsk._base.declared import DECLARATION_FILE
 from tfsk._base.messages import (
     BatchingParameters,
     ModelConfig,
@@ -35,7 +36,6 @@ from ._batching import (
     write_batching_parameters,
 )
 from ._declaration import (
-    DECLARATION_FILE,
     Declaration,
     DeclaredOutputs,
     ModelDeclaration,

@@ -301,7 +301,7 @@ def record_versions(declaration: Declaration, model: str, versions: Sequence[int
     if current.policy == pinned and current.label_map == dict(labels):
         return declaration
     document = tomlkit.parse(declaration.source.read_text(encoding="utf-8"))
-    table = document[MODELS_TABLE][model]  # type: ignore[index]
+    table: Any = document[MODELS_TABLE][model]  # type: ignore[index]
     if "num_versions" in table:
         del table["num_versions"]
     if table.get("policy") != "specific":

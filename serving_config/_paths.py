@@ -17,6 +17,7 @@ from tfsk._base import rules
 
 from ._errors import ConfigError
 
+
 def split_uri(base_path: str) -> tuple[str, str, str]:
     """``(scheme, host, path)`` the way ``tensorflow::io::ParseURI`` splits it."""
     return rules.split_uri(base_path)

@@ -39,7 +39,7 @@ def parse_text(text: str, message_class: type[M], source: str = "<string>", what
     except text_format.ParseError as error:
         reason = _POSITION_PREFIX.sub("", str(error))
         raise ConfigParseError(source, error.GetLine(), error.GetColumn(),
-                               reason + _suggestion(reason, message.DESCRIPTOR), what) from None
+                               reason + _suggestion(reason, cast(Descriptor, message.DESCRIPTOR)), what) from None
     return message
 
 

@@ -84,6 +84,7 @@ def validate_model_server_config(
     counts = Counter(m.name for m in models)
     for refused in rules.config_list_refusals(config):
         if refused.rule == "duplicate-name":
+            assert refused.model is not None  # a duplicate is always of a named model
             duplicate = FindingList(refused.model)
             duplicate.error("duplicate-name", "name",
                             f"the model is listed {counts[refused.model]} times; TF Serving refuses the whole config",
@@ -211,6 +212,7 @@ def _check_folder(model: ModelConfig, folder: ModelFolder, found: FindingList, m
         _report_note(note, poll, folder, export, found)
     if not poll.versions:
         return
+    assert folder.host_path is not None  # versions were read from it
     for version, child in sorted(poll.versions.items()):
         problem = rules.folder_problem(model.name, version, rules.version_path(model.base_path, child),
                                        folder.host_path / child)

@@ -140,3 +140,30 @@ def test_import_tfsk_stays_light():
     run = subprocess.run([sys.executable, "-c", "import sys, tfsk; tfsk.TfskError; print(sorted(m for m in sys.modules "
                           "if m.startswith('tfsk')))"], capture_output=True, text=True, timeout=60)
     assert run.stdout.strip() == "['tfsk', 'tfsk._base', 'tfsk._base.errors']", run.stderr
+
+
+#: The packages whose public names load on first use (tfsk._base.lazy.lazy_exports).
+LAZY_PACKAGES = ("tfsk.exporter", "tfsk.devserver", "tfsk.demo")
+
+
+@pytest.mark.parametrize("name", LAZY_PACKAGES)
+def test_a_lazy_package_lists_what_it_loads_statically(name):
+    """``__all__`` is a literal sorted list (what type checkers and linters read), equal to the lazy
+    table; the ``TYPE_CHECKING`` imports name the same modules; every name resolves."""
+    import ast
+
+    package = importlib.import_module(name)
+    tree = ast.parse(inspect.getsource(package))
+    literal = [node.value for node in tree.body
+               if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["__all__"]]
+    assert len(literal) == 1 and isinstance(literal[0], ast.List), "__all__ must be one literal list"
+    assert ast.literal_eval(literal[0]) == sorted(package._WHERE) == package.__all__
+    seen = {alias.asname or alias.name: f".{node.module}"
+            for block in tree.body if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+            for node in block.body if isinstance(node, ast.ImportFrom)
+            for alias in node.names}
+    assert seen == package._WHERE, "the TYPE_CHECKING imports and _WHERE disagree"
+    for attribute in package.__all__:
+        value = getattr(package, attribute)
+        source = importlib.import_module(package._WHERE[attribute], name)
+        assert value is getattr(source, attribute), attribute

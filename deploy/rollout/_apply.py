@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from tfsk import serving_config as sc
 
@@ -37,7 +38,7 @@ class Targets:
     """The servers a rollout drives (replicas of one deployment) and which models.config they read."""
 
     addresses: tuple[str, ...]
-    paths: sc.Target = "host"  # "host": absolute host paths (the devserver); "container": TF Serving's image
+    paths: Literal["host", "container"] = "host"  # "host": absolute host paths (the devserver); "container": TF Serving's image
     timeout: float = 120.0
 
     def describe(self) -> str:

@@ -83,6 +83,7 @@ def devserver_arguments(spec: StackSpec) -> list[str]:
                     f"one port: publish one port (e.g. TFSK_GRPC_PORT={binding.published}), use the docker engine "
                     f"for replicas, or start one `tfsk serve` per port and pass them as --target host:port,host:port")
             bind_address = bind_address or binding.host_ip
+            assert binding.published is not None  # published() finds published ports only
             argument = format_flag(flag.name, binding.published)
         elif flag is not None and flag.path and isinstance(value, str) and value:
             host = spec.serving.host_path(value)

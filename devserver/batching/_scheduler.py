@@ -123,7 +123,8 @@ class QueueOptions:
 
 def split_sizes(size: int, open_batch_remaining: int, limit: int) -> list[int]:
     """``InputSplitMetadata``: fill the open batch first, then whole batches, then the rest."""
-    sizes, left = [], size
+    sizes: list[int] = []
+    left = size
     first = open_batch_remaining if open_batch_remaining > 0 else limit
     while left > 0:
         take = min(first if not sizes else limit, left)

@@ -228,7 +228,7 @@ class _Api:
         response = model_metadata(self._core, request)
         signatures = get_model_metadata_pb2.SignatureDefMap()
         response.metadata[SIGNATURE_DEF_FIELD].Unpack(signatures)
-        options = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
+        options: dict[str, Any] = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
         document = {
             "model_spec": json_format.MessageToDict(response.model_spec, **options),
             "metadata": {SIGNATURE_DEF_FIELD: json_format.MessageToDict(signatures, **options)},

@@ -4,8 +4,16 @@ import dataclasses
 
 import pytest
 
-from tfsk._base.flags import (BOOL_FLAGS, DEVSERVER_FLAGS, FLAGS, PATH_FLAGS, PORT_FLAGS, format_flag,
-                              parse_command_line, read_argument)
+from tfsk._base.flags import (
+    BOOL_FLAGS,
+    DEVSERVER_FLAGS,
+    FLAGS,
+    PATH_FLAGS,
+    PORT_FLAGS,
+    format_flag,
+    parse_command_line,
+    read_argument,
+)
 
 
 def test_the_table_is_main_cc_with_server_h_defaults():

@@ -56,7 +56,7 @@ def test_the_one_version_rule_where_isdigit_differs(name, version):
 
 
 def test_every_reader_of_version_folders_takes_the_one_rule(tmp_path):
-    from tfsk.deploy import _prune
+    from tfsk.deploy.rollout import _prune
 
     for name in ["1", "05", *ISDIGIT_DISAGREES, "v2"]:
         (tmp_path / name).mkdir()

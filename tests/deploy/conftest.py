@@ -3,7 +3,6 @@
 import shutil
 
 import pytest
-
 from support import REPO
 
 STACK_FILES = ("docker-compose.yml", "tfsk.toml")

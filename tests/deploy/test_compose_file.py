@@ -10,8 +10,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from support import REPO
+
 from tfsk import deploy
 from tfsk import serving_config as sc
 

@@ -10,7 +10,6 @@ which is printed and ignored, so ``--f false`` turns the flag on.
 
 import pytest
 import yaml
-
 from support import REPO
 
 from tfsk import deploy

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from support import REPO, tfsk
+
 from tfsk import deploy
 
 

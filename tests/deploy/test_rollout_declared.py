@@ -1,8 +1,8 @@
 """tfsk.toml as a rollout records it: the versions to keep and the labels, with the user's file otherwise intact."""
 
 import pytest
-
 from support import REPO
+
 from tfsk import serving_config as sc
 
 

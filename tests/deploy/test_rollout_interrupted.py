@@ -14,7 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared helpers beside this file
 from test_rollout_support import new_tower, rollout_dir, start_replica
-from tfsk import deploy, serving_config as sc
+
+from tfsk import deploy
+from tfsk import serving_config as sc
 from tfsk.client import Client, ServingError
 
 

@@ -16,7 +16,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared helpers beside this file
 from test_rollout_support import ClientLoop, composed_inputs, new_tower, rollout_dir, start_replica
-from tfsk import deploy, serving_config as sc
+
+from tfsk import deploy
+from tfsk import serving_config as sc
 
 FIGURES = os.environ.get("TFSK_ROLLOUT_FIGURES")  # a file to append the measured figures to (JSON lines)
 

@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # the shared helpers beside this
 from server_process import free_port
 from support import tfsk
 from test_rollout_support import new_tower
+
 from tfsk.client import Client
 
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from server_process import ServerProcess
 from support import REPO
 

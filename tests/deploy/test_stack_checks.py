@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 import yaml
-
 from support import python, tfsk
+
 from tfsk import deploy
 from tfsk import serving_config as sc
 

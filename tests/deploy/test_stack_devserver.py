@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from server_process import free_port
 from support import REPO, tfsk
+
 from tfsk import deploy
 from tfsk.client import Client
 

@@ -11,9 +11,9 @@ import urllib.request
 
 import numpy as np
 import pytest
-
 from server_process import free_port
 from support import REPO, tfsk
+
 from tfsk import deploy
 from tfsk.client import Client, NotFoundError
 

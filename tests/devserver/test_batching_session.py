@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from tfsk import serving_config as sc
-from tfsk.devserver.batching._scheduler import SharedBatchScheduler, split_sizes
-from tfsk.devserver.batching._session import BatchingSession
 from tfsk.devserver._servable import load_servable
 from tfsk.devserver._status import StatusError
+from tfsk.devserver.batching._scheduler import SharedBatchScheduler, split_sizes
+from tfsk.devserver.batching._session import BatchingSession
 
 WAIT = 30  # seconds; every wait in this file is bounded
 

@@ -178,7 +178,7 @@ def test_stuck_reloads_release_their_threads_and_say_what_they_wait_for(demo_bas
         for burst in (8, 32, 128):
             answers, lock = [], threading.Lock()
 
-            def stuck_reload(i):
+            def stuck_reload(i, answers=answers, lock=lock):
                 try:
                     reload(channel, with_model(good, f"new{i}", stuck_paths[i % len(stuck_paths)]), timeout=2)
                     answer = ("OK", "")

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tfsk.devserver.rest._json_values import float_texts, json_value_text, nest, parse_json
-from tfsk.devserver.rest._json import RequestFormat, predict_inputs_from_json, predict_outputs_json
 from tfsk.devserver._status import StatusError
+from tfsk.devserver.rest._json import RequestFormat, predict_inputs_from_json, predict_outputs_json
+from tfsk.devserver.rest._json_values import float_texts, json_value_text, nest, parse_json
 
 
 def write_decimal(value, dtype):

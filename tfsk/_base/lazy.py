@@ -13,7 +13,7 @@ __all__ = ["lazy_exports"]
 def lazy_exports(package: str, where: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for ``package``: public name -> the submodule (``._x``) defining it.
 
-    Use: ``__getattr__, __dir__ = lazy_exports(__name__, _WHERE)`` and ``__all__ = sorted(_WHERE)``.
+    Use: ``__getattr__, __dir__ = lazy_exports(__name__, _WHERE)`` and ``__all__`` as a literal list of the same names (a test checks they agree).
     """
     namespace = importlib.import_module(package).__dict__
 

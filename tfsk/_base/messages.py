@@ -291,6 +291,10 @@ MESSAGES: dict[str, type] = {
     **{name: message_class(POOL, f"tensorflow.serving.{name}") for name in _CONFIG.messages},
 }
 
+# Every message by its short name too (``from tfsk._base.messages import PredictRequest``), as the
+# static types in messages.pyi (written by tools/message_stubs.py) declare them.
+globals().update(MESSAGES)
+
 TensorProto = MESSAGES["TensorProto"]
 ModelServerConfig = MESSAGES["ModelServerConfig"]
 ModelConfig = MESSAGES["ModelConfig"]

@@ -29,7 +29,7 @@ _SCALARS = {
     "bytes": _F.TYPE_BYTES,
 }
 
-Field = tuple  # (name, number, type) or (name, number, type, oneof)
+Field = tuple[str, int, str] | tuple[str, int, str, str]  # (name, number, type) or (name, number, type, oneof)
 
 
 @dataclass
@@ -107,7 +107,7 @@ def _add_message(container: Any, name: str, spec: MessageSpec, scope: str, enums
 
 
 def _enum_names(files: Sequence[FileSpec]) -> set[str]:
-    names = set()
+    names: set[str] = set()
 
     def walk(scope: str, messages: Mapping[str, MessageSpec], enums: Mapping[str, EnumSpec]) -> None:
         names.update(f"{scope}.{e}" for e in enums)

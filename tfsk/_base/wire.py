@@ -40,6 +40,7 @@ def fields(data: memoryview) -> Iterator[tuple[int, int, Any]]:
     Raises TensorDecodeError where the bytes are not a protobuf message.
     """
     offset = 0
+    value: int | memoryview
     while offset < len(data):
         key, offset = read_varint(data, offset)
         number, wire_type = key >> 3, key & 7
@@ -126,7 +127,9 @@ def read_predict_request(data: bytes) -> InPlacePredictRequest | None:
                 spec = MESSAGES["ModelSpec"].FromString(bytes(value))
             elif number == 2:
                 entry = _map_entry(value)
-                tensor = None if entry is None or entry[0] in tensors else read_tensor(entry[1])
+                if entry is None or entry[0] in tensors:
+                    return None
+                tensor = read_tensor(entry[1])
                 if tensor is None:
                     return None
                 tensors[entry[0]] = tensor

@@ -265,8 +265,8 @@ def setup_logging(verbose: bool, progress: Progress | None = None) -> None:
     import logging
 
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     if progress is not None and progress.console is not None:
         from rich.logging import RichHandler
 

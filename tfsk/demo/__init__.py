@@ -34,7 +34,23 @@ _WHERE = {
     "reusable_demo": "._job",
     "run_demo": "._job",
 }
-__all__ = sorted(_WHERE)
+# Written out (not sorted(_WHERE)) so type checkers and linters see it; tests/test_public_api.py
+# checks it against _WHERE.
+__all__ = [
+    "COMPOSED_NAME",
+    "DEMO_MODELS",
+    "DEMO_MODEL_NAMES",
+    "DEMO_TOWERS",
+    "DemoReport",
+    "HEAD_FACTORY",
+    "INPUT_NAME",
+    "build_head",
+    "build_tower",
+    "demo_examples",
+    "export_demo",
+    "reusable_demo",
+    "run_demo",
+]
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
 
 if TYPE_CHECKING:

@@ -224,7 +224,7 @@ def _query(server: _Server, models: Sequence[str], report: DemoReport) -> bool:
                 report.line(f"  {model}: version {version} AVAILABLE")
             signature = serving.metadata(DEMO_COMPOSED).signatures[DEFAULT_SIGNATURE]
             rng = np.random.default_rng(0)
-            inputs = {name: rng.standard_normal((4, spec.shape[1])).astype(spec.dtype)
+            inputs = {name: rng.standard_normal((4, spec.shape[1])).astype(spec.dtype)  # type: ignore[index,arg-type]
                       for name, spec in signature.inputs.items()}
             result = serving.predict(DEMO_COMPOSED, inputs)
             facts["prediction"] = result["prediction"].ravel().tolist()

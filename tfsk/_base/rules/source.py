@@ -74,6 +74,7 @@ def poll_servable(model: ModelConfig, *, local: str | os.PathLike[str] | None = 
     children, failed = _list(base, where)
     if failed is not None:
         return Poll(failed)
+    assert children is not None  # _list gives the children or a verdict
     return select_versions(model, children)
 
 
