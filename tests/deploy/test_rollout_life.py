@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))  # the shared helpers beside this file
 from support import tfsk
 from test_rollout_support import new_tower, rollout_dir, start_replica
+
 from tfsk import serving_config as sc
 
 #: What TensorFlow's C++ side prints at start-up (absl's banner, cuda/cuDNN/oneDNN notes, glog lines).
