@@ -30,10 +30,12 @@ from .k8s import (
     ServingImage,
     build_serving_image,
     check_manifests,
+    check_rendered_config_map,
     read_kubernetes_settings,
     render_kubernetes,
     serving_dockerfile,
     validate_with_kubernetes_schemas,
+    write_config_map,
     write_manifests,
 )
 from .rollout import (
@@ -107,6 +109,7 @@ __all__ = [
     "apply_declaration",
     "build_serving_image",
     "check_manifests",
+    "check_rendered_config_map",
     "check_stack",
     "devserver_arguments",
     "docker_engine_problem",
@@ -124,5 +127,6 @@ __all__ = [
     "validate_with_promtool",
     "wait_for_models",
     "wait_for_versions",
+    "write_config_map",
     "write_manifests",
 ]

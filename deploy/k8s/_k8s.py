@@ -25,11 +25,16 @@ from .._errors import StackError
 from ..stack import StackSpec
 from ._k8s_settings import KubernetesSettings, read_kubernetes_settings
 
-__all__ = ["CONFIG_DIR", "HEADER", "KubernetesManifests", "render_kubernetes", "write_manifests"]
+__all__ = ["CONFIG_DIR", "CONFIG_MAP_FILE", "HEADER", "MANIFESTS_DIR", "KubernetesManifests", "render_kubernetes",
+           "rendered_config_map", "write_config_map", "write_manifests"]
 
 #: Where the ConfigMap (configs and the probe script) is mounted in the serving container.
 CONFIG_DIR = "/etc/tfsk"
 HEALTHCHECK = "healthcheck.sh"
+#: The folder ``tfsk stack render k8s`` writes by default (``./k8s``; beside tfsk.toml for the rollout steps and
+#: ``tfsk stack check``), and the ConfigMap's file in it.
+MANIFESTS_DIR = "k8s"
+CONFIG_MAP_FILE = "configmap.yaml"
 HEADER = "# Written by `tfsk stack render k8s` from tfsk.toml and docker-compose.yml: change those and render again.\n"
 
 
@@ -53,6 +58,12 @@ class KubernetesManifests:
             if document["kind"] == kind and (name is None or document["metadata"]["name"] == name):
                 return document
         raise KeyError(f"no {kind} {name or ''} rendered")
+
+    @property
+    def models_key(self) -> str:
+        """The ConfigMap key the pods read as ``--model_config_file``."""
+        return posixpath.basename(str(parse_command_line(self.serving_args).value("model_config_file") or
+                                      "models.config"))
 
     def texts(self) -> dict[str, str]:
         return {name: HEADER + yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False)
@@ -215,7 +226,7 @@ def render_kubernetes(spec: StackSpec, settings: KubernetesSettings | None = Non
                   "data": data}
     grpc_port, rest_port = spec.container_port("port"), spec.container_port("rest_api_port")
     files: dict[str, list[dict[str, Any]]] = {
-        "configmap.yaml": [config_map],
+        CONFIG_MAP_FILE: [config_map],
         "deployment.yaml": [_deployment(spec, settings, arguments)],
         "service.yaml": _services(settings, grpc_port, rest_port),
         "poddisruptionbudget.yaml": [{
@@ -248,10 +259,7 @@ def write_manifests(manifests: KubernetesManifests, out: Path) -> list[Path]:
     texts = manifests.texts()
     out.mkdir(parents=True, exist_ok=True)
     for name in texts:
-        target = out / name
-        if target.exists() and not target.read_text(encoding="utf-8", errors="replace").startswith(HEADER):
-            raise StackError(f"{target} exists and was not written by `tfsk stack render k8s`; not replacing it "
-                             f"(render into another --out folder, or move the file away)")
+        _check_ours(out / name)
     written = []
     for name, text in texts.items():
         target = out / name
@@ -260,3 +268,40 @@ def write_manifests(manifests: KubernetesManifests, out: Path) -> list[Path]:
         os.replace(temporary, target)
         written.append(target)
     return written
+
+
+def _check_ours(target: Path) -> None:
+    if target.exists() and not target.read_text(encoding="utf-8", errors="replace").startswith(HEADER):
+        raise StackError(f"{target} exists and was not written by `tfsk stack render k8s`; not replacing it "
+                         f"(render into another --out folder, or move the file away)")
+
+
+def write_config_map(manifests: KubernetesManifests, out: Path) -> Path:
+    """Write only the ConfigMap (as :func:`write_manifests` does) into ``out``: what a rollout step changes."""
+    text = manifests.texts()[CONFIG_MAP_FILE]
+    target = out / CONFIG_MAP_FILE
+    _check_ours(target)
+    out.mkdir(parents=True, exist_ok=True)
+    temporary = out / f".{CONFIG_MAP_FILE}.tmp"
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, target)
+    return target
+
+
+def rendered_config_map(path: Path, key: str) -> str | None:
+    """The ``key`` entry of the ConfigMap ``tfsk stack render k8s`` wrote at ``path``; None when there is none."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if not text.startswith(HEADER):
+        return None
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return None
+    for document in documents:
+        if isinstance(document, dict) and document.get("kind") == "ConfigMap":
+            value = (document.get("data") or {}).get(key)
+            return value if isinstance(value, str) else None
+    return None

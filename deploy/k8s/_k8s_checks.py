@@ -13,17 +13,26 @@ import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tfsk import serving_config as sc
 from tfsk._base.flags import parse_command_line
 
+from .._errors import StackError
 from ..stack import StackSpec
 from ..stack._checks import MISSING_FROM_IMAGE, check_argument, check_image
-from ._k8s import CONFIG_DIR, KubernetesManifests
+from ._k8s import (
+    CONFIG_DIR,
+    CONFIG_MAP_FILE,
+    MANIFESTS_DIR,
+    KubernetesManifests,
+    render_kubernetes,
+    rendered_config_map,
+)
 
-__all__ = ["KUBERNETES_VERSION", "SchemaResult", "check_manifests", "validate_with_kubernetes_schemas"]
+__all__ = ["KUBERNETES_VERSION", "SchemaResult", "check_manifests", "check_rendered_config_map",
+           "validate_with_kubernetes_schemas"]
 
 #: The Kubernetes release whose schemas the manifests are validated against (kubernetes-validate's newest).
 KUBERNETES_VERSION = "1.37.0"
@@ -153,3 +162,33 @@ def validate_with_kubernetes_schemas(manifests: KubernetesManifests,
             error = f"{failure.message} at {'/'.join(str(p) for p in failure.path)}"
         results.append(SchemaResult(document["kind"], document["metadata"]["name"], error))
     return results
+
+
+def check_rendered_config_map(spec: StackSpec, folder: Path | None = None) -> sc.ValidationReport | None:
+    """The ConfigMap ``tfsk stack render k8s`` wrote (``folder``, default ``k8s/`` beside tfsk.toml) against
+    what tfsk.toml renders now: a stale models.config is an error (a restarted pod would serve the old
+    versions and labels). None when no rendered ConfigMap is there (or the stack cannot be rendered: the
+    other checks say why)."""
+    if folder is None:
+        if spec.declaration.source is None:
+            return None
+        folder = spec.declaration.source.parent / MANIFESTS_DIR
+    path = folder / CONFIG_MAP_FILE
+    if not path.is_file():
+        return None
+    try:
+        manifests = render_kubernetes(spec)
+    except StackError:
+        return None
+    on_disk = rendered_config_map(path, manifests.models_key)
+    if on_disk is None:
+        return None
+    findings = sc.FindingList()
+    if on_disk != manifests.models_config:
+        findings.error("k8s-configmap-stale", manifests.models_key,
+                       f"{path}: the rendered ConfigMap's {manifests.models_key} differs from what tfsk.toml "
+                       f"renders now (a rollout or an edit since it was rendered): a restarted pod would serve "
+                       f"the old versions and labels",
+                       f"run `tfsk stack render k8s --out {folder}` (or `tfsk rollout` does it) and then "
+                       f"`kubectl apply -f {path}`")
+    return sc.ValidationReport(str(path), "kubernetes", tuple(findings.items))

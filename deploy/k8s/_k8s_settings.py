@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .._errors import StackError
 
-__all__ = ["MODEL_SOURCES", "KubernetesSettings", "read_kubernetes_settings"]
+__all__ = ["MODEL_SOURCES", "KubernetesSettings", "kubernetes_declared", "read_kubernetes_settings"]
 
 #: How the models reach the pods: baked into an image, a PersistentVolumeClaim, or a bucket TF Serving reads.
 MODEL_SOURCES = ("image", "volume", "object-store")
@@ -53,6 +53,16 @@ class KubernetesSettings:
     memory: str = "1Gi"
     cpu_limit: str | None = None  # no CPU limit by default: throttling adds latency, requests already schedule
     memory_limit: str | None = "2Gi"
+
+
+def kubernetes_declared(declaration_file: Path | None) -> bool:
+    """Whether ``declaration_file`` has a ``[kubernetes]`` table (the stack is deployed to Kubernetes too)."""
+    if declaration_file is None:
+        return False
+    try:
+        return "kubernetes" in tomllib.loads(declaration_file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
 
 
 def read_kubernetes_settings(declaration_file: Path | None) -> KubernetesSettings:

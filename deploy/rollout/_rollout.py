@@ -13,6 +13,7 @@ instead of exported twice.
 from __future__ import annotations
 
 from ._labels import LabelSteps
+from ._rollout_state import RolloutState
 from ._session import CANARY, STABLE, RolloutError, Source
 from ._start import StartStep
 from ._status import StatusReport
@@ -26,4 +27,29 @@ class Rollout(StartStep, LabelSteps, StatusReport):
 
     Each step is a class of its own over the shared :class:`RolloutSession` (the declaration, its
     labels, applying it to the targets); a ``Rollout`` is all of them.
+
+    With ``[kubernetes]`` declared in tfsk.toml, every step ends by writing the ConfigMap the pods
+    read (:attr:`config_map`, as ``tfsk stack render k8s`` writes it) and saying the ``kubectl
+    apply`` that makes it stick (:attr:`kubectl`): the pods read models.config from it on restart.
     """
+
+    def start(self, part: str, source: Source, *, atol: float = 1e-5,
+              allow_contract_change: bool = False) -> RolloutState:
+        state = super().start(part, source, atol=atol, allow_contract_change=allow_contract_change)
+        self._sync_kubernetes()
+        return state
+
+    def promote(self) -> int:
+        version = super().promote()
+        self._sync_kubernetes()
+        return version
+
+    def rollback(self) -> int:
+        version = super().rollback()
+        self._sync_kubernetes()
+        return version
+
+    def finish(self) -> list[str]:
+        pruned = super().finish()
+        self._sync_kubernetes()
+        return pruned

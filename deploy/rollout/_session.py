@@ -57,6 +57,9 @@ class RolloutSession:
         self.declaration = sc.load_declaration(self.path)
         self.declaration.model(model)  # a clear error when it is not declared
         self.state = load_state(self.folder, model)
+        #: after a step, with ``[kubernetes]`` declared: the ConfigMap written and the command that makes it stick
+        self.config_map: Path | None = None
+        self.kubectl: str | None = None
 
     # -- what is declared ---------------------------------------------------------------------------
     @property
@@ -77,3 +80,28 @@ class RolloutSession:
     def _apply(self, expect: Mapping[str, list[int]]) -> None:
         apply_declaration(self.declaration, self.targets, expect=expect, labels={self.model: self.labels},
                           on_progress=self.say)
+
+    def _sync_kubernetes(self) -> None:
+        """With ``[kubernetes]`` declared, write the ConfigMap the pods read (as ``tfsk stack render k8s``,
+        into ``k8s/`` beside tfsk.toml) from the step's tfsk.toml, and say the ``kubectl apply`` that
+        makes the step survive a pod restart (the running servers already have it)."""
+        from ..k8s import MANIFESTS_DIR, kubernetes_declared, render_kubernetes, write_config_map
+        from ..stack import COMPOSE_FILE, load_stack
+
+        self.config_map = self.kubectl = None
+        if not kubernetes_declared(self.path):
+            return
+        try:
+            spec = load_stack(self.folder / COMPOSE_FILE, self.path)
+            path = write_config_map(render_kubernetes(spec), self.folder / MANIFESTS_DIR)
+        except (StackError, sc.ConfigError, OSError) as error:
+            self.say(f"[kubernetes]: the ConfigMap was not written ({error}); a restarted pod serves the old "
+                     f"labels until you run `tfsk stack render k8s` and `kubectl apply -f k8s/configmap.yaml`")
+            return
+        try:
+            shown = path.relative_to(Path.cwd())
+        except ValueError:
+            shown = path
+        self.config_map = path
+        self.kubectl = f"kubectl apply -f {shown}"
+        self.say(f"wrote {shown} (the pods' models.config); for the pods to keep it across restarts: {self.kubectl}")

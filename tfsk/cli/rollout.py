@@ -60,19 +60,33 @@ def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
     start.add_argument("--allow-contract-change", action="store_true",
                        help="publish a part (and composed model) whose inputs or outputs differ from the previous "
                             "version's (passed to both exports)")
+    json_help = ("machine-readable output (the progress goes to stderr); with [kubernetes] declared, "
+                 "\"kubectl\" is the command that applies the rewritten ConfigMap")
+    start.add_argument("--json", action="store_true", help=json_help)
     for name, text in (("promote", "move stable to the canary version (the old version stays loaded)"),
                        ("rollback", "move stable back to the version it named before promote"),
                        ("finish", "point canary at stable, unload the other versions, prune unreferenced versions"),
                        ("status", "versions, labels, lineage and health of COMPOSED on every target")):
         sub = add(name, text)
         sub.add_argument("model", metavar="COMPOSED")
-        if name == "status":
-            sub.add_argument("--json", action="store_true", help="machine-readable output")
+        sub.add_argument("--json", action="store_true",
+                         help="machine-readable output" if name == "status" else json_help)
     return parser
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
+
+
+def _say_err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _step_json(args: argparse.Namespace, rollout: Any, result: Any) -> dict[str, Any]:
+    """A step's outcome: the labels tfsk.toml now declares, and the ConfigMap to apply ([kubernetes])."""
+    return {"ok": True, "command": args.command, "model": args.model, "result": result,
+            "labels": rollout.labels, "versions": rollout.kept,
+            "config_map": str(rollout.config_map) if rollout.config_map else None, "kubectl": rollout.kubectl}
 
 
 def resolve_targets(args: argparse.Namespace) -> Any:
@@ -133,10 +147,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk rollout") -> int:
         from tfsk.deploy import Rollout, RolloutError, Source, StackError
 
         try:
-            rollout = Rollout(args.declaration, args.model, resolve_targets(args), on_progress=lambda line: _say(line))
+            say = _say_err if args.json and args.command != "status" else _say
+            rollout = Rollout(args.declaration, args.model, resolve_targets(args), on_progress=say)
+            result: Any = None
             if args.command == "start":
-                rollout.start(args.part, Source(args.keras_file, args.factory, args.version), atol=args.atol,
-                              allow_contract_change=args.allow_contract_change)
+                state = rollout.start(args.part, Source(args.keras_file, args.factory, args.version), atol=args.atol,
+                                      allow_contract_change=args.allow_contract_change)
+                result = {"candidate": state.candidate, "part_version": state.part_version, "stable": state.stable}
             elif args.command == "status":
                 status = rollout.status()
                 if args.json:
@@ -145,7 +162,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk rollout") -> int:
                     _print_status(status)
                 return _console.EXIT_OK if status["healthy"] else _console.EXIT_NOT_RIGHT
             else:
-                getattr(rollout, args.command)()
+                result = getattr(rollout, args.command)()
+            if args.json:
+                _console.emit_json(_step_json(args, rollout, result))
             return _console.EXIT_OK
         except (RolloutError, StackError, sc.ConfigError) as error:  # stopped: could not go on (exit 2), said where
             raise _console.CommandError(_stopped(args, rollout, str(error),

@@ -229,12 +229,16 @@ def _cmd_logs(args: argparse.Namespace, spec: Any) -> int:
 
 def _cmd_check(args: argparse.Namespace, spec: Any) -> int:
     from tfsk.deploy import (
+        check_rendered_config_map,
         check_stack,
         validate_with_compose_cli,
         validate_with_promtool,
     )
 
     reports = check_stack(spec.compose, spec.declaration, check_disk=not args.no_disk_check)
+    rendered = check_rendered_config_map(spec)  # k8s/configmap.yaml beside tfsk.toml, as rendered, still current?
+    if rendered is not None:
+        reports.append(rendered)
     tools = {"compose schema": validate_with_compose_cli(spec.compose.path),
              "Prometheus config": validate_with_promtool(spec.compose)}
     ok = all(r.ok for r in reports) and all(t is None or t.ok for t in tools.values())
