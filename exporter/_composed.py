@@ -242,8 +242,6 @@ def assemble_composed(
         ],
         "naming": {"input_separator": SEPARATOR, "part_signature_prefix": PART_SIGNATURE_PREFIX},
     }
-    if provenance is not None:
-        facts["provenance"] = dict(provenance)
     with tempfile.TemporaryDirectory(prefix="tfsk-head-") as scratch:
         stored, head_facts = store_head(head_interface, Path(scratch))
         facts["head"].update(head_facts)
@@ -257,6 +255,7 @@ def assemble_composed(
             runs=runs,
             warmup=warmup if examples is not None else [],
             facts=facts,
+            provenance=provenance,
             atol=atol,
             rtol=rtol,
             on_step=on_step,

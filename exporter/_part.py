@@ -93,8 +93,6 @@ def export_part(
     archive.add_endpoint(SERVING_DEFAULT, interface, input_signature=[interface.tensor_specs()])
     facts: dict[str, Any] = {"source": origin,
                              "keras_model": {"class": type(keras_model).__qualname__, "name": keras_model.name}}
-    if provenance is not None:
-        facts["provenance"] = dict(provenance)
     with tempfile.TemporaryDirectory(prefix="tfsk-part-") as scratch:
         stored, facts["keras_file"] = store_keras_model(interface, Path(scratch), PART_FILE, what=what,
                                                         probe=batches[0])
@@ -108,6 +106,7 @@ def export_part(
             runs=[SignatureRun(SERVING_DEFAULT, b, r) for b, r in zip(batches, references)],
             warmup=[(SERVING_DEFAULT, b) for b in batches] if examples is not None else [],
             facts=facts,
+            provenance=provenance,
             atol=atol,
             rtol=rtol,
             on_step=on_step,

@@ -45,6 +45,7 @@ def write_and_publish(
     runs: Sequence[SignatureRun],
     warmup: Sequence[WarmupRequest],
     facts: Mapping[str, Any],
+    provenance: Mapping[str, Any] | None = None,
     atol: float,
     rtol: float,
     on_step: ProgressCallback,
@@ -59,6 +60,8 @@ def write_and_publish(
     copied into ``assets.extra/`` under the given names.
     """
     # What is known before writing goes into the graph; the file adds the verification results.
+    if provenance is not None:  # where the caller says the model came from (e.g. a split of a joint model)
+        facts = {**facts, "provenance": dict(provenance)}
     lineage = build_lineage(kind, model_name, **facts)
     lineage_spec, lineage_text = _add_lineage_signature(archive, lineage)
     expected = {**expected, LINEAGE_SIGNATURE: lineage_spec}
