@@ -106,7 +106,7 @@ class Podman:
                 self.stop()
                 if callable(previous):
                     previous(number, frame)
-                raise SystemExit(128 + number)
+                raise KeyboardInterrupt(f"signal {number}: the engine is stopped and removed")  # ends pytest
 
             signal.signal(signum, handler)
         self._log = open(self.base / "service.log", "wb")  # noqa: SIM115
@@ -150,9 +150,24 @@ class Podman:
             self.podman("system", "reset", "--force", check=False, timeout=300)
         except (OSError, subprocess.TimeoutExpired):
             pass
+        # conmon of `exec` sessions (healthchecks, docker exec) outlives them by up to 300 s: every process
+        # that names this engine's folder is ours, and goes.
+        self._kill_leftovers()
         # Anything still mounted under the folder (overlay layers, shm) goes before the folder does.
         mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
                   if line.split()[1].startswith(str(self.base))]
         for mount in sorted(mounts, key=len, reverse=True):
             subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         shutil.rmtree(self.base, ignore_errors=True)
+        self._kill_leftovers()
+
+    def _kill_leftovers(self) -> None:
+        marker = str(self.base).encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if marker in (entry / "cmdline").read_bytes():
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                continue

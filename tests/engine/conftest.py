@@ -56,7 +56,16 @@ def engine():
     finally:
         podman.stop()
         assert not podman.base.exists(), f"{podman.base} is still there"
+        left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _names(p, podman.base)]
+        assert not left, f"processes of the engine still running: {left}"
         print("[engine] timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in TIMINGS.items()), flush=True)
+
+
+def _names(process: Path, folder: Path) -> bool:
+    try:
+        return str(folder).encode() in (process / "cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _python_standin(engine: Podman) -> None:
@@ -122,6 +131,11 @@ def engine_file(project: Path, env: dict[str, str], grpc: int, rest: int) -> Pat
     smoke = data["services"]["smoke"]
     smoke["command"] = [a.replace("serving:8500", f"serving:{grpc}") for a in smoke["command"]]
     data.pop("networks", None)
+    # Prometheus (not run here: its image cannot be pulled) scrapes the REST port: the moved one.
+    prometheus = project / "monitoring" / "prometheus.yml"
+    text = prometheus.read_text()
+    assert "port: 8501" in text
+    prometheus.write_text(text.replace("port: 8501", f"port: {rest}"))
     path = project / "engine-compose.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -138,6 +152,11 @@ def project(engine, standins, tmp_path_factory):
             shutil.copy(source, root / name)
     shutil.copy(HERE / "compose.override.yml", root / "compose.override.yml")
     assert (root / "docker-compose.yml").read_bytes() == (REPO / "docker-compose.yml").read_bytes()
+    # composed version 1 labelled stable from start-up on (the compose flag allows it before it loads),
+    # so a client can ask `stable` through a rollout
+    from tfsk import serving_config as sc
+
+    sc.record_versions(sc.load_declaration(root / "tfsk.toml"), "composed", [1], {"stable": 1})
     os.chown(root / "tfsk.toml", *OWNER)
     os.chown(root, *OWNER)
     root.chmod(0o755)

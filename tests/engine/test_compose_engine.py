@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import subprocess
 import threading
 import time
@@ -13,7 +14,7 @@ import time
 import pytest
 
 from conftest import OWNER, timed
-from support import tfsk
+from support import REPO, tfsk
 
 pytestmark = pytest.mark.engine
 
@@ -143,6 +144,34 @@ def test_a_killed_serving_container_comes_back(engine, project, up):
     timed("restart after SIGKILL until healthy", started)
 
 
+def test_a_rollout_against_the_containerised_server_while_a_client_asks_stable(engine, project, up):
+    root, path, env, grpc, rest = project
+    sys.path.insert(0, str(REPO / "tests" / "deploy"))
+    from test_rollout_support import ClientLoop, composed_inputs, new_tower
+
+    wait_healthy(engine, project)
+    address = f"127.0.0.1:{grpc}"
+    keras_file = new_tower(root, "tower_b")
+    where = ["--target", address, "--paths", "container"]
+    loop = ClientLoop([address], "stable", composed_inputs(address)).start()
+    started = time.monotonic()
+    try:
+        start = tfsk("rollout", "start", "tower_b", "--model", "composed", "--from", str(keras_file), *where,
+                     cwd=root, env=env, timeout=900)
+        assert start.returncode == 0, start.stdout + start.stderr
+        assert "canary -> composed version 2" in start.stdout, start.stdout
+        promote = tfsk("rollout", "promote", "composed", *where, cwd=root, env=env)
+        assert promote.returncode == 0, promote.stdout + promote.stderr
+        finish = tfsk("rollout", "finish", "composed", *where, cwd=root, env=env)
+        assert finish.returncode == 0, finish.stdout + finish.stderr
+        time.sleep(2)
+    finally:
+        loop.stop()
+    timed("rollout start/promote/finish", started)
+    assert loop.answers and not loop.failures, loop.failures[:5]
+    assert loop.versions() >= {2}, loop.versions()
+
+
 def test_tfsk_stack_up_status_logs_down_on_the_engine(engine, project, up):
     root, path, env, grpc, rest = project
     down = compose(project, "down", "--timeout", "10", timeout=300)
@@ -159,7 +188,7 @@ def test_tfsk_stack_up_status_logs_down_on_the_engine(engine, project, up):
     assert "composed" in status.stdout and "AVAILABLE" in status.stdout
     check = tfsk("stack", "check", "-f", str(path), cwd=root, env=env)
     assert check.returncode == 0, check.stdout + check.stderr
-    logs = tfsk("stack", "logs", "-f", str(path), "--engine", "docker", cwd=root, env=env)
+    logs = tfsk("stack", "logs", "--no-follow", "-f", str(path), "--engine", "docker", cwd=root, env=env)
     assert logs.returncode == 0 and logs.stdout.strip(), logs.stdout + logs.stderr
     stop = tfsk("stack", "down", "-f", str(path), "--engine", "docker", cwd=root, env=env)
     assert stop.returncode == 0, stop.stdout + stop.stderr
