@@ -2,7 +2,7 @@
 #   make demo   the main job: export the demo parts and the composed model (reusing the newest ones
 #               when nothing changed; make demo DEMO_FLAGS=--fresh exports anew), write their TF Serving
 #               configs from tfsk.toml, serve them on the embedded devserver, query them over gRPC
-#   make test   run the test suite (.ci/run runs exactly this)
+#   make test   run the test suite (.ci/run runs it, then make test-engine)
 # Both create the virtual environment in .venv on first use and install the pinned dependencies.
 
 PYTHON ?= python3
@@ -40,7 +40,7 @@ tools:
 test: $(STAMP) tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# `docker compose up` for real on a container engine (tests/engine, ~15 min): podman of the test's own
+# `docker compose up` for real on a container engine (tests/engine, ~5 min): podman of the test's own
 # (its own containers.conf, storage and API socket under a temporary folder, stopped afterwards), the real
 # docker-compose.yml on the host network, stand-in images built from Debian. Installs podman, debootstrap
 # and docker-compose from Debian (pinned) as root with apt; where it cannot, it says "skipped: ..." and
