@@ -79,6 +79,8 @@ class Podman:
         }
         self.env.pop("DOCKER_CONTEXT", None)
         self.service: subprocess.Popen[bytes] | None = None
+        #: Process groups started for the engine (debootstrap, ...): killed whole by :meth:`stop`.
+        self.groups: list[int] = []
         self._log = None
         self._stopped = False
 
@@ -132,6 +134,11 @@ class Podman:
         if self._stopped:
             return
         self._stopped = True
+        for group in self.groups:
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
             self.podman("rm", "--all", "--force", "--time", "5", check=False, timeout=120)
             self.podman("pod", "rm", "--all", "--force", check=False, timeout=60)
@@ -158,8 +165,12 @@ class Podman:
                   if line.split()[1].startswith(str(self.base))]
         for mount in sorted(mounts, key=len, reverse=True):
             subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
-        shutil.rmtree(self.base, ignore_errors=True)
-        self._kill_leftovers()
+        for _ in range(3):  # a process killed a moment ago may still have been writing
+            shutil.rmtree(self.base, ignore_errors=True)
+            self._kill_leftovers()
+            if not self.base.exists():
+                break
+            time.sleep(1)
 
     def _kill_leftovers(self) -> None:
         marker = str(self.base).encode()
@@ -167,7 +178,7 @@ class Podman:
             if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
             try:
-                if marker in (entry / "cmdline").read_bytes():
+                if marker in (entry / "cmdline").read_bytes() or os.readlink(entry / "cwd").encode().startswith(marker):
                     os.kill(int(entry.name), signal.SIGKILL)
             except (OSError, ProcessLookupError):
                 continue

@@ -73,9 +73,12 @@ def _python_standin(engine: Podman) -> None:
     python image, and this machine's CA bundle and pip certificate setting so pip reaches the index."""
     started = time.monotonic()
     rootfs = engine.base / "rootfs"
-    run = subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,bash", "bookworm",
-                          str(rootfs)], capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    process = subprocess.Popen(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,bash",
+                                "bookworm", str(rootfs)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    engine.groups.append(process.pid)  # killed whole if the run is interrupted
+    output, _ = process.communicate(timeout=900)
+    assert process.returncode == 0, output[-5000:]
     venv = subprocess.run(["chroot", str(rootfs), "python3", "-m", "venv", "/usr/local/python"],
                           capture_output=True, text=True, timeout=300)
     assert venv.returncode == 0, venv.stdout + venv.stderr
