@@ -4,6 +4,7 @@
 #               configs from tfsk.toml, serve them on the embedded devserver, query them over gRPC
 #   make test   run the test suite (.ci/run runs exactly this), ruff and mypy included
 #               (tests/test_static_checks.py; mypy alone: .venv/bin/python tools/typecheck.py)
+#   make test-engine   `docker compose up` for real on a podman engine of its own (tests/engine, ~5 min)
 # Both create the virtual environment in .venv on first use and install the pinned dependencies.
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ DEMO_FLAGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tfsk-installed
 
-.PHONY: demo test install tools bench clean
+.PHONY: demo test test-engine engine-tools install tools bench clean
 
 install: $(STAMP)
 
@@ -40,6 +41,29 @@ tools:
 
 test: $(STAMP) tools
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# `docker compose up` for real on a container engine (tests/engine, ~5 min): podman of the test's own
+# (its own containers.conf, storage and API socket under a temporary folder, stopped afterwards), the real
+# docker-compose.yml on the host network, stand-in images built from Debian. Installs podman, debootstrap
+# and docker-compose from Debian (pinned) as root with apt; where it cannot, it says "skipped: ..." and
+# exits 0.
+ENGINE_TOOLS := podman=4.3.1+ds1-8+deb12u1+b3 debootstrap=1.0.128+nmu2+deb12u2 docker-compose=1.29.2-3
+
+engine-tools:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	    && { ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null \
+	         || ! command -v docker-compose >/dev/null; }; then \
+	  echo "installing $(ENGINE_TOOLS) from Debian for the engine test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      $(ENGINE_TOOLS); } >/dev/null 2>&1 || echo "note: could not install $(ENGINE_TOOLS)"; \
+	fi
+
+test-engine: $(STAMP) engine-tools
+	@missing=""; for tool in podman debootstrap docker-compose docker; do \
+	  command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then echo "skipped: make test-engine needs$$missing (installed from Debian only as root with apt)"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "skipped: make test-engine runs its podman engine as root"; exit 0; fi; \
+	$(BIN)/pytest -m engine -p no:cacheprovider -s --timeout 3600 tests/engine $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_client.py

@@ -297,6 +297,16 @@ def _check_healthcheck(serving: ServiceSpec, findings: sc.FindingList) -> None:
 
 
 def _check_ports(serving: ServiceSpec, findings: sc.FindingList) -> None:
+    if serving.host_network:
+        if serving.ports:
+            findings.error("ports-host-network", "ports", "network_mode: host and ports: together; Compose refuses "
+                           "them (on the host network the container's ports are the host's)", "drop ports:")
+        line = serving.command_line()
+        ports = sorted({int(line.value(flag)) for flag in ("port", "rest_api_port") if line.value(flag)})
+        findings.warning("ports-open", "network_mode", f"network_mode: host: TF Serving listens on ports "
+                         f"{', '.join(map(str, ports))} of every interface of the host",
+                         "keep them behind a firewall, or publish on 127.0.0.1 with ports: instead")
+        return
     taken: dict[int, int] = {}
     for binding in serving.ports:
         if binding.host_ip in ("0.0.0.0", "::", ""):

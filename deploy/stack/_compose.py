@@ -63,6 +63,12 @@ class ServiceSpec:
     mounts: tuple[Mount, ...]
     ports: tuple[PortBinding, ...]
     profiles: tuple[str, ...]
+    network_mode: str | None = None
+
+    @property
+    def host_network(self) -> bool:
+        """``network_mode: host``: the container shares the host's network; its ports are the host's."""
+        return self.network_mode == "host"
 
     def command_line(self) -> CommandLine:
         """The command as ``tensorflow_model_server`` reads it (typed values, unknown items, refused values)."""
@@ -85,6 +91,10 @@ class ServiceSpec:
         return None
 
     def published(self, container_port: int) -> PortBinding | None:
+        """Where the host reaches a container port: its ``ports:`` binding, or on the host network the very
+        same port (reached on loopback; the server itself may listen on every interface)."""
+        if self.host_network:
+            return PortBinding(container_port, container_port, "127.0.0.1")
         for binding in self.ports:
             if binding.target == container_port and binding.published is not None:
                 return binding
@@ -140,6 +150,7 @@ def _service(file: Path, name: str, spec: Any) -> ServiceSpec:
         mounts=tuple(m for m in (_mount(file.parent, v, where) for v in spec.get("volumes", []) or []) if m),
         ports=tuple(_port(p, where) for p in spec.get("ports", []) or []),
         profiles=tuple(spec.get("profiles", []) or []),
+        network_mode=str(spec["network_mode"]) if spec.get("network_mode") else None,
     )
 
 
