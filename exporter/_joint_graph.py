@@ -99,8 +99,8 @@ class JointGraph:
                 reached.update(id(t) for t in node.output_tensors)
         return reached
 
-    def _operations_between(self, positions: frozenset[int], output: Any) -> list[str]:
-        """Names of the operations on the way from the inputs at ``positions`` to ``output``."""
+    def _operations_between(self, output: Any) -> list[str]:
+        """Names of the operations on the way from the model's inputs to ``output``."""
         names: list[str] = []
         seen: set[int] = set()
         stack = [output]
@@ -177,7 +177,7 @@ class JointGraph:
     def towers_of(self, node: Any) -> list[Tower]:
         return [
             Tower(i, tensor, sorted(self.ancestors(tensor)),
-                  self._operations_between(self.ancestors(tensor), tensor), self._nested_model(tensor))
+                  self._operations_between(tensor), self._nested_model(tensor))
             for i, tensor in enumerate(node.input_tensors)
         ]
 
