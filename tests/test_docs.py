@@ -9,40 +9,23 @@ Names a snippet leaves to the reader ("your trained model") are in :data:`READER
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
 
 import pytest
-from doc_snippets import REPO
+from doc_snippets import REPO, blocks, shell_commands
 
 DOCUMENTS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").glob("*.md")),
              "benchmarks/README.md"]
-FENCE = re.compile(r"^(<!-- test: ([\w-]+)[^\n]*-->\n)?```(\w*)\n(.*?)^```", re.S | re.M)
 #: marker name -> the test file that runs those blocks
 CLAIMED = {"retrain-one-tower": "tests/exporter/test_load_composed.py"}
 #: Lines that show a synopsis rather than a command to type (optional parts, alternatives).
 SYNOPSIS = re.compile(r"\[|\||\.\.\.|…|NAME|FILE|PART\b|COMPOSED\b|MODEL\b|LABEL\b")
 
 
-def blocks(document: str) -> list[tuple[str | None, str, str]]:
-    text = (REPO / document).read_text()
-    return [(m.group(2), m.group(3), m.group(4)) for m in FENCE.finditer(text)]
-
-
 def commands(code: str, language: str) -> list[list[str]]:
-    """``tfsk`` command lines: every line of a ``sh`` block; in a plain block, the ``$ `` prompts."""
-    found = []
-    for line in code.replace("\\\n", " ").splitlines():
-        if language != "sh":
-            if not line.startswith("$ "):
-                continue
-            line = line[2:]
-        words = shlex.split(line, comments=True)
-        while words and "=" in words[0] and not words[0].startswith("-"):  # VAR=value before the command
-            words = words[1:]
-        if words[:1] == ["tfsk"] and not SYNOPSIS.search(line.split("#")[0]):
-            found.append(words[1:])
-    return found
+    """The ``tfsk`` command lines of a block (arguments after ``tfsk``), synopsis lines left out."""
+    return [argv[1:] for argv in shell_commands(code, language)
+            if argv[:1] == ["tfsk"] and not SYNOPSIS.search(" ".join(argv))]
 
 
 class _Parsed(BaseException):
