@@ -73,3 +73,24 @@ def test_a_model_that_is_not_composed_and_a_server_that_is_not_there(demo_server
     assert consistent.returncode == 0 and json.loads(consistent.stdout)["verdict"] == "consistent"
     nobody = tfsk("check", "composed", "--target", "127.0.0.1:1", "--timeout", "5")
     assert nobody.returncode == 2 and "UNAVAILABLE" in nobody.stderr and "Traceback" not in nobody.stderr
+
+
+def test_check_by_label_checks_the_version_the_label_names(demo_base, tmp_path):
+    # what a rollout serves to users is a label: `tfsk check composed --label stable` (issue 21's invariant)
+    entries = "".join(f'  config {{ name: "{name}" base_path: "{demo_base / name}" model_platform: "tensorflow" }}\n'
+                      for name in ("tower_a", "tower_b", "tower_c"))
+    labelled = (f'  config {{ name: "composed" base_path: "{demo_base / "composed"}" model_platform: "tensorflow" '
+                f'model_version_policy {{ specific {{ versions: 1 }} }} version_labels {{ key: "stable" value: 1 }} }}\n')
+    config = tmp_path / "models.config"
+    config.write_text("model_config_list {\n" + entries + labelled + "}\n")
+    with ServerProcess(f"--model_config_file={config}", "--allow_version_labels_for_unavailable_models=true") as server:
+        with Client(server.address) as serving:
+            for name in ("tower_a", "tower_b", "tower_c", "composed"):
+                serving.wait_until_available(name, timeout=60)
+            assert serving.check_consistency("composed", label="stable").version == 1
+        run = tfsk("check", "composed", "--label", "stable", "--target", server.address)
+        assert run.returncode == 0 and "composed version 1: consistent" in run.stdout, run.stdout + run.stderr
+        unknown = tfsk("check", "composed", "--label", "canary", "--target", server.address)
+        assert unknown.returncode == 2 and "canary" in unknown.stderr and "Traceback" not in unknown.stderr
+    both = tfsk("check", "composed", "--label", "stable", "--version", "1", "--target", "127.0.0.1:1")
+    assert both.returncode == 2 and "not allowed with" in both.stderr
