@@ -77,32 +77,24 @@ class LabelSteps(RolloutSession):
         return pruned
 
     def _pin_parts_of(self, stable: int) -> dict[str, int]:
-        """Each declared part whose newest served version is not the one ``stable`` was built from (a
-        rolled-back part version is the newest on disk) is pinned in tfsk.toml to that version, so the
-        standalone part serves what ``stable`` was built from and the consistency check can ask it."""
-        from tfsk import serving_config as sc
-        from tfsk._base.layout import list_versions
+        """Each declared part that serves anything but the one version ``stable`` was built from (a
+        rolled-back part version is the newest on disk; start kept stable's part version loaded beside
+        the new one) is pinned in tfsk.toml to that version, so the standalone part serves what
+        ``stable`` was built from, the consistency check can ask it, and no later export moves it."""
         from tfsk.exporter import read_lineage
 
         lineage = read_lineage(self._host_dir(self.model) / str(stable)) or {}
-        declared = {m.name: m for m in self.declaration.models}
+        declared = {m.name for m in self.declaration.models}
         pinned = {}
         for ref in lineage.get("parts", []):
             name, version = ref["name"], int(ref["version"])
-            model = declared.get(name)
-            if model is None:
+            if name not in declared:
                 continue
-            policy = model.policy
-            if policy.kind == "specific":
-                served = sorted(policy.versions)
-            else:
-                on_disk = [v.version for v in list_versions(self._host_dir(name)) if v.complete]
-                served = on_disk if policy.kind == "all" else on_disk[-max(1, policy.num_versions):]
-            if served and served[-1] == version:
+            served = self._served_versions(name)
+            if served == [version]:
                 continue
-            self.declaration = sc.record_versions(self.declaration, name, [version],
-                                                  {k: v for k, v in model.label_map.items() if v == version})
+            self._pin_part(name, [version])
             pinned[name] = version
             self.say(f"{name}: pinned to version {version} in tfsk.toml (what {self.model} version {stable} was built "
-                     f"from; it served {served[-1] if served else 'nothing'})")
+                     f"from; it served {', '.join(map(str, served)) or 'nothing'})")
         return pinned

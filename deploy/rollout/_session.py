@@ -74,6 +74,22 @@ class RolloutSession:
     def _host_dir(self, model: str) -> Path:
         return self.declaration.mapping.host_path(self.declaration.model(model).folder)
 
+    def _served_versions(self, name: str) -> list[int]:
+        """The versions of the declared model ``name`` its policy serves from what is on disk, lowest first."""
+        from tfsk._base.layout import list_versions
+
+        policy = self.declaration.model(name).policy
+        if policy.kind == "specific":
+            return sorted(policy.versions)
+        on_disk = [v.version for v in list_versions(self._host_dir(name)) if v.complete]
+        return on_disk if policy.kind == "all" else on_disk[-max(1, policy.num_versions):]
+
+    def _pin_part(self, name: str, versions: list[int]) -> None:
+        """Serve exactly ``versions`` of the declared part ``name`` (``specific`` in tfsk.toml; its labels on them kept)."""
+        model = self.declaration.model(name)
+        self.declaration = sc.record_versions(self.declaration, name, versions,
+                                              {k: v for k, v in model.label_map.items() if v in versions})
+
     def _record(self, versions: list[int], labels: Mapping[str, int]) -> None:
         self.declaration = sc.record_versions(self.declaration, self.model, versions, labels)
 

@@ -51,6 +51,8 @@ class StartStep(RolloutSession):
         self.say(f"stable is {self.model} version {stable}")
 
         state.begin("pin", self.folder)  # stable labelled, the versions to keep pinned: no export moves them
+        lineage = self._lineage(stable)
+        self._pin_parts_serving(lineage)
         old_canary = labels.get(CANARY)
         keep = sorted({stable, *([old_canary] if old_canary is not None and old_canary in self.kept else [])})
         pinned = {k: v for k, v in labels.items() if v in keep} | {STABLE: stable}
@@ -59,7 +61,6 @@ class StartStep(RolloutSession):
         self._apply({self.model: keep})
 
         state.begin("export-part", self.folder)
-        lineage = self._lineage(stable)
         parts = {p["name"]: p for p in lineage.get("parts", [])}
         if part not in parts:
             raise RolloutError(f"{self.model} version {stable} has no part {part!r} (parts: {', '.join(parts)})")
@@ -169,6 +170,20 @@ class StartStep(RolloutSession):
                                  allow_contract_change=allow_contract_change, on_step=lambda step: self.say(f"  export {self.model}: {step}"))
         self.say(f"exported {self.model} version {result.version}")
         return result.version
+
+    def _pin_parts_serving(self, lineage: dict[str, Any]) -> None:
+        """Each declared part of ``stable`` that serves exactly the version stable was built from is pinned
+        to it (``specific``), which changes nothing served: a new export of that part (this rollout's,
+        or a user's ``tfsk export part``) is then not served in its place, so stable's consistency check
+        can always ask it. A part serving other versions is left alone (the check step says what to do)."""
+        declared = {m.name for m in self.declaration.models}
+        for ref in lineage.get("parts", []):
+            name, version = ref["name"], int(ref["version"])
+            if name in declared and self.declaration.model(name).policy.kind != "specific" \
+                    and self._served_versions(name) == [version]:
+                self._pin_part(name, [version])
+                self.say(f"{name}: pinned to version {version} in tfsk.toml (what stable was built from, and what "
+                         f"it serves)")
 
     def _keep_part_loaded(self, part: str, version: int) -> None:
         """A part under ``specific`` gets the new version added (the consistency check asks it)."""

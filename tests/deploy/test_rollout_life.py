@@ -131,3 +131,34 @@ def test_the_demo_after_a_rollout_serves_the_declared_labels_and_exports_no_new_
     fresh = tfsk("demo", "--declaration", str(folder / "tfsk.toml"), "--port", str(free_port()), "--fresh", cwd=folder)
     assert fresh.returncode == 2 and "labels versions (composed: canary -> 2, stable -> 2)" in fresh.stderr
     assert sorted(str(p.relative_to(folder)) for p in (folder / "demo-models").glob("*/[0-9]*")) == before
+
+
+def test_stable_stays_checkable_through_a_rollout_and_an_export_of_another_part(tmp_path, demo_base):
+    """Found by the lifecycle machine: the rolled-out part's new version replaced the one ``stable`` was
+    built from (the parts serve ``latest``), so ``tfsk check composed --label stable`` could not ask it
+    until finish; likewise a user's ``tfsk export part`` of another part meanwhile."""
+    import time
+
+    from tfsk import deploy
+    from tfsk.client import Client
+    from tfsk.exporter import export_part
+
+    folder = rollout_dir(tmp_path, demo_base)
+    with start_replica(folder) as server:
+        rollout = deploy.Rollout(folder / "tfsk.toml", "composed", deploy.Targets((server.address,), "host", timeout=60))
+        rollout.start("tower_c", deploy.Source(keras_file=str(new_tower(tmp_path, "tower_c"))))
+        declaration = sc.load_declaration(folder / "tfsk.toml")
+        assert declaration.model("tower_c").policy == sc.VersionPolicy.specific([1, 2])  # stable's and the canary's
+        assert declaration.model("tower_b").policy == sc.VersionPolicy.specific([1])  # what it served: nothing moved
+        export_part(str(new_tower(tmp_path, "tower_b")), folder / "demo-models", "tower_b")  # the user's own export
+        time.sleep(3)  # three polls of the version folders: a `latest` tower_b would be swapped for version 2 by now
+        with Client(server.address, timeout=30) as serving:
+            assert serving.predict("tower_c", {"features": [[0.0] * 5]}).version == 2  # unversioned: the newest
+            assert serving.check_consistency("composed", label="stable").verdict == "consistent"
+            assert serving.check_consistency("composed", label="canary").verdict == "consistent"
+        rollout.promote()
+        rollout.finish()
+        declaration = sc.load_declaration(folder / "tfsk.toml")
+        assert declaration.model("tower_c").policy == sc.VersionPolicy.specific([2])  # what stable is built from
+        with Client(server.address, timeout=30) as serving:
+            assert serving.check_consistency("composed", label="stable").verdict == "consistent"
