@@ -52,13 +52,13 @@ class StartStep(RolloutSession):
 
         state.begin("pin", self.folder)  # stable labelled, the versions to keep pinned: no export moves them
         lineage = self._lineage(stable)
-        self._pin_parts_serving(lineage)
+        parts_loading = self._pin_parts_serving(lineage)
         old_canary = labels.get(CANARY)
         keep = sorted({stable, *([old_canary] if old_canary is not None and old_canary in self.kept else [])})
         pinned = {k: v for k, v in labels.items() if v in keep} | {STABLE: stable}
         candidate = state.candidate if state.candidate in self.kept else None
         self._record(sorted({*keep, *([candidate] if candidate else [])}), pinned)
-        self._apply({self.model: keep})
+        self._apply({self.model: keep, **parts_loading})
 
         state.begin("export-part", self.folder)
         parts = {p["name"]: p for p in lineage.get("parts", [])}
@@ -171,19 +171,31 @@ class StartStep(RolloutSession):
         self.say(f"exported {self.model} version {result.version}")
         return result.version
 
-    def _pin_parts_serving(self, lineage: dict[str, Any]) -> None:
-        """Each declared part of ``stable`` that serves exactly the version stable was built from is pinned
-        to it (``specific``), which changes nothing served: a new export of that part (this rollout's,
-        or a user's ``tfsk export part``) is then not served in its place, so stable's consistency check
-        can always ask it. A part serving other versions is left alone (the check step says what to do)."""
+    def _pin_parts_serving(self, lineage: dict[str, Any]) -> dict[str, list[int]]:
+        """Each declared part of ``stable`` is pinned (``specific``) to what it serves plus the version stable
+        was built from, so the consistency checks can always ask that version and no later export (this
+        rollout's, or a user's ``tfsk export part``) unloads it. What unversioned requests get does not
+        change: a part that serves only that version keeps serving it; one that moved on to a newer export
+        keeps its newest and loads stable's beside it. A version no longer on disk is left to the check.
+        Returns the part versions to wait for."""
+        from tfsk._base.layout import list_versions
+
         declared = {m.name for m in self.declaration.models}
+        loading = {}
         for ref in lineage.get("parts", []):
             name, version = ref["name"], int(ref["version"])
-            if name in declared and self.declaration.model(name).policy.kind != "specific" \
-                    and self._served_versions(name) == [version]:
-                self._pin_part(name, [version])
-                self.say(f"{name}: pinned to version {version} in tfsk.toml (what stable was built from, and what "
-                         f"it serves)")
+            if name not in declared:
+                continue
+            served = self._served_versions(name)
+            on_disk = {v.version for v in list_versions(self._host_dir(name)) if v.complete}
+            if (self.declaration.model(name).policy.kind == "specific" and version in served) \
+                    or version not in on_disk:
+                continue
+            self._pin_part(name, sorted({*served, version}))
+            loading[name] = [version]
+            self.say(f"{name}: pinned to versions {sorted({*served, version})} in tfsk.toml (version {version} is "
+                     f"what stable was built from)")
+        return loading
 
     def _keep_part_loaded(self, part: str, version: int) -> None:
         """A part under ``specific`` gets the new version added (the consistency check asks it)."""

@@ -89,23 +89,24 @@ def test_rollback_then_finish_leaves_the_standalone_part_serving_what_stable_was
         assert state.step == "label" and state.done
 
 
-def test_a_failed_consistency_check_says_which_standalone_version_to_serve(tmp_path, demo_base):
-    import pytest
-
-    from tfsk import deploy
-
-    folder = rollout_dir(tmp_path, demo_base)
+def test_a_part_that_moved_on_keeps_its_newest_and_loads_what_stable_was_built_from(tmp_path, demo_base):
+    """A user exported a newer tower_c before rolling out tower_a (the lifecycle machine's sequence): start
+    loads tower_c@1 beside it instead of stopping at the check (unversioned requests still get 7)."""
     import shutil
 
+    from tfsk import deploy
+    from tfsk.client import Client
+
+    folder = rollout_dir(tmp_path, demo_base)
     parts = folder / "demo-models" / "tower_c"
     shutil.copytree(parts / "1", parts / "7")  # the standalone tower_c serves 7 (latest), composed was built on 1
     with start_replica(folder) as server:
         rollout = deploy.Rollout(folder / "tfsk.toml", "composed", deploy.Targets((server.address,), "host", timeout=60))
-        with pytest.raises(deploy.RolloutError) as caught:
-            rollout.start("tower_a", deploy.Source(keras_file=str(new_tower(tmp_path))))
-    message = str(caught.value)
-    assert "tower_c@1" in message and "the standalone tower_c must serve version 1" in message
-    assert 'set [models.tower_c] policy = "specific" and versions = [1]' in message
+        rollout.start("tower_a", deploy.Source(keras_file=str(new_tower(tmp_path))))
+        assert sc.load_declaration(folder / "tfsk.toml").model("tower_c").policy == sc.VersionPolicy.specific([1, 7])
+        with Client(server.address, timeout=30) as serving:
+            assert serving.predict("tower_c", {"features": [[0.0] * 5]}).version == 7
+            assert serving.check_consistency("composed", label="stable").verdict == "consistent"
 
 
 def test_the_demo_after_a_rollout_serves_the_declared_labels_and_exports_no_new_set(tmp_path, demo_base):
