@@ -12,20 +12,14 @@ Default: a fixed seed and few short sequences (within the suite's budget). The l
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import os
-import shutil
 import signal
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, note, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -39,20 +33,19 @@ sys.path.insert(0, str(Path(__file__).parent))  # the shared helpers beside this
 import test_rollout_life
 from lifecycle_support import (
     MODELS,
-    Outcome,
+    StackUser,
+    World,
     declared_labels,
-    differences,
     example_inputs,
     expected_versions,
     half_written,
-    new_project,
     run_tfsk,
     served,
     startup_flags,
     versions_on_disk,
 )
 from server_process import free_port, free_ports, wait_for
-from test_rollout_support import ClientLoop, new_tower
+from test_rollout_support import new_tower
 
 from tfsk import serving_config as sc
 
@@ -63,151 +56,8 @@ STEPS = int(os.environ.get("TFSK_LIFECYCLE_STEPS", "4"))
 REPLICAS = tuple(int(n) for n in os.environ.get("TFSK_LIFECYCLE_REPLICAS", "1,2").split(","))
 
 
-@dataclass
-class Tally:
-    """What the run did, printed at the end (and quoted in docs/rollout.md for the long run)."""
-
-    sequences: int = 0
-    steps: int = 0
-    requests: int = 0
-    violations: int = 0
-    commands: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class World:
-    demo_base: Path
-    keras: Path  # the retrained towers (.keras), compatible and not
-    root: Path
-    tally: Tally = field(default_factory=Tally)
-    counter: itertools.count = field(default_factory=itertools.count)
-
-
-class Lifecycle(RuleBasedStateMachine):
-    world: World  # set by the test before hypothesis builds machines
-
-    def __init__(self) -> None:
-        super().__init__()
-        world = self.world
-        self.folder, self.env = new_project(world.root / f"sequence-{next(world.counter)}", world.demo_base)
-        shutil.copytree(world.keras, self.folder / "retrained")
-        world.tally.sequences += 1
-        self.transcript: list[str] = []
-        self.up = False
-        self.dead: list[str] = []  # replicas killed and not started again
-        self.loops: list[ClientLoop] = []
-        self.answers: list = []  # of finished client loops
-        self.allowed_stable: set[int] = set()  # versions stable was ever given by a rollout step
-        self.at_down: tuple[object, object] | None = None  # (disk and tfsk.toml, served) when the stack went down
-
-    # -- running commands -------------------------------------------------------------------------
-    def tfsk(self, *args: str, expect: int | None = 0) -> Outcome:
-        outcome = run_tfsk(args, self.folder, self.env)
-        self.say(f"{outcome.command}    # exit {outcome.code}")
-        self.world.tally.steps += 1
-        self.world.tally.commands[" ".join(args[:2])] = self.world.tally.commands.get(" ".join(args[:2]), 0) + 1
-        if expect is not None:
-            self.check(outcome.code == expect, f"`{outcome.command}` exited {outcome.code}, expected {expect}:\n"
-                                               f"{outcome.output}")
-        return outcome
-
-    def say(self, line: str) -> None:
-        self.transcript.append(line)
-        with contextlib.suppress(InvalidArgument):  # outside hypothesis (the scripted day) there is no note
-            note(line)
-
-    def check(self, condition: object, what: str) -> None:
-        if not condition:
-            self.world.tally.violations += 1
-            commands = "\n".join(f"  {line}" for line in self.transcript)
-            raise AssertionError(f"{what}\n\nthe commands so far (in {self.folder}, TFSK_GRPC_PORT="
-                                 f"{self.env['TFSK_GRPC_PORT']} TFSK_REST_PORT={self.env['TFSK_REST_PORT']}):\n"
-                                 f"{commands}")
-
-    # -- what the stack is --------------------------------------------------------------------------
-    @property
-    def stack_address(self) -> str:
-        return f"127.0.0.1:{self.env['TFSK_GRPC_PORT'].split('-')[0]}"
-
-    @property
-    def addresses(self) -> list[str]:
-        """The live replicas' gRPC addresses (the first is the stack's first port)."""
-        if not self.up:
-            return []
-        return [str(r.endpoints["grpc"]) for r in self.records() if str(r.endpoints["grpc"]) not in self.dead]
-
-    def declaration(self) -> sc.Declaration:
-        return sc.load_declaration(self.folder / "tfsk.toml")
-
-    def record_arguments(self) -> list[str]:
-        from tfsk.deploy import DevserverStack, load_stack
-
-        spec = load_stack(self.folder / "docker-compose.yml", environ={**os.environ, **self.env})
-        record = DevserverStack(spec).record()
-        if record is not None:
-            return list(record.arguments)
-        from tfsk.deploy import devserver_arguments
-
-        return devserver_arguments(spec)
-
-    def on_disk(self) -> object:
-        return (self.folder.joinpath("tfsk.toml").read_text(), versions_on_disk(self.folder))
-
-    def served_everywhere(self) -> dict[str, object]:
-        declaration = self.declaration()
-        return {address: served(address, declaration) for address in self.addresses}
-
-    def snapshot(self) -> object:
-        configs = {p.name: p.read_text() for p in sorted((self.folder / MODELS).glob("*.config"))}
-        return self.on_disk(), configs, self.served_everywhere()
-
-    def unchanged_since(self, before: object, step: str) -> None:
-        changed = differences(before, self.snapshot())
-        self.check(not changed, f"{step} was refused but changed something:\n" + "\n".join(changed))
-
-    def settle(self, timeout: float = 120) -> None:
-        """Wait until every replica serves what tfsk.toml and the disk say (a server polls the version
-        folders every second: a new export is served a moment after the command returns)."""
-        deadline = time.monotonic() + timeout
-        while self.up:
-            declaration = self.declaration()
-            wanted = expected_versions(declaration)
-            actual = {a: {m: s["available"] for m, s in served(a, declaration).items()} for a in self.addresses}
-            if all(versions == wanted for versions in actual.values()) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-
-    # -- the client loops -----------------------------------------------------------------------------
-    def start_loops(self) -> None:
-        if not self.up:
-            return
-        from tfsk.client import Client
-
-        with Client(self.stack_address, timeout=30) as client:
-            inputs = example_inputs(client, "composed")
-        labels = [None, *(["stable"] if "stable" in declared_labels(self.folder) else [])]
-        self.loops = [ClientLoop(self.addresses, label, inputs).start() for label in labels]
-
-    def stop_loops(self) -> None:
-        for loop in self.loops:
-            loop.stop()
-            self.answers.extend((loop.label, a) for a in loop.answers)
-            self.world.tally.requests += len(loop.answers)
-        self.loops = []
-
-    def restart_loops(self) -> None:
-        self.stop_loops()
-        self.start_loops()
-
-    # -- the stack ------------------------------------------------------------------------------------
-    def stack_up(self) -> None:
-        self.tfsk("stack", "up", "--engine", "devserver", "--timeout", "180")
-        self.up = True
-
-    def stack_down(self) -> None:
-        self.stop_loops()
-        self.tfsk("stack", "down", "--engine", "devserver")
-        self.up, self.dead = False, []
+class Lifecycle(StackUser, RuleBasedStateMachine):
+    """The rules (a user's commands) and the invariants; the machinery is :class:`StackUser`'s."""
 
     @initialize(replicas=st.sampled_from(REPLICAS))
     def first_stack_up(self, replicas: int) -> None:
@@ -246,12 +96,6 @@ class Lifecycle(RuleBasedStateMachine):
         self.start_loops()
 
     # -- replicas (the stack's own: TFSK_GRPC_PORT=FIRST-LAST starts one devserver per port) ---------
-    def records(self) -> list:
-        from tfsk.deploy import DevserverStack, load_stack
-
-        return DevserverStack(load_stack(self.folder / "docker-compose.yml",
-                                         environ={**os.environ, **self.env})).records()
-
     @precondition(lambda self: self.up and len(self.addresses) > 1 and not self.dead)
     @rule()
     def kill_replica(self) -> None:
@@ -346,19 +190,6 @@ class Lifecycle(RuleBasedStateMachine):
     # -- rollouts ---------------------------------------------------------------------------------------
     # One rule for every rollout command (swarm testing turns rules on and off per sequence: one rule keeps
     # the rollout's steps together); the model says whether the step applies or must be refused.
-    def kept(self) -> list[int]:
-        policy = self.declaration().model("composed").policy
-        return sorted(policy.versions) if policy.kind == "specific" else []
-
-    def notes(self):  # type: ignore[no-untyped-def]
-        from tfsk.deploy import load_state
-
-        return load_state(self.folder, "composed")
-
-    def in_progress(self) -> bool:
-        labels = declared_labels(self.folder)
-        return labels.get("canary") not in (None, labels.get("stable")) and self.notes().step != "rollback"
-
     @precondition(lambda self: self.up and not self.dead)
     @rule(step=st.sampled_from(["start --from", "start --version", "promote", "rollback", "finish", "status"]),
           part=st.sampled_from(PARTS))
@@ -370,11 +201,6 @@ class Lifecycle(RuleBasedStateMachine):
             self.tfsk("stack", "status", "--engine", "devserver")
         else:
             getattr(self, f"rollout_{step}")()
-
-    def refused(self, *args: str) -> None:
-        before = self.snapshot()
-        self.tfsk(*args, expect=2)
-        self.unchanged_since(before, f"`tfsk {' '.join(args)}`")
 
     def rollout_start(self, part: str, source: str) -> None:
         from tfsk._base.layout import list_versions
