@@ -82,7 +82,7 @@ class Lifecycle(StackUser, RuleBasedStateMachine):
     @rule()
     def down(self) -> None:
         self.stop_loops()
-        self.at_down = (self.on_disk(), {self.stack_address: served(self.stack_address, self.declaration())})
+        self.at_down = (self.on_disk(), self.served_everywhere())
         self.stack_down()
 
     @precondition(lambda self: self.up)
