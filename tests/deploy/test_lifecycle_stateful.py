@@ -50,6 +50,7 @@ from test_rollout_support import new_tower
 from tfsk import serving_config as sc
 
 PARTS = ("tower_a", "tower_b", "tower_c")
+ROLLOUT_STEPS = st.sampled_from(["start --from", "start --version", "promote", "rollback", "finish", "status"])
 EXAMPLES = int(os.environ.get("TFSK_LIFECYCLE_EXAMPLES", "1"))
 STEPS = int(os.environ.get("TFSK_LIFECYCLE_STEPS", "4"))
 #: replicas of the stack a sequence starts with (the first, simplest sequence: one)
@@ -154,7 +155,14 @@ class Lifecycle(StackUser, RuleBasedStateMachine):
                   expect=1)
         self.unchanged_since(before, "an export that changes tower_a's contract")
 
-    @rule(edit=st.sampled_from(["comment", "batching"]))
+    @rule(edit=st.sampled_from(["comment", "batching", "num_versions = 0", "policy = \"newest\"", "[models.tower_a"]))
+    def edit(self, edit: str) -> None:
+        """Edit tfsk.toml: a harmless change (then `tfsk config write`), or a mistake every command refuses."""
+        if edit in ("comment", "batching"):
+            self.edit_harmless(edit)
+        else:
+            self.edit_broken(edit)
+
     def edit_harmless(self, edit: str) -> None:
         path = self.folder / "tfsk.toml"
         text = path.read_text()
@@ -166,7 +174,6 @@ class Lifecycle(StackUser, RuleBasedStateMachine):
             self.say("sed -i 's/batch_timeout_micros = 2000/batch_timeout_micros = 3000/' tfsk.toml")
         self.tfsk("config", "write")
 
-    @rule(edit=st.sampled_from(["num_versions = 0", "policy = \"newest\"", "[models.tower_a"]))
     def edit_broken(self, edit: str) -> None:
         path = self.folder / "tfsk.toml"
         text = path.read_text()
@@ -191,8 +198,7 @@ class Lifecycle(StackUser, RuleBasedStateMachine):
     # One rule for every rollout command (swarm testing turns rules on and off per sequence: one rule keeps
     # the rollout's steps together); the model says whether the step applies or must be refused.
     @precondition(lambda self: self.up and not self.dead)
-    @rule(step=st.sampled_from(["start --from", "start --version", "promote", "rollback", "finish", "status"]),
-          part=st.sampled_from(PARTS))
+    @rule(step=ROLLOUT_STEPS, part=st.sampled_from(PARTS))
     def rollout(self, step: str, part: str) -> None:
         if step.startswith("start"):
             self.rollout_start(part, step.split("--")[1])
@@ -201,6 +207,18 @@ class Lifecycle(StackUser, RuleBasedStateMachine):
             self.tfsk("stack", "status", "--engine", "devserver")
         else:
             getattr(self, f"rollout_{step}")()
+
+    # Rollouts are most of a user's life with a stack: the same rule under two more names, so a sequence
+    # has them more often (and swarm testing rarely turns all three off).
+    @precondition(lambda self: self.up and not self.dead)
+    @rule(step=ROLLOUT_STEPS, part=st.sampled_from(PARTS))
+    def rollout_next(self, step: str, part: str) -> None:
+        self.rollout(step, part)
+
+    @precondition(lambda self: self.up and not self.dead)
+    @rule(step=ROLLOUT_STEPS, part=st.sampled_from(PARTS))
+    def rollout_later(self, step: str, part: str) -> None:
+        self.rollout(step, part)
 
     def rollout_start(self, part: str, source: str) -> None:
         from tfsk._base.layout import list_versions
@@ -361,7 +379,7 @@ A_USERS_DAY = [
     ("kill_replica", {}),
     ("restart_replica", {}),
     ("rollout", {"step": "rollback", "part": "tower_a"}),
-    ("edit_broken", {"edit": "[models.tower_a"}),
+    ("edit", {"edit": "[models.tower_a"}),
     ("rollout", {"step": "finish", "part": "tower_a"}),
     ("rollout", {"step": "start --version", "part": "tower_b"}),
     ("restart", {}),
