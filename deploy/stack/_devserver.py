@@ -244,7 +244,8 @@ class DevserverStack:
                               self.log_tail(replica=replica))
 
         try:
-            wait_for_models(endpoints.grpc, models, timeout=timeout, failure=exited,
+            aspired = sc.aspired_versions(self.spec.served_config(), self.spec.declaration.mapping)
+            wait_for_models(endpoints.grpc, models, timeout=timeout, failure=exited, versions=aspired,
                             on_progress=lambda line: on_progress(f"replica {replica}: {line}" if several else line))
         except StackError as error:
             raise StackError(str(error), error.log_tail or self.log_tail(replica=replica)) from None

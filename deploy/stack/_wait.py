@@ -7,7 +7,7 @@ models loaded, so "connection refused" is the normal first answer, then per-mode
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tfsk.client import Client, ServingError, VersionStatus
@@ -50,8 +50,11 @@ def models_state(client: Client, models: Sequence[str], timeout: float = 5.0) ->
 
 
 def wait_for_models(target: str, models: Sequence[str], *, timeout: float, on_progress: Progress,
-                    failure: Callable[[], StackError | None] = lambda: None, interval: float = 0.5) -> list[ModelState]:
-    """Poll until every model in ``models`` has a version AVAILABLE; return their states.
+                    failure: Callable[[], StackError | None] = lambda: None, interval: float = 0.5,
+                    versions: Mapping[str, frozenset[int]] | None = None) -> list[ModelState]:
+    """Poll until every model in ``models`` has a version AVAILABLE, and every version of ``versions``
+    (what the config aspires to, e.g. a label's older version) is AVAILABLE or has ended; return their states.
+    Without the second wait, "up" came while a labelled older version still loaded: ``stable`` failed.
 
     ``failure()`` is asked on every round (the server exited, the container is unhealthy): an
     error it returns is raised at once. After ``timeout`` seconds a :class:`StackError` says
@@ -66,7 +69,7 @@ def wait_for_models(target: str, models: Sequence[str], *, timeout: float, on_pr
             if problem is not None:
                 raise problem
             states = models_state(client, models)
-            waiting = [s for s in states if not s.available]
+            waiting = [s for s in states if not s.available or not _settled(s, (versions or {}).get(s.name, ()))]
             if not waiting:
                 return states
             unreachable = all(s.error is not None and s.error.startswith("UNAVAILABLE") for s in states)
@@ -78,3 +81,9 @@ def wait_for_models(target: str, models: Sequence[str], *, timeout: float, on_pr
             if time.monotonic() - start > timeout:
                 raise StackError(f"not every model is AVAILABLE after {timeout:.0f}s at {target}: {line}")
             time.sleep(interval)
+
+
+def _settled(state: ModelState, aspired: Iterable[int]) -> bool:
+    """Every aspired version is AVAILABLE or ended (a failed load is reported by its state, not waited for)."""
+    done = {v.version for v in state.versions if v.state in ("AVAILABLE", "END")}
+    return set(aspired) <= done

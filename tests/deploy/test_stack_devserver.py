@@ -152,3 +152,26 @@ def test_status_is_not_healthy_while_the_config_the_devserver_polls_is_corrupt(s
         assert data["healthy"] is False and "tfsk config write" in data["config_error"]
     finally:
         tfsk("stack", "down", "--engine", "devserver", cwd=served_stack_dir, env=env)
+
+
+def test_up_returns_once_every_declared_version_and_label_answers(served_stack_dir):
+    """Found by the lifecycle machine: a restart returned "every model is AVAILABLE" with the newest
+    composed version loaded and the older one (which `stable` names after a rollback) still loading."""
+    import shutil
+
+    from tfsk import serving_config as sc
+
+    models = served_stack_dir / "demo-models"
+    for version in ("2", "3"):
+        shutil.copytree(models / "composed" / "1", models / "composed" / version)
+    declaration = sc.load_declaration(served_stack_dir / "tfsk.toml")
+    sc.write_configs(sc.record_versions(declaration, "composed", [1, 2, 3], {"stable": 1, "canary": 3}))
+    grpc_port, _, env = ports_env()
+    up = tfsk("stack", "up", "--engine", "devserver", "--no-prepare", "--timeout", "240", cwd=served_stack_dir, env=env)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        with Client(f"127.0.0.1:{grpc_port}", timeout=10, retries=0) as client:  # at once: no waiting here
+            assert sorted(s.version for s in client.status("composed") if s.state == "AVAILABLE") == [1, 2, 3]
+            assert client.metadata("composed", label="stable").version == 1
+    finally:
+        tfsk("stack", "down", "--engine", "devserver", cwd=served_stack_dir, env=env)
