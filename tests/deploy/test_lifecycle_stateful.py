@@ -228,7 +228,13 @@ class Lifecycle(StackUser, RuleBasedStateMachine):
         newest = max(v.version for v in list_versions(self.folder / MODELS / part) if v.complete)
         given = ("--from", f"retrained/{part}.keras") if source == "from" else ("--version", str(newest))
         if self.in_progress():
-            self.refused("rollout", "start", part, "--model", "composed", *given)
+            source_note = (f"file:{(self.folder / given[1]).resolve()}" if source == "from" else f"version:{newest}")
+            if (self.notes().part, self.notes().source) == (part, source_note):  # the same start again: resumes
+                before = self.snapshot()
+                self.tfsk("rollout", "start", part, "--model", "composed", *given)
+                self.unchanged_since(before, "the same rollout start again (nothing left to do)")
+            else:
+                self.refused("rollout", "start", part, "--model", "composed", *given)
             return
         stable = declared_labels(self.folder).get("stable")
         if stable is None:  # the first rollout labels what unlabelled requests get
