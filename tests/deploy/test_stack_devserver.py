@@ -152,3 +152,8 @@ def test_status_is_not_healthy_while_the_config_the_devserver_polls_is_corrupt(s
         assert data["healthy"] is False and "tfsk config write" in data["config_error"]
     finally:
         tfsk("stack", "down", "--engine", "devserver", cwd=served_stack_dir, env=env)
+
+
+def test_status_on_a_fresh_clone_says_not_running(stack_dir):
+    status = tfsk("stack", "status", "--engine", "devserver", cwd=stack_dir)  # no models.config written yet
+    assert status.returncode == 1 and "the stack is not running" in status.stdout, status.stdout + status.stderr

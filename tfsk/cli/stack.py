@@ -191,7 +191,6 @@ def _labels(spec: Any) -> dict[str, dict[str, int]]:
 
 def _cmd_status(args: argparse.Namespace, spec: Any) -> int:
     engine = _engine(args, spec, for_up=False)
-    labels = _labels(spec)
     if engine.name == "devserver":
         replicas = engine.status()
         if not replicas:
@@ -199,9 +198,10 @@ def _cmd_status(args: argparse.Namespace, spec: Any) -> int:
                 print(json.dumps({"engine": "devserver", "running": False}))
             else:
                 _say("the stack is not running (no devserver started by `tfsk stack up`, no Docker engine)")
-            return 1  # what was checked (a running stack) is not there
-        return _devserver_status(args, engine, replicas, labels)
+            return 1  # what was checked (a running stack) is not there (maybe no models.config yet either)
+        return _devserver_status(args, engine, replicas, _labels(spec))
     header, states = engine.status()
+    labels = _labels(spec)
     endpoints = spec.endpoints().to_json()
     healthy = all(state.available for state in states)
     if args.json:
