@@ -116,7 +116,8 @@ def check_consistency(client: BaseClient, model: str, inputs: Mapping[str, Any] 
     signature, and from the standalone part model at the lineage's version must agree within
     ``atol``. The report's ``verdict`` tells a part that differs from one that could not be asked
     (``could_not_compare``) and from a model that is not composed (``not_composed``). ``label``
-    checks the version it names (e.g. ``stable``), resolved once: a label moved meanwhile changes nothing.
+    checks the version it names (``stable``); the label is read once, so a label that moves meanwhile
+    does not mix two versions in one report.
     """
     found = yield from metadata(client, model, version=version, label=label)
     pinned = found.version  # every call below asks this exact version

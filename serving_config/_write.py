@@ -135,10 +135,17 @@ def model_batching_reports(declaration: Declaration) -> list[ValidationReport]:
     return reports
 
 
-def write_configs(declaration: Declaration, dry_run: bool = False) -> list[RenderedConfig]:
-    """Write every file atomically; unchanged files are left alone. ``dry_run`` writes nothing."""
+def write_configs(declaration: Declaration, dry_run: bool = False, *,
+                  host_config: bool = True) -> list[RenderedConfig]:
+    """Write every file atomically; unchanged files are left alone. ``dry_run`` writes nothing.
+
+    ``host_config=False`` leaves models.host.config alone: run inside a container, the "host" paths
+    would be the container's own, which the devserver on the real host cannot see.
+    """
     results = []
     for item in render_configs(declaration):
+        if not host_config and item.kind == "models" and item.target == "host":
+            continue
         if item.kind == "model-batching":
             # Never replaced: the file lives in a published version.
             changed = (not (item.path.exists() or item.path.is_symlink()) if dry_run

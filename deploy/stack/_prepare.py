@@ -43,13 +43,15 @@ def _missing_models(declaration: sc.Declaration) -> list[str]:
 def prepare_stack(declaration_path: str | os.PathLike[str] = sc.DECLARATION_FILE,
                   on_step: Callable[[str], None] = lambda _: None, *,
                   fill_missing: Callable[[Path], dict[str, int]] | None = None,
-                  fillable: Collection[str] = ()) -> PreparedStack:
+                  fillable: Collection[str] = (), in_container: bool = False) -> PreparedStack:
     """Fill the models when no declared model has a version yet, write every config, validate them.
 
     ``fill_missing(host_root)`` exports the models named in ``fillable`` under the host's model
     folder and returns model -> version (``tfsk stack`` passes the demo's export); it is called
     only when every declared model lacks a version and all of them are ``fillable``. Otherwise a
     model without a version is refused: TF Serving would wait forever for it at start-up.
+    ``in_container`` (the exporter service) leaves models.host.config alone: the paths this process
+    sees are the container's, not the host's the devserver engine needs.
     """
     declaration = sc.load_declaration(declaration_path)
     missing = _missing_models(declaration)
@@ -61,7 +63,7 @@ def prepare_stack(declaration_path: str | os.PathLike[str] = sc.DECLARATION_FILE
         raise StackError(f"model(s) {', '.join(missing)} have no version under {declaration.mapping.host_root}: "
                          f"TF Serving would wait for them forever; export them (tfsk export ...) or remove them "
                          f"from {declaration.source}")
-    written = tuple(sc.write_configs(declaration))
+    written = tuple(sc.write_configs(declaration, host_config=not in_container))
     for item in written:
         on_step(f"{'wrote' if item.changed else 'unchanged'} {item.path}")
     reports = [sc.validate_model_server_config(declaration.model_server_config("container"), mapping=declaration.mapping,

@@ -163,3 +163,26 @@ def test_a_corrupt_or_stale_host_config_the_devserver_reads_is_an_error(served_s
     assert run.returncode == 1 and "models.host.config" in run.stdout and "tfsk config write" in run.stdout, run.stdout
     host.write_text(good.replace('name: "tower_c"', 'name: "tower_x"'))
     assert "host-config-differs" in check(served_stack_dir)[1]
+
+
+def test_the_exporter_container_leaves_the_host_config_to_the_host(served_stack_dir, tmp_path_factory):
+    """Found on a real engine: the exporter container wrote models.host.config with the paths it sees
+    (/app/demo-models/...), which `tfsk stack check` on the host then reported as not matching."""
+    host_config = served_stack_dir / "demo-models" / "models.host.config"
+    written_on_the_host = host_config.read_text()
+    # the container's view: the same files under another root (as /app is in the exporter service)
+    container_view = tmp_path_factory.mktemp("app")
+    (container_view / "demo-models").symlink_to(served_stack_dir / "demo-models")
+    shutil.copy(served_stack_dir / "tfsk.toml", container_view / "tfsk.toml")
+    run = tfsk("stack", "prepare", "--declaration", str(container_view / "tfsk.toml"), "--container",
+               cwd=container_view)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert host_config.read_text() == written_on_the_host
+    assert str(container_view) not in host_config.read_text()
+    _, codes = check(served_stack_dir)
+    assert not codes, codes
+    # without --container the same run rewrites it with paths the host cannot use, and check says so
+    tfsk("stack", "prepare", "--declaration", str(container_view / "tfsk.toml"), cwd=container_view)
+    assert str(container_view) in host_config.read_text()
+    _, codes = check(served_stack_dir)
+    assert "host-config-differs" in codes

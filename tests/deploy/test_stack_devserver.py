@@ -175,3 +175,8 @@ def test_up_returns_once_every_declared_version_and_label_answers(served_stack_d
             assert client.metadata("composed", label="stable").version == 1
     finally:
         tfsk("stack", "down", "--engine", "devserver", cwd=served_stack_dir, env=env)
+
+
+def test_status_on_a_fresh_clone_says_not_running(stack_dir):
+    status = tfsk("stack", "status", "--engine", "devserver", cwd=stack_dir)  # no models.config written yet
+    assert status.returncode == 1 and "the stack is not running" in status.stdout, status.stdout + status.stderr

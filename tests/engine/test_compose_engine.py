@@ -95,6 +95,8 @@ def test_up_builds_the_exporter_which_exports_the_demo_as_the_owner(engine, proj
     models = root / "demo-models"
     assert (models / "models.config").is_file() and (models / "monitoring.config").is_file(), logs
     assert {p.name for p in models.iterdir()} >= {"tower_a", "tower_b", "tower_c", "composed"}, logs
+    # the container sees /app/demo-models, not the host's folder: the host's own config is the host's to write
+    assert not (models / "models.host.config").exists(), logs
     owners = {(p.stat().st_uid, p.stat().st_gid) for p in [models, *models.rglob("*")]}
     assert owners == {OWNER}, owners
 

@@ -290,7 +290,7 @@ def check(argv: Sequence[str] | None = None, prog: str = "tfsk check") -> int:
                      "built from. Exit status, as diff(1): 0 consistent, 1 a part differs, 2 could not tell (a part "
                      "or the server could not be asked, or the model is not a composed model).", argv)
     parser.add_argument("model", help="the composed model's name on the server")
-    _model_choice(parser)  # --version N, or --label stable: what a rollout serves to the users
+    _model_choice(parser)
     parser.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                         help="inputs to use (default: made up from the signature)")
     parser.add_argument("--atol", type=float, default=1e-5, help="largest absolute difference accepted")

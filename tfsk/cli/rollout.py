@@ -106,7 +106,7 @@ def resolve_targets(args: argparse.Namespace) -> Any:
     if compose.is_file() and not os.environ.get("TFSK_TARGET"):
         spec = load_stack(compose, args.declaration)
         stack = DevserverStack(spec)
-        if stack.record() is not None:  # every replica, also one that died: a label moves on all or on none
+        if stack.record() is not None:  # every replica, also one that died: the step fails naming it
             return Targets(tuple(str(r.endpoints["grpc"]) for r in stack.records()), paths or "host", args.timeout)
         if docker_engine_problem() is None:
             return Targets((spec.endpoints().grpc,), paths or "container", args.timeout)

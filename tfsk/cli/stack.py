@@ -67,6 +67,9 @@ def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
     prepare = commands.add_parser("prepare", help="the exporter service's step: export the demo models when "
                                   "none exist, then write the configs from the declaration")
     prepare.add_argument("--declaration", "-d", type=Path, default=Path("tfsk.toml"))
+    prepare.add_argument("--container", action="store_true",
+                         help="run inside the exporter container: write only the configs the serving container "
+                              "reads (models.host.config names host paths, which a container cannot see)")
     return parser
 
 
@@ -109,7 +112,7 @@ def _engine(args: argparse.Namespace, spec: Any, for_up: bool) -> Any:
     return devserver
 
 
-def _prepare(declaration: Path) -> Any:
+def _prepare(declaration: Path, in_container: bool = False) -> Any:
     """The exporter service's step: the demo fills a declaration of only demo models that have no version yet."""
     from tfsk.demo import DEMO_MODELS
     from tfsk.deploy import prepare_stack
@@ -121,11 +124,11 @@ def _prepare(declaration: Path) -> Any:
         return {name: result.version for name, result in export_demo(base).items()}
 
     return prepare_stack(declaration, on_step=lambda line: _say(f"  {line}"), fill_missing=export_demo,
-                         fillable=DEMO_MODELS)
+                         fillable=DEMO_MODELS, in_container=in_container)
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    prepared = _prepare(args.declaration)
+    prepared = _prepare(args.declaration, in_container=args.container)
     for name, version in prepared.exported.items():
         _say(f"  exported {name} version {version}")
     for report in prepared.reports:
@@ -191,7 +194,6 @@ def _labels(spec: Any) -> dict[str, dict[str, int]]:
 
 def _cmd_status(args: argparse.Namespace, spec: Any) -> int:
     engine = _engine(args, spec, for_up=False)
-    labels = _labels(spec)
     if engine.name == "devserver":
         replicas = engine.status()
         if not replicas:
@@ -199,9 +201,10 @@ def _cmd_status(args: argparse.Namespace, spec: Any) -> int:
                 print(json.dumps({"engine": "devserver", "running": False}))
             else:
                 _say("the stack is not running (no devserver started by `tfsk stack up`, no Docker engine)")
-            return 1  # what was checked (a running stack) is not there
-        return _devserver_status(args, engine, replicas, labels)
+            return 1  # what was checked (a running stack) is not there (maybe no models.config yet either)
+        return _devserver_status(args, engine, replicas, _labels(spec))
     header, states = engine.status()
+    labels = _labels(spec)
     endpoints = spec.endpoints().to_json()
     healthy = all(state.available for state in states)
     if args.json:
