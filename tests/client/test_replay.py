@@ -9,7 +9,7 @@ import pytest
 from tfsk._base import layout
 from tfsk.cli import replay as replay_command
 from tfsk.cli.query import predict as predict_command
-from tfsk.client import Capture, Client
+from tfsk.client import Capture, Client, read_capture
 from tfsk.client._traffic import key_point
 
 
@@ -30,6 +30,8 @@ def captured(demo_server, tmp_path_factory):
                     for p, w in (("tower_a", 10), ("tower_b", 10), ("tower_c", 5))}
         serving.predict("composed", composed, label="stable")
         serving.predict("composed", {"features": composed["tower_c__features"]}, signature="part_tower_c")
+        for rows in (1, 2, 3):
+            serving.predict("tower_c", {"features": rng.standard_normal((rows, 5)).astype(np.float32)})
         serving._traffic.capture.close()
     return folder
 
@@ -48,7 +50,7 @@ def test_replaying_a_capture_reproduces_its_answers(demo_server, captured, capsy
 
 def test_answers_that_moved_fail_the_replay_and_say_by_how_much(demo_server, captured, capsys):
     code, out = _run(replay_command.main, capsys, str(captured), "--model", "tower_b", "--json")
-    assert code == 2 and "it holds calls to composed, tower_a: give --from-model" in json.loads(out)["error"]
+    assert code == 2 and "it holds calls to composed, tower_a, tower_c: give --from-model" in json.loads(out)["error"]
     code, out = _run(replay_command.main, capsys, str(captured), "--model", "tower_b", "--from-model", "tower_a",
                      "--target", demo_server.address)
     assert code == 1, out
@@ -81,3 +83,20 @@ def test_predict_on_the_command_line_takes_a_route_and_a_key(demo_server, capsys
     assert code == 2 and "--route" in out
     code, out = _run(predict_command, capsys, *args, "--route", "stable")
     assert code == 2 and "label=share" in out
+
+
+def test_export_takes_its_warmup_records_from_captured_traffic(captured, tmp_path, capsys):
+    from tfsk.cli import export as export_command
+
+    code, out = _run(export_command.main, capsys, "part", "support:tower_c_factory", "--base", str(tmp_path),
+                     "--name", "tower_c", "--warmup-from", str(captured), "--json")
+    assert code == 0, out
+    version = tmp_path / "tower_c" / "1"
+    warmup = list(read_capture(version))
+    sent = [c for c in read_capture(captured) if c.model == "tower_c"]
+    assert [c.inputs["features"].shape[0] for c in warmup] == [1, 2, 3]
+    for mine, theirs in zip(warmup, sent, strict=True):
+        np.testing.assert_array_equal(mine.inputs["features"], theirs.inputs["features"])
+    code, out = _run(export_command.main, capsys, "part", "support:tower_c_factory", "--base", str(tmp_path),
+                     "--name", "tower_x", "--warmup-from", str(captured), "--json")
+    assert code == 2 and "no successful serving_default calls to tower_x" in json.loads(out)["error"]
