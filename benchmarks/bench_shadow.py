@@ -39,7 +39,6 @@ def main() -> None:
     args = parser.parse_args()
     from tests.delay_proxy import DelayProxy
     from tests.server_process import ServerProcess
-
     from tfsk.client import Client, Shadow
 
     base = export_demo_once(Path(tempfile.mkdtemp(prefix="bench-shadow-")) / "models")
