@@ -97,7 +97,7 @@ def _add_export_options(sub: argparse.ArgumentParser, versioned: bool = True) ->
     if versioned:  # a part or a composed model: what the client captured calls to
         given.add_argument("--warmup-from", type=Path, metavar="CAPTURE",
                            help="take the example inputs from captured traffic (a capture folder or file of the "
-                                "client's Capture): this model's successful serving_default calls, as many as TF "
+                                f"client's Capture): this model's successful {DEFAULT_SIGNATURE} calls, as many as TF "
                                 f"Serving's {MAX_WARMUP_RECORDS} warmup records allow")
     sub.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance of the output check")
     sub.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance of the output check")
@@ -174,7 +174,8 @@ def _captured_examples(args: argparse.Namespace) -> list[dict[str, Any]]:
         raise CommandError(f"--warmup-from: {error}") from None
     if not batches:
         others = f" (it holds calls to {', '.join(sorted(held))})" if held else ""
-        raise CommandError(f"--warmup-from {args.warmup_from}: no successful serving_default calls to {args.name}{others}")
+        raise CommandError(f"--warmup-from {args.warmup_from}: no successful {DEFAULT_SIGNATURE} calls to "
+                           f"{args.name}{others}")
     return batches
 
 
