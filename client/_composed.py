@@ -107,16 +107,19 @@ def _check_part(client: BaseClient, model: str, pinned: int, part: PartInfo, giv
 
 
 def check_consistency(client: BaseClient, model: str, inputs: Mapping[str, Any] | None = None, *,
-                      version: int | None = None, atol: float = 1e-5) -> Plan[ConsistencyReport]:
+                      version: int | None = None, label: str | None = None,
+                      atol: float = 1e-5) -> Plan[ConsistencyReport]:
     """Run the composed model and the standalone part versions it was built from on the same inputs.
 
     ``inputs`` are keyed by the composed model's input names (made up from its signature when
     omitted). Each part's outputs inside the composed model, through its ``part_<name>``
     signature, and from the standalone part model at the lineage's version must agree within
     ``atol``. The report's ``verdict`` tells a part that differs from one that could not be asked
-    (``could_not_compare``) and from a model that is not composed (``not_composed``).
+    (``could_not_compare``) and from a model that is not composed (``not_composed``). ``label``
+    checks the version it names (``stable``); the label is read once, so a label that moves meanwhile
+    does not mix two versions in one report.
     """
-    found = yield from metadata(client, model, version=version)
+    found = yield from metadata(client, model, version=version, label=label)
     pinned = found.version  # every call below asks this exact version
     recorded = yield from lineage(client, model, version=pinned)
     listed = _parts(found, recorded)

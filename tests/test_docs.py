@@ -17,7 +17,8 @@ from doc_snippets import REPO, blocks, shell_commands
 DOCUMENTS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").glob("*.md")),
              "benchmarks/README.md"]
 #: marker name -> the test file that runs those blocks
-CLAIMED = {"retrain-one-tower": "tests/exporter/test_load_composed.py"}
+CLAIMED = {"retrain-one-tower": "tests/exporter/test_load_composed.py",
+           "life-of-a-deployment": "tests/deploy/test_life_of_a_deployment.py"}
 #: Lines that show a synopsis rather than a command to type (optional parts, alternatives).
 SYNOPSIS = re.compile(r"\[|\||\.\.\.|…|NAME|FILE|PART\b|COMPOSED\b|MODEL\b|LABEL\b")
 

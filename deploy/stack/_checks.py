@@ -326,6 +326,14 @@ def _check_ports(serving: ServiceSpec, findings: sc.FindingList) -> None:
                                "give the gRPC and REST ports ranges that do not overlap (e.g. "
                                "TFSK_GRPC_PORT=8500-8502 TFSK_REST_PORT=8510-8512)")
                 break
+    line = serving.command_line()
+    grpc, rest = (serving.published(int(line.value(flag))) if line.value(flag) else None
+                  for flag in ("port", "rest_api_port"))
+    if grpc and rest and len(rest.host_ports) > 1 and len(rest.host_ports) != len(grpc.host_ports):
+        findings.error("port-range-length", "ports", f"the gRPC ports {grpc.span()} and the REST ports "
+                       f"{rest.span()} are ranges of different lengths: scaled to one replica per gRPC port, a "
+                       f"replica would find no REST port (`tfsk stack up` on the devserver refuses to start)",
+                       "give both ranges the same length (TFSK_GRPC_PORT=8500-8502 TFSK_REST_PORT=8510-8512)")
 
 
 def _check_exporter(compose: ComposeFile, serving: ServiceSpec, findings: sc.FindingList) -> None:

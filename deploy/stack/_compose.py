@@ -50,6 +50,18 @@ class PortBinding:
     host_ip: str
     published_last: int | None = None
 
+    @property
+    def host_ports(self) -> list[int]:
+        """Every published host port: one, or each port of a range (none when not published)."""
+        if self.published is None:
+            return []
+        return list(range(self.published, max(self.published_last or 0, self.published) + 1))
+
+    def span(self) -> str:
+        """The published port or range as written: ``8500`` or ``8500-8502``."""
+        ports = self.host_ports
+        return "not published" if not ports else f"{ports[0]}" if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
+
 
 @dataclass(frozen=True)
 class ServiceSpec:

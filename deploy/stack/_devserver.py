@@ -5,10 +5,15 @@ volumes to host paths and container ports through ``ports:`` to the published ho
 devserver is started in the background (``python -m tfsk.devserver``) with a pid file and a log
 file beside the compose file, bound to the address the ports are published on (loopback by
 default). So the flags in the compose file are exercised on every machine.
+
+A gRPC port published on a range (``TFSK_GRPC_PORT=8500-8502``) means one replica per port, as
+``docker compose up --scale serving=3`` runs: one devserver each, with its own ports, pid file and
+log, the same flags otherwise (:meth:`StackSpec.replica_ports` says which ports each gets).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tfsk import serving_config as sc
 from tfsk._base.flags import DEVSERVER_FLAGS, PORT_FLAGS, format_flag, parse_command_line
@@ -25,6 +31,9 @@ from tfsk._base.ports import why_port_is_taken
 from .._errors import StackError
 from ._spec import Endpoints, StackSpec
 from ._wait import ModelState, models_state, wait_for_models
+
+if TYPE_CHECKING:
+    from tfsk.devserver import DevserverProcess
 
 __all__ = ["DevserverStack", "devserver_arguments"]
 
@@ -65,8 +74,14 @@ def _host_model_config(spec: StackSpec, host_file: Path) -> Path:
     return target
 
 
-def devserver_arguments(spec: StackSpec) -> list[str]:
-    """The serving service's flags as the devserver takes them on this machine."""
+def devserver_arguments(spec: StackSpec, replica: int = 1) -> list[str]:
+    """The serving service's flags as the devserver takes them on this machine, for ``replica`` (1, 2, …
+    when the gRPC port is published on a range: :meth:`StackSpec.replica_ports`)."""
+    all_ports = spec.replica_ports()
+    if not 1 <= replica <= len(all_ports):
+        raise StackError(f"replica {replica}: the stack publishes {len(all_ports)} gRPC port(s), so it has "
+                         f"replicas 1 to {len(all_ports)}")
+    ports = all_ports[replica - 1]
     arguments: list[str] = []
     bind_address = None
     for item in spec.serving.command_line().arguments:
@@ -76,15 +91,8 @@ def devserver_arguments(spec: StackSpec) -> list[str]:
             if binding is None:
                 raise StackError(f"{argument}: container port {value} is not published by service "
                                  f"{spec.serving.name!r}; add it to ports: (\"127.0.0.1:{value}:{value}\")")
-            if binding.published_last is not None and binding.published_last != binding.published:
-                raise StackError(
-                    f"{argument} is published on the range {binding.published}-{binding.published_last} (one port per "
-                    f"replica of `docker compose up --scale serving=N`), but the devserver engine runs one server on "
-                    f"one port: publish one port (e.g. TFSK_GRPC_PORT={binding.published}), use the docker engine "
-                    f"for replicas, or start one `tfsk serve` per port and pass them as --target host:port,host:port")
             bind_address = bind_address or binding.host_ip
-            assert binding.published is not None  # published() finds published ports only
-            argument = format_flag(flag.name, binding.published)
+            argument = format_flag(flag.name, ports[flag.name])
         elif flag is not None and flag.path and isinstance(value, str) and value:
             host = spec.serving.host_path(value)
             if host is None:
@@ -101,92 +109,160 @@ def devserver_arguments(spec: StackSpec) -> list[str]:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What the pid file holds: the process and what it serves."""
+    """What a replica's pid file holds: the process, what it serves, its log."""
 
     pid: int
     arguments: list[str]
     endpoints: dict[str, str | None]
     log: str
     started: float
+    replica: int = 1  # pid files written before replicas have none: they were the one server
+
+    @property
+    def alive(self) -> bool:
+        return _is_devserver(self.pid)
+
+    @property
+    def name(self) -> str:
+        return f"replica {self.replica} (pid {self.pid}, gRPC {self.endpoints['grpc']})"
 
 
 class DevserverStack:
-    """``tfsk stack up|down|status|logs`` on the devserver."""
+    """``tfsk stack up|down|status|logs`` on the devserver: one process per replica.
+
+    Each replica has its own pid file and log in the state folder (the first ``devserver.pid`` and
+    ``devserver.log``, as before replicas, the others ``devserver-N.pid`` and ``devserver-N.log``).
+    Every command but ``up`` reads the replicas from those files, not from the compose file, so
+    ``down`` stops a stack started with another ``TFSK_GRPC_PORT`` too.
+    """
 
     name = "devserver"
 
     def __init__(self, spec: StackSpec) -> None:
         self.spec = spec
-        self.pid_file = spec.state_dir / "devserver.pid"
-        self.log_file = spec.state_dir / "devserver.log"
+        self.pid_file = self.pid_file_of(1)
+        self.log_file = self.log_file_of(1)
+
+    def pid_file_of(self, replica: int) -> Path:
+        return self.spec.state_dir / ("devserver.pid" if replica == 1 else f"devserver-{replica}.pid")
+
+    def log_file_of(self, replica: int) -> Path:
+        return self.spec.state_dir / ("devserver.log" if replica == 1 else f"devserver-{replica}.log")
 
     # -- state ------------------------------------------------------------------------------------
-    def record(self) -> RunRecord | None:
-        """The running devserver's record, or ``None`` (a stale pid file is removed)."""
-        try:
-            record = RunRecord(**json.loads(self.pid_file.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            return None
-        except (ValueError, TypeError):
-            self.pid_file.unlink(missing_ok=True)
-            return None
-        if not _is_devserver(record.pid):
-            self.pid_file.unlink(missing_ok=True)
-            return None
-        return record
+    def records(self) -> list[RunRecord]:
+        """Every replica's record, by replica number, also of replicas that died (``alive`` says which):
+        their pid files stay until ``down``, so ``status`` can name them. Unreadable files are removed."""
+        found = []
+        for path in self.spec.state_dir.glob("devserver*.pid"):
+            try:
+                found.append(RunRecord(**json.loads(path.read_text(encoding="utf-8"))))
+            except FileNotFoundError:
+                continue
+            except (ValueError, TypeError):
+                path.unlink(missing_ok=True)
+        return sorted(found, key=lambda record: record.replica)
 
-    def log_tail(self, lines: int = _TAIL_LINES) -> str:
+    def record(self) -> RunRecord | None:
+        """The first running replica's record, or ``None`` when no replica runs."""
+        return next((record for record in self.records() if record.alive), None)
+
+    def log_tail(self, lines: int = _TAIL_LINES, replica: int = 1) -> str:
         try:
-            return "\n".join(self.log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+            text = self.log_file_of(replica).read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return ""
+        return "\n".join(text.splitlines()[-lines:])
 
     # -- up ---------------------------------------------------------------------------------------
-    def up(self, *, timeout: float = 300, on_progress: Callable[[str], None] = lambda _: None) -> Endpoints:
-        running = self.record()
-        if running is not None:
-            raise StackError(f"the devserver stack is already running (pid {running.pid}, gRPC "
-                             f"{running.endpoints['grpc']}); `tfsk stack down` first")
-        endpoints = self.spec.endpoints()
-        arguments = devserver_arguments(self.spec)
-        _check_ports_free(arguments)
+    def up(self, *, timeout: float = 300, on_progress: Callable[[str], None] = lambda _: None) -> list[Endpoints]:
+        """Start one devserver per replica and wait until every model is AVAILABLE on each; their endpoints.
+
+        With some replicas running and some exited, only the exited ones start again, with the flags
+        they ran with (``docker compose up -d`` starts the containers that stopped, too)."""
+        records = self.records()
+        running = [record for record in records if record.alive]
+        if running and len(running) == len(records):
+            raise StackError(f"the devserver stack is already running ({'; '.join(r.name for r in running)}); "
+                             f"`tfsk stack down` first")
+        if running:
+            plans = [(r.replica, r.arguments, Endpoints.from_json(r.endpoints)) for r in records if not r.alive]
+            for replica, _, endpoints in plans:
+                on_progress(f"replica {replica} (gRPC {endpoints.grpc}) has exited: starting it again with the "
+                            f"flags it ran with")
+        else:
+            for record in records:  # what is left of a stack whose every replica exited
+                self.pid_file_of(record.replica).unlink(missing_ok=True)
+            count = len(self.spec.replica_ports())
+            plans = [(n, devserver_arguments(self.spec, n), self.spec.endpoints(replica=n)) for n in range(1, count + 1)]
+        for replica, arguments, _ in plans:  # every port before any server starts: nothing to undo
+            _check_ports_free(arguments, f"replica {replica} of {len(plans)}: " if len(plans) > 1 else "")
         models = self.spec.served_models()
         self.spec.state_dir.mkdir(parents=True, exist_ok=True)
-        on_progress("starting: python -m tfsk.devserver " + " ".join(arguments))
-        from tfsk.devserver import start_process  # detached: it outlives us; waited for below, model by model
+        started: list[tuple[int, DevserverProcess, Endpoints]] = []
+        try:
+            for replica, arguments, endpoints in plans:
+                on_progress("starting: python -m tfsk.devserver " + " ".join(arguments))
+                started.append((replica, self._start(replica, arguments, endpoints), endpoints))
+            for replica, process, endpoints in started:
+                self._wait(replica, process, endpoints, models, timeout, on_progress)
+        except BaseException:
+            exited = {record.replica: record for record in records if not record.alive}
+            for replica, process, _ in started:  # what this call started is stopped again
+                if process.poll() is None:
+                    self._stop(process.pid, 20)
+                if replica in exited:  # still a replica of the stack, still dead: status keeps naming it
+                    self._write_record(exited[replica])
+                else:
+                    self.pid_file_of(replica).unlink(missing_ok=True)
+            raise
+        return [Endpoints.from_json(record.endpoints) for record in self.records()]
 
-        process = start_process(arguments, log=self.log_file, cwd=self.spec.compose.project_dir, detach=True,
-                                wait=False)
-        record = RunRecord(process.pid, arguments, endpoints.to_json(), str(self.log_file), time.time())
-        temporary = self.pid_file.with_name(".devserver.pid.tmp")
+    def _start(self, replica: int, arguments: list[str], endpoints: Endpoints) -> DevserverProcess:
+        from tfsk.devserver import start_process  # detached: it outlives us; waited for by _wait
+
+        log = self.log_file_of(replica)
+        process = start_process(arguments, log=log, cwd=self.spec.compose.project_dir, detach=True, wait=False)
+        self._write_record(RunRecord(process.pid, arguments, endpoints.to_json(), str(log), time.time(), replica))
+        return process
+
+    def _write_record(self, record: RunRecord) -> None:
+        temporary = self.spec.state_dir / f".devserver-{record.replica}.pid.tmp"
         temporary.write_text(json.dumps(vars(record), indent=2), encoding="utf-8")
-        os.replace(temporary, self.pid_file)
+        os.replace(temporary, self.pid_file_of(record.replica))  # a reader never sees half a record
+
+    def _wait(self, replica: int, process: DevserverProcess, endpoints: Endpoints, models: list[str],
+              timeout: float, on_progress: Callable[[str], None]) -> None:
+        several = len(self.records()) > 1
+        log = self.log_file_of(replica)
 
         def exited() -> StackError | None:
             if process.poll() is None:
                 return None
-            self.pid_file.unlink(missing_ok=True)
-            return StackError(f"the devserver exited with status {process.returncode} before the models were "
-                              f"AVAILABLE; its log is {self.log_file}", self.log_tail())
+            return StackError(f"the devserver{f' of replica {replica}' if several else ''} exited with status "
+                              f"{process.returncode} before the models were AVAILABLE; its log is {log}",
+                              self.log_tail(replica=replica))
 
         try:
-            wait_for_models(endpoints.grpc, models, timeout=timeout, on_progress=on_progress, failure=exited)
+            wait_for_models(endpoints.grpc, models, timeout=timeout, failure=exited,
+                            on_progress=lambda line: on_progress(f"replica {replica}: {line}" if several else line))
         except StackError as error:
-            if process.poll() is None:
-                self._stop(process.pid, 20)
-                self.pid_file.unlink(missing_ok=True)
-            raise StackError(str(error), error.log_tail or self.log_tail()) from None
-        return endpoints
+            raise StackError(str(error), error.log_tail or self.log_tail(replica=replica)) from None
 
     # -- down -------------------------------------------------------------------------------------
-    def down(self, timeout: float = 30) -> int | None:
-        """Stop the devserver by its pid file; the pid it stopped, or ``None`` when none was running."""
-        record = self.record()
-        if record is None:
-            return None
-        self._stop(record.pid, timeout)
-        self.pid_file.unlink(missing_ok=True)
-        return record.pid
+    def down(self, timeout: float = 30) -> list[tuple[RunRecord, bool]]:
+        """Stop every replica; each replica's record and whether it was running (one that had exited is
+        only forgotten: its pid may belong to another process by now). ``[]``: there was no stack."""
+        records = self.records()
+        running = [record for record in records if record.alive]
+        for record in running:  # all asked at once, then waited for: N replicas stop in the time of one
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, signal.SIGTERM)
+        for record in running:
+            self._stop(record.pid, timeout)
+        for record in records:
+            self.pid_file_of(record.replica).unlink(missing_ok=True)
+        return [(record, record in running) for record in records]
 
     @staticmethod
     def _stop(pid: int, timeout: float) -> None:
@@ -202,14 +278,18 @@ class DevserverStack:
                 time.sleep(0.1)
 
     # -- status and logs --------------------------------------------------------------------------
-    def status(self) -> tuple[RunRecord | None, list[ModelState]]:
-        record = self.record()
-        if record is None:
-            return None, []
+    def status(self) -> list[tuple[RunRecord, list[ModelState] | None]]:
+        """Each replica and its models' states (``None``: the replica's process has exited)."""
         from tfsk.client import Client
 
-        with Client(str(record.endpoints["grpc"]), timeout=5, retries=0) as client:
-            return record, models_state(client, self.spec.served_models())
+        found: list[tuple[RunRecord, list[ModelState] | None]] = []
+        for record in self.records():
+            if not record.alive:
+                found.append((record, None))
+                continue
+            with Client(str(record.endpoints["grpc"]), timeout=5, retries=0) as client:
+                found.append((record, models_state(client, self.spec.served_models())))
+        return found
 
     def config_problem(self, record: RunRecord) -> str | None:
         """Why the models.config the running devserver polls cannot be read, or ``None``.
@@ -227,14 +307,24 @@ class DevserverStack:
         return None
 
     def logs(self, follow: bool = False, poll: float = 0.5) -> Iterator[str]:
-        """The log's lines; with ``follow``, new lines as they come until the devserver stops."""
-        if not self.log_file.exists():
-            raise StackError(f"no devserver log at {self.log_file}: `tfsk stack up --engine devserver` first")
-        with open(self.log_file, encoding="utf-8", errors="replace") as log:
+        """Every replica's log lines (prefixed ``replica N |`` when there are several, as Compose prefixes a
+        scaled service's); with ``follow``, new lines as they come until every replica has stopped."""
+        records = self.records()
+        paths = [Path(record.log) for record in records] or [self.log_file]
+        if not any(path.exists() for path in paths):
+            raise StackError(f"no devserver log at {paths[0]}: `tfsk stack up --engine devserver` first")
+        prefixes = [f"replica {record.replica} | " if len(records) > 1 else "" for record in records] or [""]
+        with contextlib.ExitStack() as stack:
+            files = [stack.enter_context(open(path, encoding="utf-8", errors="replace")) if path.exists() else None
+                     for path in paths]
             while True:
-                line = log.readline()
-                if line:
-                    yield line.rstrip("\n")
+                read = False
+                for prefix, log in zip(prefixes, files, strict=True):
+                    line = log.readline() if log is not None else ""
+                    if line:
+                        read = True
+                        yield prefix + line.rstrip("\n")
+                if read:
                     continue
                 if not follow or self.record() is None:
                     return
@@ -269,7 +359,7 @@ def _is_devserver(pid: int) -> bool:
         return True  # no /proc (macOS): trust the pid file
 
 
-def _check_ports_free(arguments: list[str]) -> None:
+def _check_ports_free(arguments: list[str], which: str = "") -> None:
     line = parse_command_line(arguments, DEVSERVER_FLAGS)
     address = str(line.value("bind_address"))
     for name in PORT_FLAGS:
@@ -281,6 +371,6 @@ def _check_ports_free(arguments: list[str]) -> None:
         except socket.gaierror as error:
             taken = error.strerror
         if taken:
-            raise StackError(f"port {port} on {address} (--{name}) is in use ({taken}): stop what "
+            raise StackError(f"{which}port {port} on {address} (--{name}) is in use ({taken}): stop what "
                              f"listens there, or publish the stack on other ports "
                              f"(TFSK_GRPC_PORT / TFSK_REST_PORT)")

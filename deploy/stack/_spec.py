@@ -35,6 +35,11 @@ class Endpoints:
     def to_json(self) -> dict[str, str | None]:
         return dict(vars(self))
 
+    @classmethod
+    def from_json(cls, data: dict[str, str | None]) -> Endpoints:
+        grpc, others = data["grpc"], {name: value for name, value in data.items() if name != "grpc"}
+        return cls(str(grpc), **others)
+
 
 def _client_host(host_ip: str) -> str:
     return "127.0.0.1" if host_ip in ("", "0.0.0.0", "::") else host_ip
@@ -61,14 +66,50 @@ class StackSpec:
             raise StackError(f"{refused[-1]} in {self.compose.path} is not a port number")
         return int(line.value(flag))
 
-    def endpoints(self, profiles: tuple[str, ...] = ()) -> Endpoints:
+    def replica_ports(self) -> list[dict[str, int]]:
+        """Each replica's host ports, ``{"port": …, "rest_api_port": …}`` (0: that replica serves no REST).
+
+        A published range is what ``docker compose up --scale serving=N`` hands out, one port per
+        replica: the gRPC range gives one replica per port; a REST range gives each its own REST
+        port and must be as long; a single REST port can be bound once, so it goes to the first
+        replica and the others serve gRPC only (TF Serving's ``--rest_api_port=0``).
+        """
         grpc = self.serving.published(self.container_port("port"))
         if grpc is None:
             raise StackError(f"{self.compose.path}: the gRPC port of service {self.serving.name!r} is not published; "
                              f"add ports: - \"127.0.0.1:8500:8500\"")
         rest_port = self.container_port("rest_api_port")
         rest = self.serving.published(rest_port) if rest_port else None
-        rest_url = f"http://{_client_host(rest.host_ip)}:{rest.published}" if rest else None
+        grpc_ports, rest_ports = grpc.host_ports, rest.host_ports if rest else []
+        rest_span = rest.span() if rest else "none"
+        if len(rest_ports) > 1 and len(rest_ports) != len(grpc_ports):
+            raise StackError(f"the gRPC port is published on {len(grpc_ports)} port(s) ({grpc.span()}) and the REST "
+                             f"port on {len(rest_ports)} ({rest_span}): one replica per port needs ranges of the "
+                             f"same length, e.g. TFSK_GRPC_PORT=8500-8502 TFSK_REST_PORT=8510-8512")
+        replicas = [{"port": port, "rest_api_port": rest_ports[i] if len(rest_ports) > 1 else
+                     (rest_ports[0] if rest_ports and i == 0 else 0)} for i, port in enumerate(grpc_ports)]
+        seen: dict[int, str] = {}
+        for number, ports in enumerate(replicas, 1):
+            for flag, port in ports.items():
+                if port and seen.setdefault(port, f"--{flag} of replica {number}") != f"--{flag} of replica {number}":
+                    raise StackError(f"host port {port} would serve both {seen[port]} and --{flag} of replica "
+                                     f"{number} (gRPC {grpc.span()}, REST {rest_span}): give the gRPC and REST "
+                                     f"ports ranges that do not overlap, e.g. TFSK_GRPC_PORT=8500-8502 "
+                                     f"TFSK_REST_PORT=8510-8512")
+        return replicas
+
+    def endpoints(self, profiles: tuple[str, ...] = (), replica: int = 1) -> Endpoints:
+        """Where a client reaches the stack, or with ``replica`` (1, 2, …) that replica of a port range."""
+        all_ports = self.replica_ports()
+        if not 1 <= replica <= len(all_ports):
+            raise StackError(f"replica {replica}: the stack publishes {len(all_ports)} gRPC port(s), so it has "
+                             f"replicas 1 to {len(all_ports)}")
+        ports = all_ports[replica - 1]
+        grpc = self.serving.published(self.container_port("port"))
+        assert grpc is not None  # replica_ports() refused an unpublished gRPC port
+        rest_port = self.container_port("rest_api_port")
+        rest = self.serving.published(rest_port) if rest_port and ports["rest_api_port"] else None
+        rest_url = f"http://{_client_host(rest.host_ip)}:{ports['rest_api_port']}" if rest else None
         monitoring = self.declaration.monitoring
         serves_metrics = (rest_url and monitoring is not None and monitoring.prometheus_enabled
                           and self.serving.command_line().value("monitoring_config_file"))
@@ -80,7 +121,7 @@ class StackSpec:
                 binding = service.published(port) if service else None
                 if binding:
                     extra[name] = f"http://{_client_host(binding.host_ip)}:{binding.published}"
-        return Endpoints(f"{_client_host(grpc.host_ip)}:{grpc.published}", rest_url, metrics, **extra)
+        return Endpoints(f"{_client_host(grpc.host_ip)}:{ports['port']}", rest_url, metrics, **extra)
 
     def served_config(self) -> sc.ModelServerConfig:
         """The models.config the serving service reads, from the host folder it is mounted from."""

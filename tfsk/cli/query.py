@@ -301,7 +301,7 @@ def check(argv: Sequence[str] | None = None, prog: str = "tfsk check") -> int:
                      "built from. Exit status, as diff(1): 0 consistent, 1 a part differs, 2 could not tell (a part "
                      "or the server could not be asked, or the model is not a composed model).", argv)
     parser.add_argument("model", help="the composed model's name on the server")
-    parser.add_argument("--version", type=int, help="check this version of the composed model")
+    _model_choice(parser)
     parser.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                         help="inputs to use (default: made up from the signature)")
     parser.add_argument("--atol", type=float, default=1e-5, help="largest absolute difference accepted")
@@ -310,9 +310,9 @@ def check(argv: Sequence[str] | None = None, prog: str = "tfsk check") -> int:
     def action(client: Client, args: argparse.Namespace) -> int:
         inputs = None
         if args.input:
-            signature = client.metadata(args.model, version=args.version).signatures[DEFAULT_SIGNATURE]
+            signature = client.metadata(args.model, version=args.version, label=args.label).signatures[DEFAULT_SIGNATURE]
             inputs = _inputs(args.input, {k: v.dtype for k, v in signature.inputs.items()})
-        report = client.check_consistency(args.model, inputs, version=args.version, atol=args.atol)
+        report = client.check_consistency(args.model, inputs, version=args.version, label=args.label, atol=args.atol)
         return _print_check(report, args.json)
 
     return _run("check", parser, argv, action)  # could not run (no server, ...): exit 2, could not tell

@@ -105,9 +105,9 @@ def resolve_targets(args: argparse.Namespace) -> Any:
     compose = args.declaration.resolve().parent / COMPOSE_FILE
     if compose.is_file() and not os.environ.get("TFSK_TARGET"):
         spec = load_stack(compose, args.declaration)
-        record = DevserverStack(spec).record()
-        if record is not None:
-            return Targets((str(record.endpoints["grpc"]),), paths or "host", args.timeout)
+        stack = DevserverStack(spec)
+        if stack.record() is not None:  # every replica, also one that died: the step fails naming it
+            return Targets(tuple(str(r.endpoints["grpc"]) for r in stack.records()), paths or "host", args.timeout)
         if docker_engine_problem() is None:
             return Targets((spec.endpoints().grpc,), paths or "container", args.timeout)
     from tfsk.client import DEFAULT_TARGET

@@ -102,8 +102,8 @@ def _engine(args: argparse.Namespace, spec: Any, for_up: bool) -> Any:
             raise _console.CommandError(f"--engine docker: {problem}")
         return DockerStack(spec)
     devserver = DevserverStack(spec)
-    if not for_up and devserver.record() is not None:
-        return devserver
+    if devserver.records() and (not for_up or devserver.record() is not None):
+        return devserver  # also with a replica that died: status names it, down forgets it, up restarts it
     problem = docker_engine_problem()
     if problem is None:
         return DockerStack(spec)
@@ -153,16 +153,21 @@ def _cmd_up(args: argparse.Namespace, spec: Any) -> int:
                     _say(f"  {finding}")
                 return 1
         _say(f"== serving on the devserver (the flags of service '{spec.serving.name}' in {spec.compose.path.name})")
-        endpoints = engine.up(timeout=args.timeout, on_progress=lambda line: _say(f"  {line}"))
+        replicas = engine.up(timeout=args.timeout, on_progress=lambda line: _say(f"  {line}"))
     else:
         _say(f"== serving on Docker: docker compose -f {spec.compose.path.name}")
         profiles = ("monitoring",) if args.monitoring else ()
-        endpoints = engine.up(profiles=profiles, batching=args.batching, build=args.build, timeout=args.timeout,
-                              on_progress=lambda line: _say(f"  {line}"))
-    _say(f"\nthe stack is up ({engine.name}); every model is AVAILABLE:")
-    for line in endpoints.lines():
-        _say(f"  {line}")
-    _say(f"try: tfsk status composed --target {endpoints.grpc}   |   tfsk stack status   |   tfsk stack down")
+        replicas = [engine.up(profiles=profiles, batching=args.batching, build=args.build, timeout=args.timeout,
+                              on_progress=lambda line: _say(f"  {line}"))]
+    _say(f"\nthe stack is up ({engine.name}{f', {len(replicas)} replicas' if len(replicas) > 1 else ''}); "
+         f"every model is AVAILABLE{' on each' if len(replicas) > 1 else ''}:")
+    for number, endpoints in enumerate(replicas, 1):
+        if len(replicas) > 1:
+            _say(f"  replica {number}")
+        for line in endpoints.lines():
+            _say(f"  {'  ' if len(replicas) > 1 else ''}{line}")
+    targets = ",".join(endpoints.grpc for endpoints in replicas)
+    _say(f"try: tfsk status composed --target {targets}   |   tfsk stack status   |   tfsk stack down")
     return 0
 
 
@@ -170,7 +175,12 @@ def _cmd_down(args: argparse.Namespace, spec: Any) -> int:
     engine = _engine(args, spec, for_up=False)
     stopped = engine.down()
     if engine.name == "devserver":
-        _say(f"stopped the devserver (pid {stopped})" if stopped else "the devserver stack is not running")
+        if not stopped:
+            _say("the devserver stack is not running")
+        for record, running in stopped:
+            what = f"replica {record.replica}, gRPC {record.endpoints['grpc']}"
+            _say(f"stopped the devserver (pid {record.pid}{f'; {what}' if len(stopped) > 1 else ''})" if running
+                 else f"{what}: had already exited (pid {record.pid}); forgotten")
     else:
         _say("stopped the Docker stack")
     return 0
@@ -185,36 +195,78 @@ def _labels(spec: Any) -> dict[str, dict[str, int]]:
 def _cmd_status(args: argparse.Namespace, spec: Any) -> int:
     engine = _engine(args, spec, for_up=False)
     if engine.name == "devserver":
-        record, states = engine.status()
-        if record is None:
+        replicas = engine.status()
+        if not replicas:
             if args.json:
                 print(json.dumps({"engine": "devserver", "running": False}))
             else:
                 _say("the stack is not running (no devserver started by `tfsk stack up`, no Docker engine)")
-            return 1  # what was checked (a running stack) is not there
-        running, endpoints, header = True, record.endpoints, f"devserver pid {record.pid}, log {record.log}"
-        config_problem = engine.config_problem(record)
-    else:
-        header, states = engine.status()
-        endpoints, running, config_problem = spec.endpoints().to_json(), True, None
+            return 1  # what was checked (a running stack) is not there (maybe no models.config yet either)
+        return _devserver_status(args, engine, replicas, _labels(spec))
+    header, states = engine.status()
     labels = _labels(spec)
-    healthy = all(state.available for state in states) and config_problem is None
+    endpoints = spec.endpoints().to_json()
+    healthy = all(state.available for state in states)
     if args.json:
-        print(json.dumps({"engine": engine.name, "running": running, "healthy": healthy, "endpoints": endpoints,
-                          "config_error": config_problem,
-                          "models": [{"name": s.name, "error": s.error, "labels": labels.get(s.name, {}),
-                                      "versions": [vars(v) for v in s.versions]} for s in states]}, indent=2))
+        print(json.dumps({"engine": engine.name, "running": True, "healthy": healthy, "endpoints": endpoints,
+                          "config_error": None, "models": _models_json(states, labels)}, indent=2))
         return 0 if healthy else 1
-    _say(f"engine: {engine.name} ({header})" if engine.name == "devserver" else f"engine: docker\n{header}")
+    _say(f"engine: docker\n{header}")
     _say(f"health: {'healthy (every model has a version AVAILABLE)' if healthy else 'NOT healthy'}")
-    if config_problem:
-        _say(f"  config: {config_problem}")
+    _say_endpoints(endpoints, "  ")
+    _say_models(states, labels, "  ")
+    return 0 if healthy else 1
+
+
+def _models_json(states: list[Any], labels: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    return [{"name": s.name, "error": s.error, "labels": labels.get(s.name, {}),
+             "versions": [vars(v) for v in s.versions]} for s in states]
+
+
+def _say_endpoints(endpoints: dict[str, str | None], indent: str) -> None:
     for name, value in endpoints.items():
         if value:
-            _say(f"  {name:<10} {value}")
+            _say(f"{indent}{name:<10} {value}")
+
+
+def _say_models(states: list[Any], labels: dict[str, dict[str, int]], indent: str) -> None:
     for state in states:
         named = ", ".join(f"{label}->{version}" for label, version in sorted(labels.get(state.name, {}).items()))
-        _say(f"  model {state.name}: {state.describe()}" + (f"; labels {named}" if named else ""))
+        _say(f"{indent}model {state.name}: {state.describe()}" + (f"; labels {named}" if named else ""))
+
+
+def _devserver_status(args: argparse.Namespace, engine: Any, replicas: list[Any],
+                      labels: dict[str, dict[str, int]]) -> int:
+    """Every replica: its pid, endpoints and models; one that exited is named with its port and log."""
+    first = replicas[0][0]
+    config_problem = engine.config_problem(first)  # every replica polls the same file
+    healthy = config_problem is None and all(states is not None and all(s.available for s in states)
+                                             for _, states in replicas)
+    if args.json:
+        described = [{"replica": record.replica, "pid": record.pid, "running": states is not None,
+                      "log": record.log, "endpoints": record.endpoints,
+                      "models": _models_json(states or [], labels)} for record, states in replicas]
+        print(json.dumps({"engine": "devserver", "running": True, "healthy": healthy, "endpoints": first.endpoints,
+                          "config_error": config_problem, "models": described[0]["models"],
+                          "replicas": described}, indent=2))
+        return 0 if healthy else 1
+    several = len(replicas) > 1
+    _say(f"engine: devserver ({f'{len(replicas)} replicas' if several else f'pid {first.pid}, log {first.log}'})")
+    everywhere = " on every replica" if several else ""
+    _say(f"health: healthy (every model has a version AVAILABLE{everywhere})" if healthy else "health: NOT healthy")
+    if config_problem:
+        _say(f"  config: {config_problem}")
+    for record, states in replicas:
+        indent = "    " if several else "  "
+        if several:
+            _say(f"  replica {record.replica}: " + (f"pid {record.pid}, log {record.log}" if states is not None else
+                 f"EXITED (pid {record.pid}, gRPC {record.endpoints['grpc']} does not answer); its log: "
+                 f"{record.log}; `tfsk stack up` starts it again"))
+        elif states is None:
+            _say(f"  EXITED: the devserver (pid {record.pid}, gRPC {record.endpoints['grpc']}) is not running; its "
+                 f"log: {record.log}; `tfsk stack up` starts it again")
+        _say_endpoints(record.endpoints, indent)
+        _say_models(states or [], labels, indent)
     return 0 if healthy else 1
 
 
