@@ -74,12 +74,21 @@ def captured_requests(model: str, path: Path) -> RequestSet:
 
 def warmup_requests(model: str, version_dir: Path) -> RequestSet | None:
     """The warmup records of a version (the exporter writes its examples there), or None without any."""
-    from tfsk.client import read_capture
+    from google.protobuf.message import DecodeError
+
+    from tfsk._base.messages import PredictionLog
+    from tfsk._base.records import RecordError, read_records
 
     path = version_dir / layout.ASSETS_EXTRA / layout.WARMUP_FILE
     if not path.is_file():
         return None
-    requests = _from_predict_requests(model, (call.request for call in read_capture(path)))
+    try:
+        logs = [PredictionLog.FromString(data) for data in read_records(path)]
+    except (RecordError, DecodeError) as error:
+        raise RolloutError(f"the warmup records {path} cannot be read ({error}); give requests with --capture",
+                           resumable=False) from None
+    requests = _from_predict_requests(model, (log.predict_log.request for log in logs
+                                              if log.WhichOneof("log_type") == "predict_log"))
     if not requests:
         return None
     return RequestSet(tuple(requests), f"warmup records ({len(requests)} requests from {path})")

@@ -1,0 +1,143 @@
+"""The canary gate on real devservers: ``tfsk rollout analyze`` catches a tower whose weights moved (and
+names it), a slow canary and a failing one; an identical re-export passes; ``promote`` refuses each
+failing canary and says why; ``--force`` promotes and is noted; ``start --gate`` decides by itself.
+
+One folder, two replicas and the demo's export are shared by the module; each test starts a canary
+and drops it (``finish``) before the next, as a user would between rollouts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared helpers beside this file
+import gate_models
+from support import tfsk
+from test_rollout_support import rollout_dir, start_replica
+
+from tfsk import deploy
+from tfsk import serving_config as sc
+
+REQUESTS = 24  # per label and replica: a p99 of 24 answers is their slowest but one, enough for 150 ms vs ~5 ms
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, demo_base) -> Iterator[tuple[Path, deploy.Targets]]:
+    folder = rollout_dir(tmp_path_factory.mktemp("gate"), demo_base)
+    with open(folder / "tfsk.toml", "a", encoding="utf-8") as declaration:
+        declaration.write(f"\n[rollout.gate]\nrequests = {REQUESTS}\n")
+    servers = [start_replica(folder), start_replica(folder)]
+    try:
+        yield folder, deploy.Targets(tuple(s.address for s in servers), "host", timeout=60)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def started(folder: Path, targets: deploy.Targets, keras_file: Path) -> deploy.Rollout:
+    rollout = deploy.Rollout(folder / "tfsk.toml", "composed", targets)
+    rollout.start("tower_a", deploy.Source(keras_file=str(keras_file)))
+    return rollout
+
+
+def drop_canary(folder: Path, targets: deploy.Targets) -> None:
+    deploy.Rollout(folder / "tfsk.toml", "composed", targets).finish()
+
+
+def cli(folder: Path, targets: deploy.Targets, *args: str):  # type: ignore[no-untyped-def]
+    return tfsk("rollout", *args, "--target", ",".join(targets.addresses), cwd=folder)
+
+
+def test_an_identical_reexport_passes_and_a_perturbed_tower_fails_naming_the_tower(served, tmp_path):
+    folder, targets = served
+    rollout = started(folder, targets, gate_models.identical(tmp_path))
+    report = rollout.analyze()
+    assert report["verdict"] == "pass", report["failed"]
+    assert report["moved_parts"] == [] and report["outputs"]["prediction"]["max_abs_difference"] < 1e-5
+    assert report["labels"]["canary"]["requests"] == report["labels"]["stable"]["requests"] == 2 * REQUESTS
+    assert set(report["labels"]["stable"]["targets"]) == set(targets.addresses)  # every replica asked
+    assert "warmup records" in report["source"]
+    drop_canary(folder, targets)
+
+    rollout = started(folder, targets, gate_models.perturbed(tmp_path))
+    report = rollout.analyze()
+    assert report["verdict"] == "fail" and report["moved_parts"] == ["tower_a"]
+    assert "max_abs_difference:prediction" in report["failed"]
+    assert not any(name.startswith(("latency", "error")) for name in report["failed"])
+    head = report["outputs"]["prediction"]
+    assert head["part"] is None and head["score"] is True and head["rank_agreement"] is not None
+    others = [f for f in report["outputs"].values() if f["part"] in ("tower_b", "tower_c")]
+    assert others and all(f["max_abs_difference"] < 1e-6 for f in others)  # only tower_a moved
+    stored = json.loads(deploy.gate_report_file(folder, "composed").read_text())
+    assert stored["verdict"] == "fail" and stored["canary"] == report["canary"]
+
+    refused = cli(folder, targets, "promote", "composed")
+    assert refused.returncode == 1, refused.stderr
+    assert "max_abs_difference:prediction" in refused.stderr and "--force" in refused.stderr
+    assert "moved: tower_a" in refused.stdout and "verdict: FAIL" in refused.stdout
+    assert sc.load_declaration(folder / "tfsk.toml").model("composed").label_map["stable"] == 1
+
+    forced = cli(folder, targets, "promote", "composed", "--force", "--json")
+    assert forced.returncode == 0, forced.stderr
+    answer = json.loads(forced.stdout)
+    assert answer["result"]["forced"] is True and answer["labels"]["stable"] == report["canary"]
+    notes = deploy.load_state(folder, "composed")
+    assert len(notes.overrides) == 1 and "promote --force" in notes.overrides[0]
+    assert "max_abs_difference:prediction" in notes.overrides[0] and "tower_a" in notes.overrides[0]
+    deploy.Rollout(folder / "tfsk.toml", "composed", targets).rollback()
+    drop_canary(folder, targets)
+
+
+def test_a_slow_canary_fails_the_latency_gate_and_promote_refuses_it(served, tmp_path):
+    folder, targets = served
+    rollout = started(folder, targets, gate_models.slow(tmp_path))
+    report = rollout.analyze()
+    assert report["failed"] == ["latency_p99"], report["checks"]
+    assert report["labels"]["canary"]["p99_ms"] >= gate_models.SLOW_SECONDS * 1000
+    assert report["moved_parts"] == []  # as fast as it is wrong: not at all
+
+    refused = cli(folder, targets, "promote", "composed", "--json")
+    assert refused.returncode == 1, refused.stdout
+    answer = json.loads(refused.stdout)
+    assert answer["ok"] is False and answer["gate"]["failed"] == ["latency_p99"]
+    assert "latency_p99" in answer["error"] and "canary p99" in answer["error"]
+    assert sc.load_declaration(folder / "tfsk.toml").model("composed").label_map["stable"] == 1
+    drop_canary(folder, targets)
+
+
+def test_a_canary_failing_some_inputs_fails_the_error_gate_and_promote_refuses_it(served, tmp_path):
+    folder, targets = served
+    rollout = started(folder, targets, gate_models.failing(tmp_path))
+    analyzed = cli(folder, targets, "analyze", "composed")
+    assert analyzed.returncode == 1, analyzed.stderr
+    assert "FAILED error_rate" in analyzed.stdout and "INVALID_ARGUMENT" in analyzed.stdout
+    report = json.loads(deploy.gate_report_file(folder, "composed").read_text())
+    assert "error_rate" in report["failed"]
+    canary, stable = report["labels"]["canary"], report["labels"]["stable"]
+    assert stable["errors"] == {} and 0 < canary["errors"]["INVALID_ARGUMENT"] < canary["requests"]
+
+    refused = cli(folder, targets, "promote", "composed")
+    assert refused.returncode == 1 and "error_rate" in refused.stderr, refused.stderr
+    assert rollout.labels["stable"] == 1
+    drop_canary(folder, targets)
+
+
+def test_start_with_gate_promotes_a_passing_canary_and_drops_a_failing_one(served, tmp_path):
+    folder, targets = served
+    rollout = deploy.Rollout(folder / "tfsk.toml", "composed", targets)
+    judged = rollout.start_judged("tower_a", deploy.Source(keras_file=str(gate_models.identical(tmp_path))))
+    assert judged["outcome"] == "promoted" and judged["stable"] == judged["candidate"]
+    stable = judged["stable"]
+    drop_canary(folder, targets)
+
+    dropped = cli(folder, targets, "start", "tower_a", "--model", "composed", "--from",
+                  str(gate_models.perturbed(tmp_path)), "--gate")
+    assert dropped.returncode == 1, dropped.stderr
+    assert "rolled back: stable -> composed version" in dropped.stdout and "moved: tower_a" in dropped.stdout
+    labels = sc.load_declaration(folder / "tfsk.toml").model("composed").label_map
+    assert labels == {"stable": stable, "canary": stable}
