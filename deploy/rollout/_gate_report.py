@@ -18,9 +18,13 @@ from tfsk._base.naming import DEFAULT_SIGNATURE, INPUT_SEPARATOR, part_of_signat
 from ._gate_replay import LabelAnswers
 from ._measures import compare_distributions, compare_outputs, describe_latency
 
-__all__ = ["MOVED_ATOL", "judge", "label_figures", "live_output_figures", "moved_parts", "output_figures",
+__all__ = ["MIN_DRIFT_VALUES", "MOVED_ATOL", "judge", "label_figures", "live_output_figures", "moved_parts", "output_figures",
            "part_of_output"]
 
+#: Live traffic: two labels answer different requests, so a drift measure of few values is mostly noise
+#: (PSI of two samples of one distribution is about (bins - 1) * (1/n1 + 1/n2): 0.36 for 50 values each,
+#: 0.02 for 1000). Below this many values per label, drift is reported but not judged.
+MIN_DRIFT_VALUES = 1000
 #: A part's output "moved" past this (the consistency check's default tolerance): float noise is not a move.
 MOVED_ATOL = 1e-5
 
@@ -119,6 +123,11 @@ def judge(labels: Mapping[str, Mapping[str, Any]], outputs: Mapping[str, Mapping
             continue
         if "problem" in figures:
             checks.append(_check(f"output:{key}", False, None, None, figures["problem"]))
+            continue
+        if isinstance(figures.get("values"), list) and min(figures["values"]) < MIN_DRIFT_VALUES:
+            checks.append({**_check(f"psi:{key}", True, _rounded(figures.get("psi")), settings.max_psi,
+                                    f"{key}: {figures['values']} values, too few to judge drift (at least "
+                                    f"{MIN_DRIFT_VALUES} a label): capture longer"), "skipped": True})
             continue
         for name, value, limit, ok in _output_limits(figures, settings):
             checks.append(_check(f"{name}:{key}", ok, _rounded(value), limit,

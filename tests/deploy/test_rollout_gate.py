@@ -107,7 +107,36 @@ def test_a_slow_canary_fails_the_latency_gate_and_promote_refuses_it(served, tmp
     assert answer["ok"] is False and answer["gate"]["failed"] == ["latency_p99"]
     assert "latency_p99" in answer["error"] and "canary p99" in answer["error"]
     assert sc.load_declaration(folder / "tfsk.toml").model("composed").label_map["stable"] == 1
+
+    # live: a client routes half its calls to canary and captures them; analyze reads its figures
+    captured = routed_traffic(targets, tmp_path / "live", calls=30)
+    live = rollout.analyze(live=captured)
+    assert live["mode"] == "live" and live["failed"] == ["latency_p99"], live["checks"]
+    assert live["labels"]["stable"]["requests"] + live["labels"]["canary"]["requests"] == 30
+    assert live["labels"]["canary"]["p99_ms"] >= gate_models.SLOW_SECONDS * 1000
+    assert live["outputs"]["prediction"]["psi"] is not None  # drift of the distribution: the requests differ
+    drift = next(c for c in live["checks"] if c["name"] == "psi:prediction")
+    assert drift["skipped"] and "too few to judge drift" in drift["detail"]  # 60 values a label: noise
     drop_canary(folder, targets)
+
+
+def routed_traffic(targets: deploy.Targets, folder: Path, calls: int, seed: int = 3) -> Path:
+    """``calls`` Predict calls split half and half between stable and canary, captured into ``folder``."""
+    import numpy as np
+
+    from tfsk.client import Capture, Client, ServingError
+
+    rng = np.random.default_rng(seed)
+    with Client(list(targets.addresses), route={"stable": 0.5, "canary": 0.5}, capture=Capture(folder),
+                seed=seed, timeout=30) as client:
+        for _ in range(calls):
+            inputs = {f"{tower}__features": rng.standard_normal((4, width)).astype("float32")
+                      for tower, width in (("tower_a", 10), ("tower_b", 10), ("tower_c", 5))}
+            try:
+                client.predict("composed", inputs)
+            except ServingError:  # a failing canary fails the calls routed to it: captured all the same
+                pass
+    return folder
 
 
 def test_a_canary_failing_some_inputs_fails_the_error_gate_and_promote_refuses_it(served, tmp_path):
@@ -124,6 +153,12 @@ def test_a_canary_failing_some_inputs_fails_the_error_gate_and_promote_refuses_i
     refused = cli(folder, targets, "promote", "composed")
     assert refused.returncode == 1 and "error_rate" in refused.stderr, refused.stderr
     assert rollout.labels["stable"] == 1
+
+    # replaying captured traffic instead: the captured inputs are the ones judged
+    captured = routed_traffic(targets, tmp_path / "captured", calls=10)
+    replayed = rollout.analyze(capture=captured)
+    assert replayed["source"].startswith("captured traffic (10 requests")
+    assert replayed["labels"]["stable"]["requests"] == 2 * REQUESTS and "error_rate" in replayed["failed"]
     drop_canary(folder, targets)
 
 

@@ -169,8 +169,8 @@ def _print_report(report: dict[str, Any]) -> None:
     labels, outputs = report["labels"], report["outputs"]
     _say(f"{report['model']}: canary (version {report['canary']}) against stable (version {report['stable']}), "
          f"{report['mode']}: {report['source']}")
-    headers = ("label", "requests", "errors", "p50 ms", "p90 ms", "p99 ms")
-    rows = [(label, figures["requests"], ", ".join(f"{k} x{v}" for k, v in figures["errors"].items()) or "0",
+    headers: tuple[str, ...] = ("label", "requests", "errors", "p50 ms", "p90 ms", "p99 ms")
+    rows: list[tuple[Any, ...]] = [(label, figures["requests"], ", ".join(f"{k} x{v}" for k, v in figures["errors"].items()) or "0",
              _number(figures["p50_ms"]), _number(figures["p90_ms"]), _number(figures["p99_ms"]))
             for label, figures in labels.items()]
     _console.print_table(headers, rows, [f"  {r[0]:<7} {r[1]:>5} requests  errors {r[2]:<24} p50 {r[3]:>6} ms  "
