@@ -3,6 +3,9 @@
 The two labels are asked in turn, request by request (stable first on one, canary first on the
 next), so a burst of load on the machine falls on both alike. The client sends the inputs as they
 are (no signature lookup inside the timed call) and never retries, so a latency is one Predict.
+Before anything is timed, each label answers one request of each signature: a version that has
+just loaded (a canary exported without warmup records) runs each signature's graph slowly once,
+which is start-up, not the canary's latency.
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ class LabelAnswers:
     versions: Counter[int] = field(default_factory=Counter)
     signatures: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
+    request_ids: list[int] = field(default_factory=list)  # which request (sent again when there are few)
 
-    def add(self, target: str, signature: str, status: str, seconds: float, outputs: dict[str, np.ndarray] | None,
-            version: int | None) -> None:
+    def add(self, target: str, request_id: int, signature: str, status: str, seconds: float,
+            outputs: dict[str, np.ndarray] | None, version: int | None) -> None:
         self.targets.append(target)
+        self.request_ids.append(request_id)
         self.signatures.append(signature)
         self.statuses.append(status)
         self.seconds.append(seconds)
@@ -57,31 +62,34 @@ def _status_of(error: Exception) -> str:
     return code.name if code is not None and hasattr(code, "name") else type(error).__name__
 
 
-def replay(model: str, addresses: Sequence[str], requests: Sequence[GateRequest], labels: Sequence[str],
-           timeout: float) -> dict[str, LabelAnswers]:
-    """Send every request to every label on every address; return each label's answers, in request order
-    (address by address), so answer ``i`` of one label and of another are to the same request."""
+def replay(model: str, addresses: Sequence[str], requests: Sequence[GateRequest], order: Sequence[int],
+           labels: Sequence[str], timeout: float) -> dict[str, LabelAnswers]:
+    """Send ``requests[i]`` for each ``i`` of ``order`` to every label on every address; return each label's
+    answers in that order (address by address), so answer ``n`` of one label and of another are to the
+    same request."""
     from tfsk.client import Client, ClientError
 
     answers = {label: LabelAnswers(label) for label in labels}
+    first_of_each = {request.signature: request for request in requests}.values()
     for address in addresses:
         with Client(address, timeout=timeout, retries=0, check_inputs=False) as client:
-            for label in labels:  # one unmeasured call each: the channel is connected before anything is timed
-                try:
-                    client.predict(model, dict(requests[0].inputs), label=label, signature=requests[0].signature)
-                except ClientError:
-                    pass
-            for index, request in enumerate(requests):
-                order = labels if index % 2 == 0 else list(reversed(labels))
-                for label in order:
+            for label in labels:  # unmeasured: connected, and each signature's graph has run once
+                for request in first_of_each:
+                    try:
+                        client.predict(model, dict(request.inputs), label=label, signature=request.signature)
+                    except ClientError:
+                        pass
+            for index, request_id in enumerate(order):
+                request = requests[request_id]
+                for label in labels if index % 2 == 0 else list(reversed(labels)):
                     began = time.perf_counter()
                     try:
                         answer: Any = client.predict(model, dict(request.inputs), label=label,
                                                      signature=request.signature)
                     except ClientError as error:
-                        answers[label].add(address, request.signature, _status_of(error), time.perf_counter() - began,
-                                           None, None)
+                        answers[label].add(address, request_id, request.signature, _status_of(error),
+                                           time.perf_counter() - began, None, None)
                     else:
-                        answers[label].add(address, request.signature, OK, time.perf_counter() - began,
+                        answers[label].add(address, request_id, request.signature, OK, time.perf_counter() - began,
                                            {k: np.asarray(v) for k, v in answer.items()}, answer.version)
     return answers

@@ -18,13 +18,16 @@ from tfsk._base.naming import DEFAULT_SIGNATURE, INPUT_SEPARATOR, part_of_signat
 from ._gate_replay import LabelAnswers
 from ._measures import compare_distributions, compare_outputs, describe_latency
 
-__all__ = ["MIN_DRIFT_VALUES", "MOVED_ATOL", "judge", "label_figures", "live_output_figures", "moved_parts", "output_figures",
+__all__ = ["MIN_DRIFT_VALUES", "MIN_RANK_VALUES", "MOVED_ATOL", "judge", "label_figures", "live_output_figures", "moved_parts", "output_figures",
            "part_of_output"]
 
-#: Live traffic: two labels answer different requests, so a drift measure of few values is mostly noise
-#: (PSI of two samples of one distribution is about (bins - 1) * (1/n1 + 1/n2): 0.36 for 50 values each,
-#: 0.02 for 1000). Below this many values per label, drift is reported but not judged.
-MIN_DRIFT_VALUES = 1000
+#: A drift measure of few values is mostly noise: live, the labels answer different requests (PSI of
+#: two samples of one distribution is about (bins - 1) * (1/n1 + 1/n2): 0.36 for 50 values each, 0.04
+#: for 500); replayed, a handful of values each in its own decile cross bin edges at the least move.
+#: Below this many values a label, drift is reported but not judged.
+MIN_DRIFT_VALUES = 500
+#: The same for the rank agreement of scores: a correlation of a dozen values says little.
+MIN_RANK_VALUES = 30
 #: A part's output "moved" past this (the consistency check's default tolerance): float noise is not a move.
 MOVED_ATOL = 1e-5
 
@@ -59,9 +62,12 @@ def output_figures(stable: LabelAnswers, canary: LabelAnswers, parts: Collection
                    threshold: float) -> dict[str, Any]:
     """Per output: how far canary's answers are from stable's to the same requests (both answered)."""
     pairs: dict[str, tuple[list[Any], list[Any]]] = {}
-    for signature, old, new in zip(stable.signatures, stable.outputs, canary.outputs, strict=True):
-        if old is None or new is None:
-            continue
+    compared: set[int] = set()
+    for request_id, signature, old, new in zip(stable.request_ids, stable.signatures, stable.outputs,
+                                               canary.outputs, strict=True):
+        if old is None or new is None or request_id in compared:
+            continue  # a request sent again (for latency samples) counts once
+        compared.add(request_id)
         for name in sorted(set(old) | set(new)):
             key = output_key(signature, name)
             if name not in old or name not in new:
@@ -124,12 +130,15 @@ def judge(labels: Mapping[str, Mapping[str, Any]], outputs: Mapping[str, Mapping
         if "problem" in figures:
             checks.append(_check(f"output:{key}", False, None, None, figures["problem"]))
             continue
-        if isinstance(figures.get("values"), list) and min(figures["values"]) < MIN_DRIFT_VALUES:
-            checks.append({**_check(f"psi:{key}", True, _rounded(figures.get("psi")), settings.max_psi,
-                                    f"{key}: {figures['values']} values, too few to judge drift (at least "
-                                    f"{MIN_DRIFT_VALUES} a label): capture longer"), "skipped": True})
-            continue
+        counted = figures.get("values", 0)
+        counted = min(counted) if isinstance(counted, list) else counted
         for name, value, limit, ok in _output_limits(figures, settings):
+            least = {"psi": MIN_DRIFT_VALUES, "rank_agreement": MIN_RANK_VALUES}.get(name, 0)
+            if counted < least:
+                checks.append({**_check(f"{name}:{key}", True, _rounded(value), limit,
+                                        f"{key}: {counted} values a label, too few to judge its {name.replace('_', ' ')}"
+                                        f" (at least {least}): send or capture more requests"), "skipped": True})
+                continue
             checks.append(_check(f"{name}:{key}", ok, _rounded(value), limit,
                                  f"{key}: {name.replace('_', ' ')} {_rounded(value)} (limit {limit}){blame}"))
     failed = [c["name"] for c in checks if not c["ok"]]

@@ -38,11 +38,17 @@ class RequestSet:
     requests: tuple[GateRequest, ...]
     source: str
 
-    def cycled(self, count: int) -> list[GateRequest]:
-        """``count`` requests, going round again when there are fewer (latency needs enough samples)."""
-        if not self.requests:
-            return []
-        return [self.requests[i % len(self.requests)] for i in range(max(count, len(self.requests)))][:max(count, 1)]
+    def order(self, count: int) -> list[int]:
+        """Which request to send, ``count`` times (at least each once): round again when there are fewer,
+        since percentiles need enough samples; the comparisons count each request once."""
+        return [i % len(self.requests) for i in range(max(count, len(self.requests)))] if self.requests else []
+
+    def topped_up(self, more: RequestSet, count: int) -> RequestSet:
+        """These requests, then as many of ``more`` as make ``count`` distinct ones."""
+        if len(self.requests) >= count:
+            return self
+        added = more.requests[:count - len(self.requests)]
+        return RequestSet(self.requests + added, f"{self.source} and {len(added)} {more.source}")
 
 
 def _from_predict_requests(model: str, requests: Iterable[Any]) -> list[GateRequest]:
@@ -72,8 +78,9 @@ def captured_requests(model: str, path: Path) -> RequestSet:
     return RequestSet(tuple(requests), f"captured traffic ({len(requests)} requests from {path})")
 
 
-def warmup_requests(model: str, version_dir: Path) -> RequestSet | None:
-    """The warmup records of a version (the exporter writes its examples there), or None without any."""
+def warmup_requests(model: str, version_dir: Path, shown_from: Path | None = None) -> RequestSet | None:
+    """The warmup records of a version (the exporter writes its examples there), or None without any;
+    the report names the file relative to ``shown_from`` when it is under it."""
     from google.protobuf.message import DecodeError
 
     from tfsk._base.messages import PredictionLog
@@ -91,7 +98,8 @@ def warmup_requests(model: str, version_dir: Path) -> RequestSet | None:
                                               if log.WhichOneof("log_type") == "predict_log"))
     if not requests:
         return None
-    return RequestSet(tuple(requests), f"warmup records ({len(requests)} requests from {path})")
+    shown = path.relative_to(shown_from) if shown_from is not None and path.is_relative_to(shown_from) else path
+    return RequestSet(tuple(requests), f"warmup records ({len(requests)} requests from {shown})")
 
 
 def synthesized_requests(signatures: Mapping[str, Any], count: int, seed: int = _SEED) -> RequestSet:
@@ -110,7 +118,7 @@ def synthesized_requests(signatures: Mapping[str, Any], count: int, seed: int = 
             shape = tuple(_SYNTHESIZED_BATCH if i == 0 else (d or 1) for i, d in enumerate(dims))
             inputs[name] = _values(rng, spec.dtype, shape)
         requests.append(GateRequest(DEFAULT_SIGNATURE, inputs))
-    return RequestSet(tuple(requests), f"requests synthesized from {DEFAULT_SIGNATURE} (seed {seed})")
+    return RequestSet(tuple(requests), f"requests made up from {DEFAULT_SIGNATURE} (seed {seed})")
 
 
 def _values(rng: np.random.Generator, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:

@@ -59,13 +59,15 @@ class GateSteps(RolloutSession):
 
     def _requests(self, capture: Path | None, signatures: Mapping[str, Any], count: int,
                   versions: tuple[int, int]) -> RequestSet:
-        """Captured traffic, else stable's (then canary's) warmup records, else synthesized."""
+        """Captured traffic, else stable's (then canary's) warmup records, else synthesized. Warmup records
+        are a handful of examples: made-up requests top them up to ``count`` distinct ones, so the figures
+        (ranks, flips, drift) rest on enough values."""
         if capture is not None:
             return captured_requests(self.model, capture)
         for version in versions:
-            found = warmup_requests(self.model, self._host_dir(self.model) / str(version))
+            found = warmup_requests(self.model, self._host_dir(self.model) / str(version), self.folder)
             if found is not None:
-                return found
+                return found.topped_up(synthesized_requests(signatures, count), count)
         return synthesized_requests(signatures, count)
 
     def analyze(self, *, capture: str | os.PathLike[str] | None = None, live: str | os.PathLike[str] | None = None,
@@ -87,10 +89,11 @@ class GateSteps(RolloutSession):
         else:
             requests = self._requests(None if capture is None else Path(capture), signatures, settings.requests,
                                       (stable, canary))
-            sent = requests.cycled(settings.requests)
-            self.say(f"replaying {len(sent)} requests ({requests.source}) to stable (version {stable}) and canary "
+            order = requests.order(settings.requests)
+            self.say(f"replaying {len(order)} requests ({requests.source}) to stable (version {stable}) and canary "
                      f"(version {canary}) on {self.targets.describe()}")
-            answers = replay(self.model, self.targets.addresses, sent, (STABLE, CANARY), self.targets.timeout)
+            answers = replay(self.model, self.targets.addresses, requests.requests, order, (STABLE, CANARY),
+                             self.targets.timeout)
             labels = {label: label_figures(answers[label], self.targets.addresses) for label in (STABLE, CANARY)}
             outputs = output_figures(answers[STABLE], answers[CANARY], parts, settings.decision_threshold)
             report = {"mode": "replay", "source": requests.source, "labels": labels, "outputs": outputs}

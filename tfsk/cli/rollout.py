@@ -167,8 +167,8 @@ def _number(value: Any, digits: int = 3) -> str:
 def _print_report(report: dict[str, Any]) -> None:
     """The gate's report: per label, per output, then each failed check and the verdict."""
     labels, outputs = report["labels"], report["outputs"]
-    _say(f"{report['model']}: canary (version {report['canary']}) against stable (version {report['stable']}), "
-         f"{report['mode']}: {report['source']}")
+    _say(f"{report['model']}: canary (version {report['canary']}) against stable (version {report['stable']}) on "
+         f"{', '.join(report['targets'])}" + (f", {report['source']}" if report["mode"] == "live" else ""))
     headers: tuple[str, ...] = ("label", "requests", "errors", "p50 ms", "p90 ms", "p99 ms")
     rows: list[tuple[Any, ...]] = [(label, figures["requests"], ", ".join(f"{k} x{v}" for k, v in figures["errors"].items()) or "0",
              _number(figures["p50_ms"]), _number(figures["p90_ms"]), _number(figures["p99_ms"]))
