@@ -121,8 +121,6 @@ def judge(labels: Mapping[str, Mapping[str, Any]], outputs: Mapping[str, Mapping
                          f"canary failed {new['error_rate']:.1%} of requests {_codes(new['errors'])}, stable "
                          f"{old['error_rate']:.1%}"))
     moved = moved_parts(outputs)
-    blame = f"; moved: {', '.join(f'{p} (max |diff| {d:.3g})' for p, d in moved.items())}" if moved else \
-        "; no part's output moved"
     has_head = any(figures.get("part") is None for figures in outputs.values())
     for key, figures in sorted(outputs.items()):
         if settings.outputs == "head" and has_head and figures.get("part") is not None:
@@ -140,10 +138,12 @@ def judge(labels: Mapping[str, Mapping[str, Any]], outputs: Mapping[str, Mapping
                                         f" (at least {least}): send or capture more requests"), "skipped": True})
                 continue
             checks.append(_check(f"{name}:{key}", ok, _rounded(value), limit,
-                                 f"{key}: {name.replace('_', ' ')} {_rounded(value)} (limit {limit}){blame}"))
+                                 f"{key}: {name.replace('_', ' ')} {_rounded(value)} (limit {limit})"))
     failed = [c["name"] for c in checks if not c["ok"]]
+    said = ", ".join(f"{part} (max |diff| {amount:.3g})" for part, amount in sorted(moved.items()))
     return {"verdict": "fail" if failed else "pass", "failed": failed, "checks": checks,
-            "moved_parts": sorted(moved), "settings": asdict(settings)}
+            "moved_parts": sorted(moved), "moved": f"moved: {said}" if moved else "no part's output moved",
+            "settings": asdict(settings)}
 
 
 def _output_limits(figures: Mapping[str, Any], settings: sc.GateSettings) -> list[tuple[str, Any, Any, bool]]:

@@ -168,10 +168,9 @@ class GateSteps(RolloutSession):
         failed = ", ".join(report["failed"])
         if not force:
             raise GateFailedError(f"canary ({self.model} version {report['canary']}) failed the gate: {failed}. "
-                                  f"{summarize_failures(report)} The report is in "
-                                  f"{gate_report_file(self.folder, self.model)}; tfsk rollout rollback/finish "
-                                  f"{self.model} drops the canary, --force promotes it anyway (noted in the rollout's "
-                                  f"notes)", report)
+                                  f"{summarize_failures(report)} {report['moved'].capitalize()}. The report is in "
+                                  f"{gate_report_file(self.folder, self.model)}. `tfsk rollout finish {self.model}` "
+                                  f"drops the canary; --force promotes it anyway (noted in the rollout's notes)", report)
         note = (f"{report['at']} promote --force: canary version {report['canary']} failed {failed}"
                 f"{'; moved: ' + ', '.join(report['moved_parts']) if report['moved_parts'] else ''}")
         self.state.overrides.append(note)

@@ -81,6 +81,7 @@ def test_an_identical_reexport_passes_and_a_perturbed_tower_fails_naming_the_tow
     refused = cli(folder, targets, "promote", "composed")
     assert refused.returncode == 1, refused.stderr
     assert "max_abs_difference:prediction" in refused.stderr and "--force" in refused.stderr
+    assert "`tfsk rollout finish composed` drops the canary" in refused.stderr
     assert "moved: tower_a" in refused.stdout and "verdict: FAIL" in refused.stdout
     assert sc.load_declaration(folder / "tfsk.toml").model("composed").label_map["stable"] == 1
 

@@ -181,8 +181,7 @@ def _print_report(report: dict[str, Any]) -> None:
             for key, f in sorted(outputs.items(), key=lambda item: (item[1].get("part") is not None, item[0]))]
     _console.print_table(headers, rows, [f"  {r[0]:<22} {r[1]:<8} max|diff| {r[2]:>7}  mean|diff| {r[3]:>7}  "
                                          f"rank {r[4]:>5}  flips {r[5]:>5}  PSI {r[6]:>6}  KS {r[7]:>5}" for r in rows])
-    if report["moved_parts"]:
-        _say(f"moved: {', '.join(report['moved_parts'])}")
+    _say(report["moved"])
     for check in report["checks"]:
         if not check["ok"]:
             _say(f"FAILED {check['name']}: {check['detail']}")
