@@ -85,7 +85,7 @@ class GateSteps(RolloutSession):
         parts = sorted(p for p in (part_of_signature(name) for name in signatures) if p)
         began = time.monotonic()
         if live is not None:
-            report = self._live(Path(live), stable, canary, parts, settings)
+            report = self._live(Path(live), stable, canary, parts)
         else:
             requests = self._requests(None if capture is None else Path(capture), signatures, settings.requests,
                                       (stable, canary))
@@ -105,8 +105,7 @@ class GateSteps(RolloutSession):
         self._keep(report)
         return report
 
-    def _live(self, capture: Path, stable: int, canary: int, parts: list[str],
-              settings: sc.GateSettings) -> dict[str, Any]:
+    def _live(self, capture: Path, stable: int, canary: int, parts: list[str]) -> dict[str, Any]:
         from tfsk.client import decode_tensor, read_capture
 
         if not capture.exists():
@@ -161,7 +160,8 @@ class GateSteps(RolloutSession):
         save_state(self.folder, self.state)
 
     def gate(self, *, force: bool = False, capture: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-        """Analyze; a failing canary raises :class:`GateFailedError` unless ``force``, which is noted."""
+        """What ``promote`` runs first: :meth:`analyze`; a failing canary raises :class:`GateFailedError`
+        (exit 1) unless ``force``, which the rollout's notes record (``overrides``). Returns the report."""
         report = self.analyze(capture=capture)
         if report["verdict"] == "pass":
             return report

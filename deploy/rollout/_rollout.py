@@ -44,12 +44,8 @@ class Rollout(StartStep, LabelSteps, StatusReport, GateSteps):
         self._sync_kubernetes()
         return state
 
-    def promote(self, *, gate: bool = False, force: bool = False,
-                capture: str | os.PathLike[str] | None = None) -> int:
-        """Move ``stable`` to the canary. With ``gate``, :meth:`analyze` first: a failing canary raises
-        :class:`GateFailedError` (nothing moves) unless ``force``, which the rollout's notes record."""
-        if gate:
-            self.gate(force=force, capture=capture)
+    def promote(self) -> int:
+        """Move ``stable`` to the canary, as told: ``tfsk rollout promote`` calls :meth:`gate` first."""
         version = super().promote()
         self._sync_kubernetes()
         return version
