@@ -106,7 +106,7 @@ class GateSteps(RolloutSession):
         return report
 
     def _live(self, capture: Path, stable: int, canary: int, parts: list[str]) -> dict[str, Any]:
-        from tfsk.client import decode_tensor, read_capture
+        from tfsk.client import read_capture
 
         if not capture.exists():
             raise RolloutError(f"--live {capture}: no such file or folder; give the capture of a client routing "
@@ -126,8 +126,7 @@ class GateSteps(RolloutSession):
                 continue
             if call.latency_seconds is not None:
                 seconds[label].append(call.latency_seconds)
-            for name, tensor in call.response.outputs.items():
-                array = decode_tensor(tensor)
+            for name, array in (call.outputs or {}).items():
                 if array.dtype.kind in "biuf":
                     key = output_key(call.signature or DEFAULT_SIGNATURE, name)
                     values[label].setdefault(key, []).append(array)
