@@ -23,7 +23,7 @@ from test_rollout_support import rollout_dir, start_replica
 from tfsk import deploy
 from tfsk import serving_config as sc
 
-REQUESTS = 16  # per label and replica: a p99 of 16 answers is about their slowest, enough for 100 ms vs ~5 ms
+REQUESTS = 16  # per label and replica: a p99 of 16 answers is about their slowest, enough for 200 ms against ~5 ms
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,16 @@ def served(tmp_path_factory, demo_base) -> Iterator[tuple[Path, deploy.Targets]]
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture(autouse=True)
+def canary_dropped_after(served) -> Iterator[None]:
+    """Each test leaves no canary behind, even when it fails (the next one starts its own)."""
+    yield
+    folder, targets = served
+    labels = sc.load_declaration(folder / "tfsk.toml").model("composed").label_map
+    if labels.get("canary", labels.get("stable")) != labels.get("stable"):
+        drop_canary(folder, targets)
 
 
 def started(folder: Path, targets: deploy.Targets, keras_file: Path) -> deploy.Rollout:
