@@ -73,7 +73,14 @@ def test_an_identical_reexport_passes_and_a_perturbed_tower_fails_naming_the_tow
     assert report["moved_parts"] == [] and report["outputs"]["prediction"]["max_abs_difference"] < 1e-5
     assert report["labels"]["canary"]["requests"] == report["labels"]["stable"]["requests"] == 2 * REQUESTS
     assert set(report["labels"]["stable"]["targets"]) == set(targets.addresses)  # every replica asked
-    assert "warmup records" in report["source"]
+    assert "warmup records (4 requests" in report["source"] and "made up from serving_default" in report["source"]
+    warmup = folder / "demo-models" / "composed" / "1" / "assets.extra" / "tf_serving_warmup_requests"
+    warmup.rename(warmup.with_name("moved-away"))  # no warmup records: every request made up (the server has loaded)
+    try:
+        made_up = rollout.analyze()
+    finally:
+        warmup.with_name("moved-away").rename(warmup)
+    assert made_up["source"] == "requests made up from serving_default (seed 23)" and made_up["verdict"] == "pass"
     drop_canary(folder, targets)
 
     rollout = started(folder, targets, gate_models.perturbed(tmp_path))
