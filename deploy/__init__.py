@@ -12,7 +12,8 @@ its Kubernetes manifests; rollouts on running servers. One subpackage per concep
   :func:`validate_with_kubernetes_schemas`); :func:`build_serving_image` bakes the models into an
   image ``FROM`` the serving image.
 - ``rollout``: :class:`Rollout` (``tfsk rollout``) takes a new part version into a composed model
-  on running servers behind the labels ``stable``/``canary``; :func:`apply_declaration` writes the
+  on running servers behind the labels ``stable``/``canary``, judged before ``promote`` (``analyze``:
+  latency, errors and how far each output moved, against ``[rollout.gate]``); :func:`apply_declaration` writes the
   configs of ``tfsk.toml``, pushes them and waits for every target.
 
 Every error is a :class:`StackError` (a :class:`tfsk.TfskError`). This package uses the other
@@ -45,12 +46,14 @@ from .rollout import (
     CANARY,
     STABLE,
     ApplyError,
+    GateFailedError,
     Rollout,
     RolloutError,
     RolloutState,
     Source,
     Targets,
     apply_declaration,
+    gate_report_file,
     load_state,
     prune_unreferenced,
     wait_for_versions,
@@ -95,6 +98,7 @@ __all__ = [
     "KubernetesSettings",
     "MANIFESTS_DIR",
     "MODEL_SOURCES",
+    "GateFailedError",
     "ModelState",
     "Mount",
     "PortBinding",
@@ -118,6 +122,7 @@ __all__ = [
     "check_stack",
     "devserver_arguments",
     "docker_engine_problem",
+    "gate_report_file",
     "interpolate",
     "kubernetes_declared",
     "load_compose",

@@ -10,6 +10,8 @@
   (errors with line and column); :func:`validate_model_server_config` and :func:`validate_file`
   apply TF Serving's rules plus the run-time failures it only shows later (missing base paths,
   no version folders, labels on unloaded versions, versions that cannot load).
+- ``[rollout.gate]`` becomes :attr:`Declaration.gate` (:class:`GateSettings`), the thresholds
+  ``tfsk rollout analyze`` judges a canary against.
 - :func:`read_labels` reads a model's version labels from a models.config or a tfsk.toml.
 - :func:`plan_label_move` turns "label L -> version V" into phases of complete configs;
   :func:`diff_configs` says what a reload from one config to another does.
@@ -54,6 +56,7 @@ from ._errors import (
 )
 from ._files import CONFIG_KINDS, detect_kind, validate_file, validate_text
 from ._findings import Finding, FindingList, Severity, ValidationReport
+from ._gate import GateSettings
 from ._image import exported_tensorflow_version, serving_image_version, validate_serving_image
 from ._labels import LabelPlan, PlanPhase, plan_label_move, read_labels
 from ._models_config import (
@@ -102,6 +105,7 @@ __all__ = [
     "DeclaredOutputs",
     "Finding",
     "FindingList",
+    "GateSettings",
     "LabelPlan",
     "LabelPlanError",
     "ModelConfig",

@@ -23,6 +23,7 @@ from tfsk._base.messages import ModelServerConfig
 
 from ._batching import BatchingSettings
 from ._errors import ConfigError, DeclarationError
+from ._gate import GateSettings, read_gate_settings
 from ._models_config import check_label_name, model_config, model_server_config
 from ._monitoring import DEFAULT_PROMETHEUS_PATH, MonitoringSettings
 from ._paths import PathMapping
@@ -34,7 +35,8 @@ TARGETS: tuple[Target, ...] = ("container", "host")
 _INT64 = range(-(2**63), 2**63)
 
 # [kubernetes] is read by tfsk.deploy (`tfsk stack render k8s`), not here.
-_TOP_KEYS = {"paths", "outputs", MODELS_TABLE, "monitoring", "batching", "kubernetes"}
+_TOP_KEYS = {"paths", "outputs", MODELS_TABLE, "monitoring", "batching", "kubernetes", "rollout"}
+_ROLLOUT_KEYS = {"gate"}
 _MODEL_KEYS = {"folder", "policy", "num_versions", "versions", LABELS_KEY, "batching"}
 _OUTPUT_DEFAULTS = {
     "models_config": "models.config",
@@ -80,6 +82,8 @@ class Declaration:
     outputs: DeclaredOutputs
     monitoring: MonitoringSettings | None = None
     batching: BatchingSettings | None = None
+    #: ``[rollout.gate]``: the thresholds a canary is judged against (defaults when not declared)
+    gate: GateSettings = GateSettings()
 
     def base_path(self, model: ModelDeclaration, target: Target) -> str:
         """The model's base path as the ``target`` server sees it."""
@@ -177,8 +181,12 @@ class _Reader:
         models = tuple(self.model(name, spec) for name, spec in models_table.items())
         monitoring = self.monitoring(data) if "monitoring" in data else None
         batching = self.batching(data, "[batching]") if "batching" in data else None
+        rollout = self.table(data, "rollout", _ROLLOUT_KEYS)
+        gate = rollout.get("gate", {})
+        if not isinstance(gate, dict):
+            raise self.fail("[rollout] gate", f"must be a table ([rollout.gate]), not {type(gate).__name__}")
         return Declaration(source, mapping, models, self.outputs(data, mapping, monitoring, batching),
-                           monitoring, batching)
+                           monitoring, batching, read_gate_settings(gate, self.fail))
 
     def model(self, name: str, spec: Any) -> ModelDeclaration:
         where = f"[models.{name}]"

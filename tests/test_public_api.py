@@ -13,7 +13,7 @@ from tfsk.cli import EXIT_NOT_RIGHT, EXIT_USAGE, CommandError, guarded
 PACKAGES = ("tfsk.exporter", "tfsk.serving_config", "tfsk.client", "tfsk.devserver", "tfsk.deploy", "tfsk.demo",
             "tfsk.cli")
 #: The errors that say what was checked is not right (exit 1); every other error is exit 2.
-NOT_RIGHT = {"VerificationError", "ContractChangeError", "HeadReuseError", "SplitError"}
+NOT_RIGHT = {"VerificationError", "ContractChangeError", "HeadReuseError", "SplitError", "GateFailedError"}
 
 
 def _public_errors() -> dict[str, type[BaseException]]:
