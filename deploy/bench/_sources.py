@@ -16,10 +16,12 @@ __all__ = ["requests_from_records"]
 
 
 def requests_from_records(path: str | os.PathLike[str], model: str, signature: str, version: int | None = None,
-                          label: str | None = None, what: str = "--replay") -> list[bytes]:
-    """The Predict requests the records hold, serialized, each addressed to ``model``'s ``signature``
-    (and ``version`` or ``label``) whatever model the records named. ``path`` may be a version folder
-    (its warmup records) or a capture folder."""
+                          label: str | None = None, what: str = "--replay", limit: int = 100_000) -> list[bytes]:
+    """The Predict requests the records hold (at most ``limit``), serialized, each addressed to
+    ``model``'s ``signature`` (and ``version`` or ``label``) whatever model the records named.
+    ``path`` may be a version folder (its warmup records), a capture folder or one file. Calls the
+    capture says failed, and shadow copies (mirrors of a call another label answered), are left
+    out: the bench replays the traffic users sent, not its echoes or its errors."""
     from tfsk.client import ClientError, read_capture
 
     where = Path(path)
@@ -36,9 +38,13 @@ def requests_from_records(path: str | os.PathLike[str], model: str, signature: s
     found = []
     try:
         for call in read_capture(where):
+            if call.status != "OK" or call.shadow_of is not None:
+                continue
             request = MESSAGES["PredictRequest"].FromString(call.request.SerializeToString())
             request.model_spec.CopyFrom(spec)
             found.append(bytes(request.SerializeToString()))
+            if len(found) >= limit:
+                break
     except (ClientError, OSError, ValueError) as error:
         raise BenchError(f"{what} {path}: cannot read its records: {error}") from None
     if not found:

@@ -247,3 +247,38 @@ def test_an_unreachable_target_is_refused(server):
     assert run.returncode == 2 and "is not host:port" in run.stderr
 
 
+
+
+# --- recorded requests: warmup records and captured traffic --------------------------------------------------------
+
+def test_examples_sends_a_versions_warmup_records(server):
+    version = server.models / "tiny" / "1"
+    run = bench("tiny", "--target", server.address, "--examples", str(version), "--label", "stable",
+                "--concurrency", "1", *QUICK, "--processes", "1", "--json")
+    data = json.loads(run.stdout)
+    assert data["inputs"] == "replayed" and data["label"] == "stable"
+    assert data["steps"][0]["requests"] > 0 and not data["steps"][0]["errors"]
+    from tfsk.deploy.bench import requests_from_records
+
+    assert len(requests_from_records(version, "tiny", "serving_default")) == 3  # the three example batches
+    refused = bench("tiny", "--target", server.address, "--examples", str(server.models / "tiny" / "2"),
+                    *QUICK, check=False)  # exported without examples: no warmup records
+    assert refused.returncode == 2 and "--examples" in refused.stderr and refused.stderr.count("\n") == 1
+
+
+def test_replay_sends_captured_traffic(server, tmp_path):
+    from tfsk.client import Capture, Client
+
+    capture = Capture(tmp_path / "captured")
+    with Client(server.address, capture=capture) as client:
+        for rows in (1, 2, 5):
+            client.predict("tiny", {"features": np.ones((rows, 3), np.float32)})
+    capture.close()
+    run = bench("tiny", "--target", server.address, "--replay", str(tmp_path / "captured"), "--version", "2",
+                "--concurrency", "2", *QUICK, "--processes", "1", "--json")
+    data = json.loads(run.stdout)
+    assert data["inputs"] == "replayed" and data["version"] == 2
+    assert data["steps"][0]["requests"] > 0 and not data["steps"][0]["errors"]
+    rest = bench("tiny", "--target", server.rest_address, "--protocol", "rest", "--replay", str(tmp_path / "captured"),
+                 *QUICK, check=False)
+    assert rest.returncode == 2 and "gRPC only" in rest.stderr
