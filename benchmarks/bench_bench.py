@@ -123,11 +123,11 @@ def hand_written(kind, target, body, concurrency, processes, warmup, seconds) ->
     return sum(count for count, _ in found) / seconds, sum(cpu for _, cpu in found)
 
 
-def tfsk_bench(target, concurrency, processes, warmup, seconds) -> tuple[float, float]:
+def tfsk_bench(target, concurrency, processes, warmup, seconds, engine) -> tuple[float, float]:
     from tfsk.deploy.bench import LoadStep, run_bench
 
     report = run_bench(target, MODEL, [LoadStep(concurrency=concurrency, duration_seconds=seconds,
-                                                warmup_seconds=warmup)], processes=processes)
+                                                warmup_seconds=warmup)], processes=processes, engine=engine)
     step = report.steps[0]
     if step.errors:
         raise RuntimeError(f"tfsk bench saw errors: {step.errors}")
@@ -152,15 +152,16 @@ def main() -> None:
     results = {}
     with ServerProcess(f"--model_config_file={config}") as server:
         for processes in [int(p) for p in args.processes.split(",")]:
-            contenders = ["tfsk", "callbacks", "threads"]
+            contenders = ["tfsk", "tfsk_threads", "callbacks", "threads"]
             rounds = []
             for number in range(args.rounds):
-                order = contenders[number % 3:] + contenders[:number % 3]
+                order = contenders[number % 4:] + contenders[:number % 4]
                 found: dict = {}
                 for name in order:
-                    if name == "tfsk":
-                        found["tfsk"], found["tfsk_generator_cpu"] = tfsk_bench(server.address, args.concurrency,
-                                                                                processes, args.warmup, args.seconds)
+                    if name.startswith("tfsk"):
+                        found[name], found[f"{name}_generator_cpu"] = tfsk_bench(
+                            server.address, args.concurrency, processes, args.warmup, args.seconds,
+                            "threads" if name == "tfsk_threads" else "callbacks")
                     else:
                         found[name], found[f"{name}_generator_cpu"] = hand_written(name, server.address, body, args.concurrency, processes, args.warmup,
                                                    args.seconds)
@@ -168,6 +169,7 @@ def main() -> None:
                 for name in contenders:  # what each spends per request: less CPU leaves more to a server on the same cores
                     found[f"{name}_cpu_us_per_request"] = found[f"{name}_generator_cpu"] / found[name] * 1e6
                 found["ratio"] = found["tfsk"] / found["best_hand_written"]
+                found["ratio_threads_engine"] = found["tfsk_threads"] / found["best_hand_written"]
                 found["load_average"] = os.getloadavg()[0]
                 rounds.append(found)
                 print(f"processes {processes} round {number + 1}: " + ", ".join(
@@ -177,19 +179,22 @@ def main() -> None:
             ratio = spread([r["ratio"] for r in rounds])
             results[f"processes_{processes}"] = {
                 "rounds": rounds, "ratio_tfsk_over_best_hand_written": ratio,
+                "ratio_tfsk_threads_engine_over_best_hand_written": spread([r["ratio_threads_engine"] for r in rounds]),
                 **{f"{name}_rps_median": statistics.median(r[name] for r in rounds) for name in contenders},
                 **{f"{name}_cpu_us_per_request_median": statistics.median(r[f"{name}_cpu_us_per_request"] for r in rounds)
                    for name in contenders},
                 "target_ratio_at_least_0.9": ratio["median"] >= 0.9}
-    print(f"{'processes':<10}{'tfsk rps':>10}{'callbacks':>11}{'threads':>9}{'ratio tfsk/best':>28}"
-          f"{'CPU us/request tfsk/callbacks/threads':>40}")
+    print(f"{'processes':<10}{'tfsk rps':>10}{'(threads)':>10}{'callbacks':>11}{'threads':>9}{'ratio tfsk/best':>28}"
+          f"{'(threads engine)':>28}{'CPU us/request tfsk/(thr)/callbacks/threads':>46}")
     for key, entry in results.items():
         r = entry["ratio_tfsk_over_best_hand_written"]
         ratio_text = f"{r['median']:.3f} ({r['min']:.3f}-{r['max']:.3f})"
-        print(f"{key.split('_')[1]:<10}{entry['tfsk_rps_median']:>10.0f}{entry['callbacks_rps_median']:>11.0f}"
-              f"{entry['threads_rps_median']:>9.0f}{ratio_text:>28}"
-              + "{:>40}".format("/".join(f"{entry[f'{n}_cpu_us_per_request_median']:.0f}"
-                                         for n in ("tfsk", "callbacks", "threads")))
+        t = entry["ratio_tfsk_threads_engine_over_best_hand_written"]
+        threads_text = f"{t['median']:.3f} ({t['min']:.3f}-{t['max']:.3f})"
+        print(f"{key.split('_')[1]:<10}{entry['tfsk_rps_median']:>10.0f}{entry['tfsk_threads_rps_median']:>10.0f}"
+              f"{entry['callbacks_rps_median']:>11.0f}{entry['threads_rps_median']:>9.0f}{ratio_text:>28}{threads_text:>28}"
+              + "{:>46}".format("/".join(f"{entry[f'{n}_cpu_us_per_request_median']:.0f}"
+                                         for n in ("tfsk", "tfsk_threads", "callbacks", "threads")))
               + f"  target >= 0.9 {'met' if entry['target_ratio_at_least_0.9'] else 'MISSED'}")
     path = write_results("bench", {"concurrency": args.concurrency, "seconds": args.seconds, "warmup": args.warmup,
                                    "rounds": args.rounds, "model": MODEL, "results": results})
