@@ -11,6 +11,8 @@ its Kubernetes manifests; rollouts on running servers. One subpackage per concep
   ``[kubernetes]`` into Kubernetes manifests (:func:`check_manifests`,
   :func:`validate_with_kubernetes_schemas`); :func:`build_serving_image` bakes the models into an
   image ``FROM`` the serving image.
+- ``bench``: :func:`run_bench` (``tfsk bench``) measures throughput and latency percentiles of a
+  served model under closed- or open-loop load (:class:`LoadStep`), TF-free, into a :class:`BenchReport`.
 - ``rollout``: :class:`Rollout` (``tfsk rollout``) takes a new part version into a composed model
   on running servers behind the labels ``stable``/``canary``, judged before ``promote`` (``analyze``:
   latency, errors and how far each output moved, against ``[rollout.gate]``); :func:`apply_declaration` writes the
@@ -21,6 +23,29 @@ packages' public APIs only; the devserver runs as a process (:func:`tfsk.devserv
 """
 
 from ._errors import StackError
+from .bench import (
+    ARRIVALS,
+    METRICS,
+    PROTOCOLS,
+    BenchError,
+    BenchReport,
+    Comparison,
+    LoadStep,
+    MetricChange,
+    StepResult,
+    compare_reports,
+    default_processes,
+    parse_counts,
+    parse_duration,
+    parse_rates,
+    plot_svg,
+    report_from_json,
+    requests_from_records,
+    run_bench,
+    signature_inputs,
+    steps_for,
+    synthesize,
+)
 from .k8s import (
     CONFIG_MAP_FILE,
     KUBERNETES_VERSION,
@@ -84,10 +109,14 @@ from .stack import (
 )
 
 __all__ = [
+    "ARRIVALS",
     "ApplyError",
+    "BenchError",
+    "BenchReport",
     "CANARY",
     "COMPOSE_FILE",
     "CONFIG_MAP_FILE",
+    "Comparison",
     "ComposeFile",
     "ComposeValidation",
     "DevserverStack",
@@ -96,11 +125,15 @@ __all__ = [
     "KUBERNETES_VERSION",
     "KubernetesManifests",
     "KubernetesSettings",
+    "LoadStep",
     "MANIFESTS_DIR",
+    "METRICS",
     "MODEL_SOURCES",
     "GateFailedError",
+    "MetricChange",
     "ModelState",
     "Mount",
+    "PROTOCOLS",
     "PortBinding",
     "PreparedStack",
     "Rollout",
@@ -114,12 +147,15 @@ __all__ = [
     "Source",
     "StackError",
     "StackSpec",
+    "StepResult",
     "Targets",
     "apply_declaration",
     "build_serving_image",
     "check_manifests",
     "check_rendered_config_map",
     "check_stack",
+    "compare_reports",
+    "default_processes",
     "devserver_arguments",
     "docker_engine_problem",
     "gate_report_file",
@@ -128,11 +164,21 @@ __all__ = [
     "load_compose",
     "load_stack",
     "load_state",
+    "parse_counts",
+    "parse_duration",
+    "parse_rates",
+    "plot_svg",
     "prepare_stack",
     "prune_unreferenced",
     "read_kubernetes_settings",
     "render_kubernetes",
+    "report_from_json",
+    "requests_from_records",
+    "run_bench",
     "serving_dockerfile",
+    "signature_inputs",
+    "steps_for",
+    "synthesize",
     "validate_with_compose_cli",
     "validate_with_kubernetes_schemas",
     "validate_with_promtool",
