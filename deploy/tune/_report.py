@@ -1,0 +1,174 @@
+"""What a tune found: every trial as measured, the best that meets the bound, and the verdict."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from tfsk import serving_config as sc
+
+from ._space import Candidate
+
+__all__ = ["MIN_GAIN", "Trial", "TuneLoad", "TuneReport", "Verdict"]
+
+#: How much better than the baseline the best batched trial must be before batching is said to pay
+#: (one measurement each, on a machine that may be busy: a smaller gain is within the noise).
+MIN_GAIN = 0.05
+
+
+@dataclass(frozen=True)
+class TuneLoad:
+    """The load every trial is measured at: ``concurrency`` clients (closed loop) or ``rate`` requests
+    per second (open loop), for ``duration_seconds`` after ``warmup_seconds``."""
+
+    concurrency: int | None = None
+    rate: float | None = None
+    duration_seconds: float = 10.0
+    warmup_seconds: float = 2.0
+
+    def problem(self) -> str | None:
+        """What is wrong with this load, or ``None``."""
+        if (self.concurrency is None) == (self.rate is None):
+            return "give the load as exactly one of --concurrency C or --rate R"
+        if self.concurrency is not None and self.concurrency < 1:
+            return f"--concurrency must be 1 or more, got {self.concurrency}"
+        if self.rate is not None and not (math.isfinite(self.rate) and self.rate > 0):
+            return f"--rate must be a positive number of requests per second, got {self.rate:g}"
+        if not (math.isfinite(self.duration_seconds) and self.duration_seconds > 0):
+            return f"--duration must be positive, got {self.duration_seconds:g}s"
+        if not (math.isfinite(self.warmup_seconds) and self.warmup_seconds >= 0):
+            return f"--warmup must be 0 or more, got {self.warmup_seconds:g}s"
+        return None
+
+    def describe(self) -> str:
+        return f"{self.concurrency} concurrent clients" if self.concurrency is not None else f"{self.rate:g} req/s"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"concurrency": self.concurrency, "rate": self.rate, "duration_seconds": self.duration_seconds,
+                "warmup_seconds": self.warmup_seconds}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One server measured at the load: ``candidate`` ``None`` is the baseline without batching."""
+
+    index: int
+    candidate: Candidate | None
+    throughput: float
+    latency_ms: dict[str, float]
+    requests: int
+    errors: dict[str, int]
+    missed_sends: int
+    sustained: bool
+    seconds: float
+    meets: bool
+
+    @property
+    def p99(self) -> float:
+        return self.latency_ms.get("p99", math.inf)
+
+    @property
+    def label(self) -> str:
+        return "no batching (baseline)" if self.candidate is None else self.candidate.describe()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "batching": None if self.candidate is None else self.candidate.settings().to_json(),
+                "grid_point": None if self.candidate is None else self.candidate.to_json(),
+                "throughput": self.throughput, "latency_ms": self.latency_ms, "requests": self.requests,
+                "errors": self.errors, "missed_sends": self.missed_sends, "sustained": self.sustained,
+                "seconds": round(self.seconds, 3), "meets_bound": self.meets}
+
+
+def trial_score(trial: Trial, by_rate: bool) -> tuple[float, float]:
+    """Higher is better: any trial that meets the bound beats every one that does not; then the
+    throughput (closed loop) or the lower p99 (at a rate); below the bound, the lower p99."""
+    if not trial.meets:
+        return (0.0, -trial.p99)
+    return (1.0, -trial.p99 if by_rate else trial.throughput)
+
+
+class Verdict:
+    BATCHING = "batching"  # the best batched trial meets the bound and beats the baseline
+    OFF = "off"  # the baseline meets the bound and no batched trial beats it: batching does not pay
+    NONE = "none"  # no trial, the baseline included, meets the bound
+
+
+@dataclass
+class TuneReport:
+    """Every trial in the order measured (the baseline first), the best batched one, and the verdict."""
+
+    model: str
+    version: int
+    engine: str
+    load: TuneLoad
+    p99_ms: float
+    seed: int
+    grid_size: int
+    trials: list[Trial] = field(default_factory=list)
+    stopped_by: str = "converged"
+    seconds: float = 0.0
+
+    @property
+    def by_rate(self) -> bool:
+        return self.load.rate is not None
+
+    @property
+    def baseline(self) -> Trial | None:
+        return next((t for t in self.trials if t.candidate is None), None)
+
+    @property
+    def best(self) -> Trial | None:
+        """The best batched trial that meets the bound (``None`` when none does)."""
+        meeting = [t for t in self.trials if t.candidate is not None and t.meets]
+        return max(meeting, key=lambda t: (trial_score(t, self.by_rate), -t.index)) if meeting else None
+
+    @property
+    def best_settings(self) -> sc.BatchingSettings | None:
+        """The batching parameters of :attr:`best`."""
+        best = self.best
+        return None if best is None or best.candidate is None else best.candidate.settings()
+
+    @property
+    def verdict(self) -> str:
+        best, baseline = self.best, self.baseline
+        if best is None:
+            return Verdict.OFF if baseline is not None and baseline.meets else Verdict.NONE
+        if baseline is None or not baseline.meets:
+            return Verdict.BATCHING
+        if self.by_rate:
+            gains = best.p99 < baseline.p99 * (1 - MIN_GAIN)
+        else:
+            gains = best.throughput > baseline.throughput * (1 + MIN_GAIN)
+        return Verdict.BATCHING if gains else Verdict.OFF
+
+    def message(self) -> str:
+        """One sentence: what to do."""
+        bound = f"p99 <= {self.p99_ms:g} ms at {self.load.describe()}"
+        best, baseline, verdict = self.best, self.baseline, self.verdict
+        if verdict == Verdict.NONE:
+            return (f"no trial meets {bound}, without batching or with it: batching should stay off for "
+                    f"{self.model!r}; lower the load or raise the bound")
+        if verdict == Verdict.OFF:
+            assert baseline is not None
+            beaten = ("" if best is None else
+                      f"; the best batched trial (#{best.index}) reached {_figure(best, self.by_rate)}")
+            return (f"batching does not pay for {self.model!r} at {self.load.describe()}: without it "
+                    f"{_figure(baseline, self.by_rate)}{beaten}; keep batching off for this model")
+        assert best is not None
+        versus = "" if baseline is None else (f" against {_figure(baseline, self.by_rate)} without batching"
+                                              + ("" if baseline.meets else " (which misses the bound)"))
+        return f"best under {bound}: trial #{best.index}, {_figure(best, self.by_rate)}{versus}"
+
+    def to_json(self) -> dict[str, Any]:
+        best, settings = self.best, self.best_settings
+        return {"model": self.model, "version": self.version, "engine": self.engine, "load": self.load.to_json(),
+                "p99_bound_ms": self.p99_ms, "seed": self.seed, "grid_size": self.grid_size,
+                "stopped_by": self.stopped_by, "seconds": round(self.seconds, 3),
+                "trials": [t.to_json() for t in self.trials], "best": None if best is None else best.index,
+                "best_batching": None if settings is None else settings.to_json(), "verdict": self.verdict, "message": self.message()}
+
+
+def _figure(trial: Trial, by_rate: bool) -> str:
+    return (f"p99 {trial.p99:.1f} ms" if by_rate
+            else f"{trial.throughput:.1f} req/s (p99 {trial.p99:.1f} ms)")

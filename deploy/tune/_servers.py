@@ -1,0 +1,161 @@
+"""The servers a tune measures: one started for each trial, serving the one model, stopped after it.
+
+A fresh server per trial, because TF Serving reads ``--batching_parameters_file`` once at start;
+the model is the newest version the user's ``tfsk.toml`` policy serves, under the same name, and
+a trial without batching parameters is the server without ``--enable_batching`` (the baseline).
+The devserver engine runs ``python -m tfsk.devserver`` (:func:`tfsk.devserver.start_process`);
+the docker engine runs the ``tensorflow/serving`` image with the same flags.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Protocol
+
+from tfsk import serving_config as sc
+from tfsk._base.flags import format_flag
+from tfsk.devserver import StartupError, start_process
+
+from .._errors import StackError
+from ..stack import docker_engine_problem, wait_for_models
+
+__all__ = ["DevserverTrials", "DockerTrials", "TrialServers", "TuneError", "served_version"]
+
+_CONTAINER_MODELS = "/models"
+_CONTAINER_TUNE = "/tune"
+
+
+class TuneError(StackError):
+    """A tune that cannot run (unknown model, no version to serve, a trial server that does not start)."""
+
+
+class TrialServers(Protocol):
+    """Starts the server of one trial; ``trial`` yields its gRPC ``host:port`` while it runs.
+
+    ``version`` is the model version every trial serves."""
+
+    name: str
+    version: int
+
+    def trial(self, index: int, batching: sc.BatchingSettings | None) -> AbstractContextManager[str]: ...
+
+
+def served_version(declaration: sc.Declaration, model: str) -> int:
+    """The newest version of ``model`` its declared policy serves (what the trials measure)."""
+    declared = declaration.model(model)  # unknown: DeclarationError, naming the declared ones
+    config = sc.model_server_config([sc.model_config(declared.name, declaration.base_path(declared, "host"),
+                                                     declared.policy)])
+    versions = sc.aspired_versions(config).get(model)
+    if not versions:
+        raise TuneError(f"model {model!r} has no complete version under {declaration.base_path(declared, 'host')} "
+                        f"that its policy ({declared.policy.describe()}) serves: export one first")
+    return max(versions)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _batching_flags(batching: sc.BatchingSettings | None, file: Path, path_seen: str) -> list[str]:
+    if batching is None:
+        return []
+    sc.write_batching_parameters(batching, file)
+    return [format_flag("enable_batching", True), format_flag("batching_parameters_file", path_seen)]
+
+
+class DevserverTrials:
+    """Trials on the devserver, on a free loopback port each."""
+
+    name = "devserver"
+
+    def __init__(self, declaration: sc.Declaration, model: str, work: Path, *, timeout: float = 120.0,
+                 extra_flags: Sequence[str] = ()) -> None:
+        self.model, self.work, self.timeout, self.extra_flags = model, work, timeout, list(extra_flags)
+        self.version = served_version(declaration, model)
+        declared = declaration.model(model)
+        self.config = work / "models.config"
+        sc.write_model_server_config(sc.model_server_config([sc.model_config(
+            model, declaration.base_path(declared, "host"), sc.VersionPolicy.specific([self.version]))]), self.config)
+
+    @contextmanager
+    def trial(self, index: int, batching: sc.BatchingSettings | None) -> Iterator[str]:
+        params = self.work / f"batching-{index}.config"
+        flags = [format_flag("port", _free_port()), format_flag("model_config_file", str(self.config)),
+                 *_batching_flags(batching, params, str(params)), *self.extra_flags]
+        log = self.work / f"server-{index}.log"
+        try:
+            server = start_process(flags, log=log, timeout=self.timeout)
+        except StartupError as error:
+            raise TuneError(f"the trial server did not start: {_last_line(str(error))} (log: {log})") from None
+        try:
+            wait_for_models(server.address, [self.model], timeout=self.timeout, on_progress=lambda _: None,
+                            failure=lambda: _exited(server.poll(), log))
+            yield server.address
+        finally:
+            server.stop()
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else text
+
+
+def _exited(status: int | None, log: Path) -> TuneError | None:
+    if status is None:
+        return None
+    tail = log.read_text(errors="replace") if log.is_file() else ""
+    return TuneError(f"the trial server exited (status {status}): {_last_line(tail)} (log: {log})")
+
+
+class DockerTrials:
+    """Trials on the ``tensorflow/serving`` image (``docker run``), its gRPC port published on loopback."""
+
+    name = "docker"
+
+    def __init__(self, declaration: sc.Declaration, model: str, work: Path, image: str, *,
+                 timeout: float = 300.0) -> None:
+        problem = docker_engine_problem()
+        if problem is not None:
+            raise TuneError(f"--engine docker: {problem}; use --engine devserver, or start Docker")
+        self.model, self.work, self.image, self.timeout = model, work, image, timeout
+        self.version = served_version(declaration, model)
+        self.model_dir = Path(declaration.base_path(declaration.model(model), "host"))
+        sc.write_model_server_config(sc.model_server_config([sc.model_config(
+            model, f"{_CONTAINER_MODELS}/{model}", sc.VersionPolicy.specific([self.version]))]),
+            work / "models.config")
+
+    @contextmanager
+    def trial(self, index: int, batching: sc.BatchingSettings | None) -> Iterator[str]:
+        name = f"tfsk-tune-{self.model}-{socket.gethostname()}-{index}"[:60]
+        port = _free_port()
+        params = f"batching-{index}.config"
+        command = ["docker", "run", "-d", "--name", name, "--platform", "linux/amd64",
+                   "-p", f"127.0.0.1:{port}:8500", "-v", f"{self.model_dir}:{_CONTAINER_MODELS}/{self.model}:ro",
+                   "-v", f"{self.work}:{_CONTAINER_TUNE}:ro", "--entrypoint", "tensorflow_model_server", self.image,
+                   "--port=8500", format_flag("model_config_file", f"{_CONTAINER_TUNE}/models.config"),
+                   *_batching_flags(batching, self.work / params, f"{_CONTAINER_TUNE}/{params}")]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout)
+        if run.returncode != 0:
+            raise TuneError(f"`docker run {self.image}` failed (exit {run.returncode}): "
+                            f"{_last_line(run.stderr or run.stdout)}")
+        try:
+            wait_for_models(f"127.0.0.1:{port}", [self.model], timeout=self.timeout, on_progress=lambda _: None,
+                            failure=lambda: self._gone(name))
+            yield f"127.0.0.1:{port}"
+        finally:
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=120)
+
+    def _gone(self, name: str) -> TuneError | None:
+        state = subprocess.run(["docker", "inspect", "--format", "{{.State.Running}}", name], capture_output=True,
+                               text=True, timeout=60)
+        if state.returncode == 0 and state.stdout.strip() == "true":
+            return None
+        logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True, timeout=60)
+        return TuneError(f"the trial container {name} stopped: {_last_line(logs.stderr + logs.stdout)}")

@@ -1,0 +1,111 @@
+"""``tfsk tune batching``: measure batching parameters on servers of their own, keep the best.
+
+The baseline (the same server without ``--enable_batching``) is measured first, in the same run,
+then the coordinate descent of :mod:`._space`, each trial on a fresh server at the same load
+(:func:`tfsk.deploy.bench.run_bench`), until the search settles, ``trials`` are spent or the
+``budget`` would be passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tfsk import serving_config as sc
+
+from ._report import Trial, TuneLoad, TuneReport, trial_score
+from ._servers import DevserverTrials, DockerTrials, TrialServers, TuneError
+from ._space import Candidate, SearchSpace, coordinate_descent
+
+__all__ = ["ENGINES", "tune_batching"]
+
+ENGINES = ("devserver", "docker")
+_log = logging.getLogger(__name__)
+
+
+def tune_batching(declaration: sc.Declaration, model: str, load: TuneLoad, *, p99_ms: float, trials: int = 10,
+                  budget_seconds: float | None = None, engine: str = "devserver", seed: int = 0,
+                  image: str | None = None, processes: int | None = None, server_flags: Sequence[str] = (),
+                  on_trial: Callable[[Trial], None] = lambda _: None) -> TuneReport:
+    """Tune ``model``'s batching at ``load`` under ``p99 <= p99_ms``; every trial is in the report.
+
+    ``trials`` bounds the batched trials (the baseline comes on top); ``budget_seconds`` the whole
+    run: a trial that would pass it (judged by the last trial's time) is not started. ``engine``
+    ``"docker"`` runs ``image`` (the pinned ``tensorflow/serving``). Raises :class:`TuneError` for a
+    load, bound or engine that cannot be tuned, or a trial server that does not start.
+    """
+    problem = load.problem()
+    if problem is None and not p99_ms > 0:
+        problem = f"--p99 must be a positive latency, e.g. 50ms; got {p99_ms:g} ms"
+    if problem is None and trials < 1:
+        problem = f"--trials must be 1 or more, got {trials}"
+    if problem is None and budget_seconds is not None and not budget_seconds > 0:
+        problem = f"--budget must be positive, got {budget_seconds:g}s"
+    if problem is None and engine not in ENGINES:
+        problem = f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}"
+    if problem is not None:
+        raise TuneError(problem)
+    declaration.model(model)  # an unknown model is refused before anything starts
+    started = time.monotonic()
+    space = SearchSpace.for_load(concurrency=load.concurrency, p99_ms=p99_ms)
+    with tempfile.TemporaryDirectory(prefix="tfsk-tune-") as folder:
+        servers: TrialServers
+        if engine == "docker":
+            if not image:
+                raise TuneError("--engine docker needs the tensorflow/serving image to run (--image)")
+            servers = DockerTrials(declaration, model, Path(folder), image)
+        else:
+            servers = DevserverTrials(declaration, model, Path(folder), extra_flags=server_flags)
+        report = TuneReport(model, servers.version, servers.name, load, p99_ms, seed, space.size)
+
+        def measure(candidate: Candidate | None) -> Trial:
+            began = time.monotonic()
+            index = len(report.trials)
+            batching = None if candidate is None else candidate.settings()
+            with servers.trial(index, batching) as target:
+                result = _bench(target, model, report.version, load, processes)
+            trial = _trial(index, candidate, result, time.monotonic() - began, load, p99_ms)
+            report.trials.append(trial)
+            _log.info("trial %d: %s", index, trial.label)
+            on_trial(trial)
+            return trial
+
+        measure(None)
+
+        def evaluate(candidate: Candidate) -> tuple[float, ...] | None:
+            if budget_seconds is not None:
+                elapsed = time.monotonic() - started
+                if elapsed + report.trials[-1].seconds > budget_seconds:
+                    report.stopped_by = "budget"
+                    return None
+            return trial_score(measure(candidate), report.by_rate)
+
+        coordinate_descent(space, evaluate, trials=trials, seed=seed)
+        if report.stopped_by != "budget" and len(report.trials) - 1 >= trials:
+            report.stopped_by = "trials"
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _bench(target: str, model: str, version: int, load: TuneLoad, processes: int | None) -> object:
+    from ..bench import LoadStep, run_bench
+
+    step = LoadStep(concurrency=load.concurrency, rate=load.rate, duration_seconds=load.duration_seconds,
+                    warmup_seconds=load.warmup_seconds)
+    return run_bench(target, model, [step], version=version, processes=processes).steps[0]
+
+
+def _trial(index: int, candidate: Candidate | None, step: object, seconds: float, load: TuneLoad,
+           p99_ms: float) -> Trial:
+    result: object = step
+    latency = {k: float(v) for k, v in getattr(result, "latency_ms").items()}  # noqa: B009
+    errors = dict(getattr(result, "errors"))  # noqa: B009
+    sustained = bool(getattr(result, "sustained"))  # noqa: B009
+    meets = (latency.get("p99", float("inf")) <= p99_ms and not errors
+             and (load.rate is None or sustained))
+    return Trial(index, candidate, float(getattr(result, "throughput")), latency,  # noqa: B009
+                 int(getattr(result, "requests")), errors, int(getattr(result, "missed_sends")),  # noqa: B009
+                 sustained, seconds, meets)
