@@ -9,6 +9,7 @@ the docker engine runs the ``tensorflow/serving`` image with the same flags.
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -53,7 +54,15 @@ def served_version(declaration: sc.Declaration, model: str) -> int:
     if not versions:
         raise TuneError(f"model {model!r} has no complete version under {declaration.base_path(declared, 'host')} "
                         f"that its policy ({declared.policy.describe()}) serves: export one first")
-    return max(versions)
+    version = max(versions)
+    # What would fail the load (a corrupt or half-copied version), said before a server waits on it.
+    served = sc.model_server_config([sc.model_config(declared.name, declaration.base_path(declared, "host"),
+                                                     sc.VersionPolicy.specific([version]))])
+    errors = sc.validate_model_server_config(served).errors
+    if errors:
+        raise TuneError(f"model {model!r} version {version} cannot be served: {errors[0].message}"
+                        + (f" -> {errors[0].action}" if errors[0].action else ""))
+    return version
 
 
 def _free_port() -> int:
@@ -93,7 +102,8 @@ class DevserverTrials:
         try:
             server = start_process(flags, log=log, timeout=self.timeout)
         except StartupError as error:
-            raise TuneError(f"the trial server did not start: {_last_line(str(error))} (log: {log})") from None
+            said = log.read_text(errors="replace") if log.is_file() else str(error)
+            raise TuneError(f"the trial server did not start: {_last_line(said)} (log: {log})") from None
         try:
             wait_for_models(server.address, [self.model], timeout=self.timeout, on_progress=lambda _: None,
                             failure=lambda: _exited(server.poll(), log))
@@ -102,9 +112,15 @@ class DevserverTrials:
             server.stop()
 
 
+_TELLING = re.compile(r"error|illegal|invalid|failed|refused|cannot|not found", re.IGNORECASE)
+
+
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else text
+    """The line of a server's output that says why it stopped: the last that names an error (a usage
+    text follows a refused flag), else the last line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "StartupError" not in line]
+    telling = [line for line in lines if _TELLING.search(line)]
+    return (telling or lines or [text])[-1]
 
 
 def _exited(status: int | None, log: Path) -> TuneError | None:
@@ -119,12 +135,16 @@ class DockerTrials:
 
     name = "docker"
 
-    def __init__(self, declaration: sc.Declaration, model: str, work: Path, image: str, *,
-                 timeout: float = 300.0) -> None:
+    def __init__(self, declaration: sc.Declaration, model: str, work: Path, image: str | None, *,
+                 timeout: float = 300.0, extra_flags: Sequence[str] = ()) -> None:
         problem = docker_engine_problem()
         if problem is not None:
             raise TuneError(f"--engine docker: {problem}; use --engine devserver, or start Docker")
+        if not image:
+            raise TuneError("--engine docker: name the tensorflow/serving image to run with --image (no "
+                            "docker-compose.yml beside tfsk.toml says which)")
         self.model, self.work, self.image, self.timeout = model, work, image, timeout
+        self.extra_flags = list(extra_flags)
         self.version = served_version(declaration, model)
         self.model_dir = Path(declaration.base_path(declaration.model(model), "host"))
         sc.write_model_server_config(sc.model_server_config([sc.model_config(
@@ -140,7 +160,7 @@ class DockerTrials:
                    "-p", f"127.0.0.1:{port}:8500", "-v", f"{self.model_dir}:{_CONTAINER_MODELS}/{self.model}:ro",
                    "-v", f"{self.work}:{_CONTAINER_TUNE}:ro", "--entrypoint", "tensorflow_model_server", self.image,
                    "--port=8500", format_flag("model_config_file", f"{_CONTAINER_TUNE}/models.config"),
-                   *_batching_flags(batching, self.work / params, f"{_CONTAINER_TUNE}/{params}")]
+                   *_batching_flags(batching, self.work / params, f"{_CONTAINER_TUNE}/{params}"), *self.extra_flags]
         run = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout)
         if run.returncode != 0:
             raise TuneError(f"`docker run {self.image}` failed (exit {run.returncode}): "

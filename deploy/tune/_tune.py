@@ -9,6 +9,7 @@ then the coordinate descent of :mod:`._space`, each trial on a fresh server at t
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -51,42 +52,56 @@ def tune_batching(declaration: sc.Declaration, model: str, load: TuneLoad, *, p9
     declaration.model(model)  # an unknown model is refused before anything starts
     started = time.monotonic()
     space = SearchSpace.for_load(concurrency=load.concurrency, p99_ms=p99_ms)
-    with tempfile.TemporaryDirectory(prefix="tfsk-tune-") as folder:
-        servers: TrialServers
-        if engine == "docker":
-            if not image:
-                raise TuneError("--engine docker needs the tensorflow/serving image to run (--image)")
-            servers = DockerTrials(declaration, model, Path(folder), image)
-        else:
-            servers = DevserverTrials(declaration, model, Path(folder), extra_flags=server_flags)
-        report = TuneReport(model, servers.version, servers.name, load, p99_ms, seed, space.size)
-
-        def measure(candidate: Candidate | None) -> Trial:
-            began = time.monotonic()
-            index = len(report.trials)
-            batching = None if candidate is None else candidate.settings()
-            with servers.trial(index, batching) as target:
-                result = _bench(target, model, report.version, load, processes)
-            trial = _trial(index, candidate, result, time.monotonic() - began, load, p99_ms)
-            report.trials.append(trial)
-            _log.info("trial %d: %s", index, trial.label)
-            on_trial(trial)
-            return trial
-
-        measure(None)
-
-        def evaluate(candidate: Candidate) -> tuple[float, ...] | None:
-            if budget_seconds is not None:
-                elapsed = time.monotonic() - started
-                if elapsed + report.trials[-1].seconds > budget_seconds:
-                    report.stopped_by = "budget"
-                    return None
-            return trial_score(measure(candidate), report.by_rate)
-
-        coordinate_descent(space, evaluate, trials=trials, seed=seed)
-        if report.stopped_by != "budget" and len(report.trials) - 1 >= trials:
-            report.stopped_by = "trials"
+    # Kept when a trial server fails, so the log its error names is still there.
+    work = Path(tempfile.mkdtemp(prefix="tfsk-tune-"))
+    try:
+        report = _run(declaration, model, load, p99_ms, space, work, trials=trials, budget_seconds=budget_seconds,
+                      engine=engine, seed=seed, image=image, processes=processes, server_flags=server_flags,
+                      on_trial=on_trial, started=started)
+    except TuneError:
+        raise
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
     report.seconds = time.monotonic() - started
+    return report
+
+
+def _run(declaration: sc.Declaration, model: str, load: TuneLoad, p99_ms: float, space: SearchSpace, work: Path, *,
+         trials: int, budget_seconds: float | None, engine: str, seed: int, image: str | None,
+         processes: int | None, server_flags: Sequence[str], on_trial: Callable[[Trial], None],
+         started: float) -> TuneReport:
+    servers: TrialServers
+    if engine == "docker":
+        servers = DockerTrials(declaration, model, work, image, extra_flags=server_flags)
+    else:
+        servers = DevserverTrials(declaration, model, work, extra_flags=server_flags)
+    report = TuneReport(model, servers.version, servers.name, load, p99_ms, seed, space.size)
+
+    def measure(candidate: Candidate | None) -> Trial:
+        began = time.monotonic()
+        index = len(report.trials)
+        with servers.trial(index, None if candidate is None else candidate.settings()) as target:
+            result = _bench(target, model, report.version, load, processes)
+        trial = _trial(index, candidate, result, time.monotonic() - began, load, p99_ms)
+        report.trials.append(trial)
+        _log.info("trial %d: %s", index, trial.label)
+        on_trial(trial)
+        return trial
+
+    def evaluate(candidate: Candidate) -> tuple[float, ...] | None:
+        # The baseline and the start point are always measured: without both there is nothing to compare.
+        if budget_seconds is not None and len(report.trials) >= 2:
+            if time.monotonic() - started + report.trials[-1].seconds > budget_seconds:
+                report.stopped_by = "budget"
+                return None
+        return trial_score(measure(candidate), report.by_rate)
+
+    measure(None)
+    coordinate_descent(space, evaluate, trials=trials, seed=seed)
+    if report.stopped_by != "budget" and len(report.trials) - 1 >= trials:
+        report.stopped_by = "trials"
     return report
 
 

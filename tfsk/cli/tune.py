@@ -74,6 +74,9 @@ def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
                           help="the trial servers: the devserver (default) or the tensorflow/serving image (Docker)")
     batching.add_argument("--image", help="--engine docker: the image (default: the serving image of "
                                           "docker-compose.yml beside tfsk.toml)")
+    batching.add_argument("--server-flag", action="append", default=[], metavar="FLAG",
+                          help="another server flag for every trial and the baseline, e.g. "
+                               "--server-flag=--tensorflow_intra_op_parallelism=1")
     batching.add_argument("--seed", type=int, default=0, help="the search's seed (default 0)")
     batching.add_argument("--write", action="store_true",
                           help="put the best into tfsk.toml [models.MODEL.batching] (comments kept); then "
@@ -139,6 +142,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk tune") -> int:
 
             report = tune_batching(declaration, args.model, load, p99_ms=args.p99, trials=args.trials,
                                    budget_seconds=args.budget, engine=args.engine, seed=args.seed, image=image,
+                                   server_flags=args.server_flag,
                                    on_trial=on_trial)
         written: dict[str, Any] | None = None
         settings = report.best_settings
