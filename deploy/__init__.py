@@ -11,6 +11,8 @@ its Kubernetes manifests; rollouts on running servers. One subpackage per concep
   ``[kubernetes]`` into Kubernetes manifests (:func:`check_manifests`,
   :func:`validate_with_kubernetes_schemas`); :func:`build_serving_image` bakes the models into an
   image ``FROM`` the serving image.
+- ``bench``: :func:`run_bench` (``tfsk bench``) measures throughput and latency percentiles of a
+  served model under closed- or open-loop load (:class:`LoadStep`), TF-free, into a :class:`BenchReport`.
 - ``rollout``: :class:`Rollout` (``tfsk rollout``) takes a new part version into a composed model
   on running servers behind the labels ``stable``/``canary``; :func:`apply_declaration` writes the
   configs of ``tfsk.toml``, pushes them and waits for every target.
@@ -20,6 +22,22 @@ packages' public APIs only; the devserver runs as a process (:func:`tfsk.devserv
 """
 
 from ._errors import StackError
+from .bench import (
+    ARRIVALS,
+    PROTOCOLS,
+    BenchError,
+    BenchReport,
+    LoadStep,
+    StepResult,
+    default_processes,
+    parse_counts,
+    parse_duration,
+    parse_rates,
+    report_from_json,
+    run_bench,
+    steps_for,
+    synthesize,
+)
 from .k8s import (
     CONFIG_MAP_FILE,
     KUBERNETES_VERSION,
@@ -81,7 +99,10 @@ from .stack import (
 )
 
 __all__ = [
+    "ARRIVALS",
     "ApplyError",
+    "BenchError",
+    "BenchReport",
     "CANARY",
     "COMPOSE_FILE",
     "CONFIG_MAP_FILE",
@@ -93,10 +114,12 @@ __all__ = [
     "KUBERNETES_VERSION",
     "KubernetesManifests",
     "KubernetesSettings",
+    "LoadStep",
     "MANIFESTS_DIR",
     "MODEL_SOURCES",
     "ModelState",
     "Mount",
+    "PROTOCOLS",
     "PortBinding",
     "PreparedStack",
     "Rollout",
@@ -110,12 +133,14 @@ __all__ = [
     "Source",
     "StackError",
     "StackSpec",
+    "StepResult",
     "Targets",
     "apply_declaration",
     "build_serving_image",
     "check_manifests",
     "check_rendered_config_map",
     "check_stack",
+    "default_processes",
     "devserver_arguments",
     "docker_engine_problem",
     "interpolate",
@@ -123,11 +148,18 @@ __all__ = [
     "load_compose",
     "load_stack",
     "load_state",
+    "parse_counts",
+    "parse_duration",
+    "parse_rates",
     "prepare_stack",
     "prune_unreferenced",
     "read_kubernetes_settings",
     "render_kubernetes",
+    "report_from_json",
+    "run_bench",
     "serving_dockerfile",
+    "steps_for",
+    "synthesize",
     "validate_with_compose_cli",
     "validate_with_kubernetes_schemas",
     "validate_with_promtool",

@@ -1,0 +1,166 @@
+"""``run_bench``: check the targets and the model, serialize the requests once, run the steps on the
+generator processes, and turn each step's merged samples into a :class:`StepResult`."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Mapping, Sequence
+
+import grpc
+import numpy as np
+
+from tfsk._base.naming import DEFAULT_SIGNATURE
+
+from ._errors import BenchError
+from ._load import PREDICT, Payloads, Samples, grpc_channel
+from ._payloads import bodies_for, rest_path, signature_inputs, synthesize
+from ._report import BenchReport, StepResult
+from ._stats import knee_index, latency_summary
+from ._steps import ARRIVALS, LoadStep
+from ._workers import Generators, default_processes, merge
+
+__all__ = ["PROTOCOLS", "run_bench"]
+
+PROTOCOLS = ("grpc", "rest")
+#: Open loop: a step is sustained when at most this share of its sends were missed.
+MISSED_SHARE = 0.01
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):(\d{1,5})")
+_CONNECT_SECONDS = 5.0
+
+Inputs = Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]]
+
+
+def _targets(target: str | Sequence[str]) -> tuple[str, ...]:
+    found = [t.strip() for t in (target.split(",") if isinstance(target, str) else target)]
+    if not found or any(not t for t in found):
+        raise BenchError(f"target {target!r}: give host:port, or several separated by commas")
+    for item in found:
+        match = _HOST_PORT.fullmatch(item)
+        if match is None or not 0 < int(match[2]) < 65536:
+            raise BenchError(f"target {item!r} is not host:port (e.g. localhost:8500, or the REST port for --protocol rest)")
+    return tuple(dict.fromkeys(found))
+
+
+def _check_reachable(targets: Sequence[str], protocol: str) -> None:
+    for target in targets:
+        if protocol == "rest":
+            host, _, port = target.rpartition(":")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=_CONNECT_SECONDS).close()
+            except OSError as error:
+                raise BenchError(f"cannot reach {target} ({error.strerror or error}): is the server running, and is "
+                                 f"this its REST port?") from None
+            continue
+        channel = grpc_channel(target)
+        try:
+            grpc.channel_ready_future(channel).result(timeout=_CONNECT_SECONDS)
+        except grpc.FutureTimeoutError:
+            raise BenchError(f"cannot reach {target}: no gRPC server answered within {_CONNECT_SECONDS:g}s; is the "
+                             f"server running, and is this its gRPC port?") from None
+        finally:
+            channel.close()
+
+
+def _probe(payloads: Payloads, model: str) -> None:
+    """One request to each target before any load: a request the server refuses (an unknown model,
+    version or label, inputs the signature does not take) stops here with the server's words."""
+    if payloads.protocol == "rest":
+        from ._rest import _Connection
+
+        for target in payloads.targets:
+            connection = _Connection(target, payloads.timeout)
+            error = connection.post(payloads.path, payloads.bodies[0])
+            connection.close()
+            if error is not None:
+                raise BenchError(f"{target} refused the first request to {model} ({error}); check the model, "
+                                 f"its version or label, and the inputs")
+        return
+    for target in payloads.targets:
+        channel = grpc_channel(target)
+        try:
+            channel.unary_unary(PREDICT)(payloads.bodies[0], timeout=payloads.timeout)
+        except grpc.RpcError as error:
+            code, details = error.code(), error.details()
+            what = "unknown model: " if code == grpc.StatusCode.NOT_FOUND else ""
+            raise BenchError(f"{what}{target} refused the first request to {model}: {code.name}: {details}") from None
+        finally:
+            channel.close()
+
+
+def _replicas(samples: Samples, targets: Sequence[str], seconds: float) -> dict[str, dict[str, float]]:
+    if len(targets) < 2:
+        return {}
+    found = {}
+    for index, target in enumerate(targets):
+        mine = samples.latencies[samples.replicas == index]
+        summary = latency_summary(mine)
+        found[target] = {"requests": int(mine.size), "throughput": round(mine.size / seconds, 3),
+                         "p50_ms": round(summary["p50"], 4), "p99_ms": round(summary["p99"], 4)}
+    return found
+
+
+def step_result(step: LoadStep, samples: Samples, targets: Sequence[str]) -> StepResult:
+    ok = int(samples.latencies.size)
+    failed = sum(samples.errors.values())
+    sustained = True
+    if step.open_loop:
+        sustained = samples.missed <= max(1, MISSED_SHARE * samples.scheduled)
+    return StepResult(step, ok + failed, dict(sorted(samples.errors.items())), ok / step.duration_seconds,
+                      latency_summary(samples.latencies), samples.missed, sustained,
+                      samples.cpu_seconds / max(samples.wall_seconds, 1e-9), samples.scheduled,
+                      _replicas(samples, targets, step.duration_seconds))
+
+
+def run_bench(target: str | Sequence[str], model: str, steps: Sequence[LoadStep], *, signature: str = DEFAULT_SIGNATURE,
+              label: str | None = None, version: int | None = None, inputs: Inputs | None = None,
+              requests: Sequence[bytes] | None = None, batch_size: int = 1, protocol: str = "grpc",
+              processes: int | None = None, arrivals: str = "constant", timeout: float = 30.0,
+              seed: int = 0) -> BenchReport:
+    """Measure ``model`` on every replica of ``target`` (requests go to each in turn), one step after another.
+
+    Inputs: ``inputs`` (one batch, or several sent in turn), else pre-serialized PredictRequest
+    ``requests`` (gRPC; replayed traffic), else made up from the signature (``batch_size`` rows).
+    Steps run on ``processes`` generator processes (default: half the cores); ``arrivals`` spaces
+    open-loop sends (``constant`` or ``poisson``). Raises :class:`BenchError` for what cannot be
+    measured: an unreachable target, an unknown model, a request the server refuses.
+    """
+    if protocol not in PROTOCOLS:
+        raise BenchError(f"protocol {protocol!r}: give grpc or rest")
+    if arrivals not in ARRIVALS:
+        raise BenchError(f"arrivals {arrivals!r}: give {' or '.join(ARRIVALS)}")
+    if version is not None and label is not None:
+        raise BenchError("give a version or a label, not both")
+    if not steps:
+        raise BenchError("no load steps: give at least one concurrency or rate")
+    if requests is not None and protocol != "grpc":
+        raise BenchError("replayed requests are PredictRequests: they go over gRPC only (leave out --protocol rest)")
+    processes = default_processes() if processes is None else processes
+    if processes < 1:
+        raise BenchError(f"processes {processes}: give 1 or more")
+    targets = _targets(target)
+    _check_reachable(targets, protocol)
+    if requests is not None:
+        if not requests:
+            raise BenchError("no requests to replay")
+        bodies, source = tuple(bytes(r) for r in requests), "replayed"
+    else:
+        source = "given"
+        if inputs is None:
+            specs = signature_inputs(targets[0], model, signature, version=version, label=label, protocol=protocol)
+            inputs, source = synthesize(specs, batch_size, seed), "synthesized"
+        batches = [inputs] if isinstance(inputs, Mapping) else list(inputs)
+        if not batches:
+            raise BenchError("no inputs: give at least one batch")
+        bodies = bodies_for(batches, protocol, model, signature, version, label)
+    payloads = Payloads(protocol, bodies, targets, rest_path(model, version, label) if protocol == "rest" else "",
+                        timeout)
+    _probe(payloads, model)
+    results = []
+    with Generators(payloads, processes) as generators:
+        for number, step in enumerate(steps):
+            results.append(step_result(step, merge(generators.run(step, arrivals, seed + number)), targets))
+    knee = knee_index([r.throughput for r in results], [r.latency_ms["p99"] for r in results],
+                      [r.usable for r in results])
+    return BenchReport(results, knee, list(targets), model, signature, label, version, protocol, processes, arrivals,
+                       source)
