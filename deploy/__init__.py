@@ -13,6 +13,8 @@ its Kubernetes manifests; rollouts on running servers. One subpackage per concep
   image ``FROM`` the serving image.
 - ``bench``: :func:`run_bench` (``tfsk bench``) measures throughput and latency percentiles of a
   served model under closed- or open-loop load (:class:`LoadStep`), TF-free, into a :class:`BenchReport`.
+- ``tune``: :func:`tune_batching` (``tfsk tune batching``) runs trials of batching parameters, each on
+  a server of its own at one load, beside a baseline without batching, into a :class:`TuneReport`.
 - ``rollout``: :class:`Rollout` (``tfsk rollout``) takes a new part version into a composed model
   on running servers behind the labels ``stable``/``canary``; :func:`apply_declaration` writes the
   configs of ``tfsk.toml``, pushes them and waits for every target.
@@ -97,25 +99,43 @@ from .stack import (
     validate_with_promtool,
     wait_for_models,
 )
+from .tune import (
+    AXES,
+    ENGINES,
+    MIN_GAIN,
+    Candidate,
+    SearchSpace,
+    Trial,
+    TuneError,
+    TuneReport,
+    Verdict,
+    coordinate_descent,
+    served_version,
+    tune_batching,
+)
 
 __all__ = [
     "ARRIVALS",
+    "AXES",
     "ApplyError",
     "BenchError",
     "BenchReport",
     "CANARY",
     "COMPOSE_FILE",
     "CONFIG_MAP_FILE",
+    "Candidate",
     "ComposeFile",
     "ComposeValidation",
     "DevserverStack",
     "DockerStack",
+    "ENGINES",
     "Endpoints",
     "KUBERNETES_VERSION",
     "KubernetesManifests",
     "KubernetesSettings",
     "LoadStep",
     "MANIFESTS_DIR",
+    "MIN_GAIN",
     "MODEL_SOURCES",
     "ModelState",
     "Mount",
@@ -128,6 +148,7 @@ __all__ = [
     "SERVING_DOCKERFILE",
     "STABLE",
     "SchemaResult",
+    "SearchSpace",
     "ServiceSpec",
     "ServingImage",
     "Source",
@@ -135,11 +156,16 @@ __all__ = [
     "StackSpec",
     "StepResult",
     "Targets",
+    "Trial",
+    "TuneError",
+    "TuneReport",
+    "Verdict",
     "apply_declaration",
     "build_serving_image",
     "check_manifests",
     "check_rendered_config_map",
     "check_stack",
+    "coordinate_descent",
     "default_processes",
     "devserver_arguments",
     "docker_engine_problem",
@@ -157,9 +183,11 @@ __all__ = [
     "render_kubernetes",
     "report_from_json",
     "run_bench",
+    "served_version",
     "serving_dockerfile",
     "steps_for",
     "synthesize",
+    "tune_batching",
     "validate_with_compose_cli",
     "validate_with_kubernetes_schemas",
     "validate_with_promtool",

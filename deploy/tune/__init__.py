@@ -9,7 +9,7 @@ server of its own at the user's load, under a latency bound.
 Writing the best into ``tfsk.toml`` is :func:`tfsk.serving_config.record_batching`.
 """
 
-from ._report import MIN_GAIN, Trial, TuneLoad, TuneReport, Verdict
+from ._report import MIN_GAIN, Trial, TuneReport, Verdict
 from ._servers import TuneError, served_version
 from ._space import AXES, Candidate, SearchSpace, coordinate_descent
 from ._tune import ENGINES, tune_batching
@@ -22,7 +22,6 @@ __all__ = [
     "SearchSpace",
     "Trial",
     "TuneError",
-    "TuneLoad",
     "TuneReport",
     "Verdict",
     "coordinate_descent",

@@ -8,45 +8,14 @@ from typing import Any
 
 from tfsk import serving_config as sc
 
+from ..bench import LoadStep, StepResult
 from ._space import Candidate
 
-__all__ = ["MIN_GAIN", "Trial", "TuneLoad", "TuneReport", "Verdict"]
+__all__ = ["MIN_GAIN", "Trial", "TuneReport", "Verdict", "load_json"]
 
 #: How much better than the baseline the best batched trial must be before batching is said to pay
 #: (one measurement each, on a machine that may be busy: a smaller gain is within the noise).
 MIN_GAIN = 0.05
-
-
-@dataclass(frozen=True)
-class TuneLoad:
-    """The load every trial is measured at: ``concurrency`` clients (closed loop) or ``rate`` requests
-    per second (open loop), for ``duration_seconds`` after ``warmup_seconds``."""
-
-    concurrency: int | None = None
-    rate: float | None = None
-    duration_seconds: float = 10.0
-    warmup_seconds: float = 2.0
-
-    def problem(self) -> str | None:
-        """What is wrong with this load, or ``None``."""
-        if (self.concurrency is None) == (self.rate is None):
-            return "give the load as exactly one of --concurrency C or --rate R"
-        if self.concurrency is not None and self.concurrency < 1:
-            return f"--concurrency must be 1 or more, got {self.concurrency}"
-        if self.rate is not None and not (math.isfinite(self.rate) and self.rate > 0):
-            return f"--rate must be a positive number of requests per second, got {self.rate:g}"
-        if not (math.isfinite(self.duration_seconds) and self.duration_seconds > 0):
-            return f"--duration must be positive, got {self.duration_seconds:g}s"
-        if not (math.isfinite(self.warmup_seconds) and self.warmup_seconds >= 0):
-            return f"--warmup must be 0 or more, got {self.warmup_seconds:g}s"
-        return None
-
-    def describe(self) -> str:
-        return f"{self.concurrency} concurrent clients" if self.concurrency is not None else f"{self.rate:g} req/s"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"concurrency": self.concurrency, "rate": self.rate, "duration_seconds": self.duration_seconds,
-                "warmup_seconds": self.warmup_seconds}
 
 
 @dataclass(frozen=True)
@@ -63,6 +32,16 @@ class Trial:
     sustained: bool
     seconds: float
     meets: bool
+
+    @classmethod
+    def measured(cls, index: int, candidate: Candidate | None, result: StepResult, seconds: float,
+                 p99_ms: float) -> Trial:
+        """A trial from its bench step: it meets the bound when its p99 does and the step is usable
+        (no errors; at a rate, the generator kept the schedule)."""
+        latency = {k: float(v) for k, v in result.latency_ms.items()}
+        meets = result.usable and latency.get("p99", math.inf) <= p99_ms
+        return cls(index, candidate, result.throughput, latency, result.requests, dict(result.errors),
+                   result.missed_sends, result.sustained, seconds, meets)
 
     @property
     def p99(self) -> float:
@@ -101,7 +80,7 @@ class TuneReport:
     model: str
     version: int
     engine: str
-    load: TuneLoad
+    load: LoadStep
     p99_ms: float
     seed: int
     grid_size: int
@@ -162,11 +141,16 @@ class TuneReport:
 
     def to_json(self) -> dict[str, Any]:
         best, settings = self.best, self.best_settings
-        return {"model": self.model, "version": self.version, "engine": self.engine, "load": self.load.to_json(),
+        return {"model": self.model, "version": self.version, "engine": self.engine, "load": load_json(self.load),
                 "p99_bound_ms": self.p99_ms, "seed": self.seed, "grid_size": self.grid_size,
                 "stopped_by": self.stopped_by, "seconds": round(self.seconds, 3),
                 "trials": [t.to_json() for t in self.trials], "best": None if best is None else best.index,
                 "best_batching": None if settings is None else settings.to_json(), "verdict": self.verdict, "message": self.message()}
+
+
+def load_json(load: LoadStep) -> dict[str, Any]:
+    return {"concurrency": load.concurrency, "rate": load.rate, "duration_seconds": load.duration_seconds,
+            "warmup_seconds": load.warmup_seconds}
 
 
 def _figure(trial: Trial, by_rate: bool) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from tfsk import serving_config as sc
+from tfsk._base import layout
 from tfsk._base.flags import format_flag
 from tfsk.devserver import StartupError, start_process
 
@@ -27,6 +28,9 @@ from ..stack import docker_engine_problem, wait_for_models
 __all__ = ["DevserverTrials", "DockerTrials", "TrialServers", "TuneError", "served_version"]
 
 _CONTAINER_MODELS = "/models"
+#: A trial's load either works or fails at once: TF Serving would otherwise retry a failed load
+#: (5 times, a minute apart) before it gives up and exits.
+_NO_RETRIES = format_flag("max_num_load_retries", 0)
 _CONTAINER_TUNE = "/tune"
 
 
@@ -65,6 +69,12 @@ def served_version(declaration: sc.Declaration, model: str) -> int:
     return version
 
 
+def version_dir(declaration: sc.Declaration, model: str, version: int) -> Path:
+    """The folder of ``model``'s ``version`` on this machine."""
+    base = Path(declaration.base_path(declaration.model(model), "host"))
+    return next((v.path for v in layout.list_versions(base) if v.version == version), base / str(version))
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -97,7 +107,7 @@ class DevserverTrials:
     def trial(self, index: int, batching: sc.BatchingSettings | None) -> Iterator[str]:
         params = self.work / f"batching-{index}.config"
         flags = [format_flag("port", _free_port()), format_flag("model_config_file", str(self.config)),
-                 *_batching_flags(batching, params, str(params)), *self.extra_flags]
+                 _NO_RETRIES, *_batching_flags(batching, params, str(params)), *self.extra_flags]
         log = self.work / f"server-{index}.log"
         try:
             server = start_process(flags, log=log, timeout=self.timeout)
@@ -159,7 +169,7 @@ class DockerTrials:
         command = ["docker", "run", "-d", "--name", name, "--platform", "linux/amd64",
                    "-p", f"127.0.0.1:{port}:8500", "-v", f"{self.model_dir}:{_CONTAINER_MODELS}/{self.model}:ro",
                    "-v", f"{self.work}:{_CONTAINER_TUNE}:ro", "--entrypoint", "tensorflow_model_server", self.image,
-                   "--port=8500", format_flag("model_config_file", f"{_CONTAINER_TUNE}/models.config"),
+                   "--port=8500", format_flag("model_config_file", f"{_CONTAINER_TUNE}/models.config"), _NO_RETRIES,
                    *_batching_flags(batching, self.work / params, f"{_CONTAINER_TUNE}/{params}"), *self.extra_flags]
         run = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout)
         if run.returncode != 0:

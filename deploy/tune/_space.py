@@ -67,12 +67,17 @@ class SearchSpace:
     start: Candidate
 
     @classmethod
-    def for_load(cls, *, concurrency: int | None, p99_ms: float, cpus: int | None = None) -> SearchSpace:
-        """The grid for a closed loop of ``concurrency`` clients (``None``: an open loop) under ``p99_ms``."""
+    def for_load(cls, *, concurrency: int | None, p99_ms: float, cpus: int | None = None,
+                 min_batch_size: int = 0) -> SearchSpace:
+        """The grid for a closed loop of ``concurrency`` clients (``None``: an open loop) under ``p99_ms``;
+        no ``max_batch_size`` below ``min_batch_size`` (the model's warmup batch: smaller fails its load)."""
         cpus = cpus or os.cpu_count() or 1
         sizes: tuple[int, ...] = _BATCH_SIZES
         if concurrency is not None:  # a closed loop never has more requests waiting than clients
             sizes = tuple(s for s in _BATCH_SIZES if s < 2 * concurrency) or _BATCH_SIZES[:1]
+        if min_batch_size > sizes[0]:
+            sizes = (tuple(s for s in sizes if s >= min_batch_size)
+                     or (next((s for s in _BATCH_SIZES if s >= min_batch_size), min_batch_size),))
         timeouts = tuple(t for t in _TIMEOUTS if t < p99_ms * 1000 / 2) or (0,)
         threads = tuple(t for t in (1, 2, 4, 8, 16) if t <= max(2, 2 * cpus))
         values: dict[str, tuple[Any, ...]] = {"max_batch_size": sizes, "batch_timeout_micros": timeouts,

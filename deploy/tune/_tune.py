@@ -17,9 +17,11 @@ from pathlib import Path
 
 from tfsk import serving_config as sc
 
-from ._report import Trial, TuneLoad, TuneReport, trial_score
-from ._servers import DevserverTrials, DockerTrials, TrialServers, TuneError
+from ..bench import LoadStep, StepResult, run_bench
+from ._report import Trial, TuneReport, trial_score
+from ._servers import DevserverTrials, DockerTrials, TrialServers, TuneError, served_version, version_dir
 from ._space import Candidate, SearchSpace, coordinate_descent
+from ._warmup import warmup_batch_size
 
 __all__ = ["ENGINES", "tune_batching"]
 
@@ -27,7 +29,7 @@ ENGINES = ("devserver", "docker")
 _log = logging.getLogger(__name__)
 
 
-def tune_batching(declaration: sc.Declaration, model: str, load: TuneLoad, *, p99_ms: float, trials: int = 10,
+def tune_batching(declaration: sc.Declaration, model: str, load: LoadStep, *, p99_ms: float, trials: int = 10,
                   budget_seconds: float | None = None, engine: str = "devserver", seed: int = 0,
                   image: str | None = None, processes: int | None = None, server_flags: Sequence[str] = (),
                   on_trial: Callable[[Trial], None] = lambda _: None) -> TuneReport:
@@ -38,8 +40,8 @@ def tune_batching(declaration: sc.Declaration, model: str, load: TuneLoad, *, p9
     ``"docker"`` runs ``image`` (the pinned ``tensorflow/serving``). Raises :class:`TuneError` for a
     load, bound or engine that cannot be tuned, or a trial server that does not start.
     """
-    problem = load.problem()
-    if problem is None and not p99_ms > 0:
+    problem = None
+    if not p99_ms > 0:
         problem = f"--p99 must be a positive latency, e.g. 50ms; got {p99_ms:g} ms"
     if problem is None and trials < 1:
         problem = f"--trials must be 1 or more, got {trials}"
@@ -49,9 +51,9 @@ def tune_batching(declaration: sc.Declaration, model: str, load: TuneLoad, *, p9
         problem = f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}"
     if problem is not None:
         raise TuneError(problem)
-    declaration.model(model)  # an unknown model is refused before anything starts
     started = time.monotonic()
-    space = SearchSpace.for_load(concurrency=load.concurrency, p99_ms=p99_ms)
+    warmup_rows = warmup_batch_size(version_dir(declaration, model, served_version(declaration, model)))
+    space = SearchSpace.for_load(concurrency=load.concurrency, p99_ms=p99_ms, min_batch_size=warmup_rows)
     # Kept when a trial server fails, so the log its error names is still there.
     work = Path(tempfile.mkdtemp(prefix="tfsk-tune-"))
     try:
@@ -68,7 +70,7 @@ def tune_batching(declaration: sc.Declaration, model: str, load: TuneLoad, *, p9
     return report
 
 
-def _run(declaration: sc.Declaration, model: str, load: TuneLoad, p99_ms: float, space: SearchSpace, work: Path, *,
+def _run(declaration: sc.Declaration, model: str, load: LoadStep, p99_ms: float, space: SearchSpace, work: Path, *,
          trials: int, budget_seconds: float | None, engine: str, seed: int, image: str | None,
          processes: int | None, server_flags: Sequence[str], on_trial: Callable[[Trial], None],
          started: float) -> TuneReport:
@@ -83,8 +85,8 @@ def _run(declaration: sc.Declaration, model: str, load: TuneLoad, p99_ms: float,
         began = time.monotonic()
         index = len(report.trials)
         with servers.trial(index, None if candidate is None else candidate.settings()) as target:
-            result = _bench(target, model, report.version, load, processes)
-        trial = _trial(index, candidate, result, time.monotonic() - began, load, p99_ms)
+            result = _bench(target, model, report.version, load, processes, seed)
+        trial = Trial.measured(index, candidate, result, time.monotonic() - began, p99_ms)
         report.trials.append(trial)
         _log.info("trial %d: %s", index, trial.label)
         on_trial(trial)
@@ -105,22 +107,5 @@ def _run(declaration: sc.Declaration, model: str, load: TuneLoad, p99_ms: float,
     return report
 
 
-def _bench(target: str, model: str, version: int, load: TuneLoad, processes: int | None) -> object:
-    from ..bench import LoadStep, run_bench
-
-    step = LoadStep(concurrency=load.concurrency, rate=load.rate, duration_seconds=load.duration_seconds,
-                    warmup_seconds=load.warmup_seconds)
-    return run_bench(target, model, [step], version=version, processes=processes).steps[0]
-
-
-def _trial(index: int, candidate: Candidate | None, step: object, seconds: float, load: TuneLoad,
-           p99_ms: float) -> Trial:
-    result: object = step
-    latency = {k: float(v) for k, v in getattr(result, "latency_ms").items()}  # noqa: B009
-    errors = dict(getattr(result, "errors"))  # noqa: B009
-    sustained = bool(getattr(result, "sustained"))  # noqa: B009
-    meets = (latency.get("p99", float("inf")) <= p99_ms and not errors
-             and (load.rate is None or sustained))
-    return Trial(index, candidate, float(getattr(result, "throughput")), latency,  # noqa: B009
-                 int(getattr(result, "requests")), errors, int(getattr(result, "missed_sends")),  # noqa: B009
-                 sustained, seconds, meets)
+def _bench(target: str, model: str, version: int, load: LoadStep, processes: int | None, seed: int) -> StepResult:
+    return run_bench(target, model, [load], version=version, processes=processes, seed=seed).steps[0]

@@ -8,7 +8,7 @@ import pytest
 from support import REPO
 
 from tfsk import serving_config as sc
-from tfsk.deploy.tune import AXES, MIN_GAIN, Candidate, SearchSpace, Trial, TuneLoad, TuneReport, coordinate_descent
+from tfsk.deploy import AXES, MIN_GAIN, Candidate, LoadStep, SearchSpace, Trial, TuneReport, coordinate_descent
 
 
 def _grid(space):
@@ -57,13 +57,16 @@ def test_the_search_is_deterministic_given_a_seed_and_stops_at_the_trial_bound_o
     assert len(coordinate_descent(space, lambda c: next(budget), trials=100)) == 2
 
 
-def _trial(index, throughput, p99, candidate=Candidate(8, 0, 2, 100), meets=True):
+POINT = Candidate(8, 0, 2, 100)
+
+
+def _trial(index, throughput, p99, candidate=POINT, meets=True):
     return Trial(index, candidate, throughput, {"p50": p99 / 2, "p99": p99}, int(throughput * 10), {}, 0, True,
                  3.0, meets)
 
 
 def _report(*trials, rate=None):
-    load = TuneLoad(rate=rate) if rate else TuneLoad(concurrency=8)
+    load = LoadStep(rate=rate) if rate else LoadStep(concurrency=8)
     return TuneReport("m", 1, "devserver", load, 50.0, 0, 100, list(trials))
 
 
@@ -80,18 +83,6 @@ def test_the_verdict_batching_off_or_none_against_the_baseline():
     assert none.to_json()["best"] is None
     at_rate = _report(replace(base, throughput=50.0), _trial(1, 50.0, 5.0), _trial(2, 50.0, 8.0), rate=50.0)
     assert at_rate.best.index == 1 and at_rate.verdict == "batching" and "p99 5.0 ms" in at_rate.message()
-
-
-@pytest.mark.parametrize("load, problem", [
-    (TuneLoad(), "exactly one of --concurrency C or --rate R"),
-    (TuneLoad(concurrency=4, rate=10.0), "exactly one"),
-    (TuneLoad(rate=0.0), "--rate must be a positive number"),
-    (TuneLoad(rate=float("nan")), "--rate must be a positive number"),
-    (TuneLoad(concurrency=0), "--concurrency must be 1 or more"),
-    (TuneLoad(concurrency=2, duration_seconds=0), "--duration must be positive"),
-])
-def test_a_load_that_cannot_be_measured_is_named(load, problem):
-    assert problem in load.problem()
 
 
 def test_record_batching_keeps_the_users_comments_and_puts_the_threads_in_the_servers_table(tmp_path):

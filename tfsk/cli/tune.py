@@ -11,39 +11,32 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import _console
 
-_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(us|ms|s|m|h)?\s*")
 
+def _parsed(parser: str, scale: float = 1.0, zero_ok: bool = False) -> Callable[[str], Any]:
+    """An argparse type from one of the bench's parsers (``tfsk.deploy.parse_*``), so both commands
+    spell loads and durations alike; a list must hold one value (a tune measures at one load)."""
+    def convert(text: str) -> Any:
+        from tfsk import deploy
 
-def _duration(default_unit: str) -> Any:
-    """An argparse type: ``50ms``, ``10s``, ``5m`` (a bare number is in ``default_unit``); in that unit."""
-    def parse(text: str) -> float:
-        match = _DURATION.fullmatch(text)
-        if match is None:
-            raise argparse.ArgumentTypeError(f"expected a duration such as 50ms, 10s or 5m, got {text!r}")
-        value = float(match[1]) * _UNITS[match[2] or default_unit] / _UNITS[default_unit]
-        if not (math.isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(f"expected a positive duration, got {text!r}")
-        return value
-    return parse
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected requests per second, e.g. 200, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number of requests per second, got {text!r}")
-    return value
+        try:
+            value = getattr(deploy, parser)(text)
+        except deploy.BenchError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        if isinstance(value, list):
+            if len(value) != 1:
+                raise argparse.ArgumentTypeError(f"{text!r}: a tune measures at one load; give one value")
+            value = value[0]
+        if not (value > 0 or (zero_ok and value == 0)):
+            raise argparse.ArgumentTypeError(f"{text!r}: give a duration above 0, e.g. 10s or 50ms")
+        return value * scale if scale != 1.0 else value
+    return convert
 
 
 def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
@@ -57,18 +50,18 @@ def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
                                    description=text)
     batching.add_argument("model", metavar="MODEL", help="a model declared in tfsk.toml (its newest served version)")
     load = batching.add_mutually_exclusive_group(required=True)
-    load.add_argument("--concurrency", type=_console.positive_int, metavar="C",
+    load.add_argument("--concurrency", type=_parsed("parse_counts"), metavar="C",
                       help="closed loop: C clients, each sending its next request when the last returns")
-    load.add_argument("--rate", type=_rate, metavar="R", help="open loop: R requests per second")
-    batching.add_argument("--p99", type=_duration("ms"), required=True, metavar="LATENCY",
-                          help="the latency bound, e.g. 50ms (a bare number is milliseconds)")
+    load.add_argument("--rate", type=_parsed("parse_rates"), metavar="R", help="open loop: R requests per second")
+    batching.add_argument("--p99", type=_parsed("parse_duration", 1e3), required=True,
+                          metavar="LATENCY", help="the latency bound, e.g. 50ms (a bare number is seconds)")
     batching.add_argument("--trials", type=_console.positive_int, default=10, metavar="N",
                           help="batched trials at most (default 10; the baseline comes on top)")
-    batching.add_argument("--budget", type=_duration("s"), metavar="TIME",
+    batching.add_argument("--budget", type=_parsed("parse_duration"), metavar="TIME",
                           help="time for the whole run, e.g. 5m: no trial starts that would pass it")
-    batching.add_argument("--duration", type=_duration("s"), default=10.0, metavar="TIME",
+    batching.add_argument("--duration", type=_parsed("parse_duration"), default=10.0, metavar="TIME",
                           help="measuring time per trial (default 10s)")
-    batching.add_argument("--warmup", type=_duration("s"), default=2.0, metavar="TIME",
+    batching.add_argument("--warmup", type=_parsed("parse_duration", zero_ok=True), default=2.0, metavar="TIME",
                           help="load before measuring, per trial (default 2s)")
     batching.add_argument("--engine", choices=("devserver", "docker"), default="devserver",
                           help="the trial servers: the devserver (default) or the tensorflow/serving image (Docker)")
@@ -101,7 +94,8 @@ def _cell(value: float | None, digits: int = 1) -> str:
 
 
 def _print_trials(report: Any) -> None:
-    best = report.best
+    # The winner: the best batched trial when batching pays, else the baseline (none when nothing meets the bound).
+    winner = {"batching": report.best, "off": report.baseline}.get(report.verdict)
     headers = ("#", "max_batch", "timeout_us", "threads", "enqueued", "allowed_sizes", "req/s", "p50 ms", "p99 ms",
                "errors", "meets", "")
     rows, plain = [], []
@@ -112,7 +106,7 @@ def _print_trials(report: Any) -> None:
                  [settings.max_batch_size, settings.batch_timeout_micros, settings.num_batch_threads,
                   settings.max_enqueued_batches, ",".join(map(str, settings.allowed_batch_sizes)) or "-"])
         errors = sum(trial.errors.values())
-        mark = "best" if best is not None and trial.index == best.index else ""
+        mark = "best" if winner is not None and trial.index == winner.index else ""
         rows.append([trial.index, *cells, _cell(trial.throughput), _cell(trial.latency_ms.get("p50")),
                      _cell(trial.p99), errors, "yes" if trial.meets else "no", mark])
         plain.append(f"#{trial.index} {trial.label}: {_cell(trial.throughput)} req/s p50 "
@@ -127,12 +121,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk tune") -> int:
 
     def body() -> int:
         from tfsk import serving_config as sc
-        from tfsk.deploy.tune import TuneLoad, Verdict, tune_batching
+        from tfsk.deploy import LoadStep
+        from tfsk.deploy.tune import Verdict, tune_batching
 
         declaration = sc.load_declaration(args.declaration)
         declaration.model(args.model)  # refused before anything starts
         image = args.image or (_default_image(args.declaration) if args.engine == "docker" else None)
-        load = TuneLoad(args.concurrency, args.rate, args.duration, args.warmup)
+        load = LoadStep(args.concurrency, args.rate, args.duration, args.warmup)
         to_stdout = args.json == "-"
         with _console.Progress(f"tune batching {args.model}", enabled=not to_stdout) as progress:
             progress.set_total(args.trials + 1)
