@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import statistics
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tfsk import serving_config as sc
@@ -87,6 +88,31 @@ class TuneReport:
     trials: list[Trial] = field(default_factory=list)
     stopped_by: str = "converged"
     seconds: float = 0.0
+    #: The baseline and the best measured again, interleaved (``index`` names the trial re-measured).
+    confirmations: list[Trial] = field(default_factory=list)
+
+    def judged(self, trial: Trial) -> Trial:
+        """``trial`` as the verdict sees it: the medians of its measurements, confirmations included;
+        it meets the bound when the median p99 does and no measurement had errors or missed its rate."""
+        runs = [trial, *(c for c in self.confirmations if c.index == trial.index)]
+        if len(runs) == 1:
+            return trial
+        errors: dict[str, int] = {}
+        for run in runs:
+            for code, count in run.errors.items():
+                errors[code] = errors.get(code, 0) + count
+        latency = {key: statistics.median(r.latency_ms.get(key, math.inf) for r in runs) for key in trial.latency_ms}
+        usable = all(r.sustained and not r.errors and r.requests > 0 for r in runs)
+        return replace(trial, throughput=statistics.median(r.throughput for r in runs), latency_ms=latency,
+                       requests=sum(r.requests for r in runs), errors=errors,
+                       missed_sends=sum(r.missed_sends for r in runs), sustained=all(r.sustained for r in runs),
+                       meets=usable and latency.get("p99", math.inf) <= self.p99_ms)
+
+    @property
+    def measurements(self) -> int:
+        """How many measurements each figure of the verdict is the median of."""
+        best = self.best
+        return 1 + sum(1 for c in self.confirmations if best is not None and c.index == best.index)
 
     @property
     def by_rate(self) -> bool:
@@ -110,8 +136,8 @@ class TuneReport:
 
     @property
     def verdict(self) -> str:
-        best, baseline = self.best, self.baseline
-        if best is None:
+        best, baseline = self._judged_pair()
+        if best is None or not best.meets:
             return Verdict.OFF if baseline is not None and baseline.meets else Verdict.NONE
         if baseline is None or not baseline.meets:
             return Verdict.BATCHING
@@ -121,10 +147,15 @@ class TuneReport:
             gains = best.throughput > baseline.throughput * (1 + MIN_GAIN)
         return Verdict.BATCHING if gains else Verdict.OFF
 
+    def _judged_pair(self) -> tuple[Trial | None, Trial | None]:
+        best, baseline = self.best, self.baseline
+        return (None if best is None else self.judged(best)), (None if baseline is None else self.judged(baseline))
+
     def message(self) -> str:
         """One sentence: what to do."""
         bound = f"p99 <= {self.p99_ms:g} ms at {self.load.describe()}"
-        best, baseline, verdict = self.best, self.baseline, self.verdict
+        (best, baseline), verdict = self._judged_pair(), self.verdict
+        medians = f" (medians of {self.measurements} interleaved measurements)" if self.measurements > 1 else ""
         if verdict == Verdict.NONE:
             return (f"no trial meets {bound}, without batching or with it: batching should stay off for "
                     f"{self.model!r}; lower the load or raise the bound")
@@ -133,11 +164,11 @@ class TuneReport:
             beaten = ("" if best is None else
                       f"; the best batched trial (#{best.index}) reached {_figure(best, self.by_rate)}")
             return (f"batching does not pay for {self.model!r} at {self.load.describe()}: without it "
-                    f"{_figure(baseline, self.by_rate)}{beaten}; keep batching off for this model")
+                    f"{_figure(baseline, self.by_rate)}{beaten}{medians}; keep batching off for this model")
         assert best is not None
         versus = "" if baseline is None else (f" against {_figure(baseline, self.by_rate)} without batching"
                                               + ("" if baseline.meets else " (which misses the bound)"))
-        return f"best under {bound}: trial #{best.index}, {_figure(best, self.by_rate)}{versus}"
+        return f"best under {bound}: trial #{best.index}, {_figure(best, self.by_rate)}{versus}{medians}"
 
     def to_json(self) -> dict[str, Any]:
         best, settings = self.best, self.best_settings
@@ -145,7 +176,11 @@ class TuneReport:
                 "p99_bound_ms": self.p99_ms, "seed": self.seed, "grid_size": self.grid_size,
                 "stopped_by": self.stopped_by, "seconds": round(self.seconds, 3),
                 "trials": [t.to_json() for t in self.trials], "best": None if best is None else best.index,
-                "best_batching": None if settings is None else settings.to_json(), "verdict": self.verdict, "message": self.message()}
+                "best_batching": None if settings is None else settings.to_json(),
+                "confirmations": [c.to_json() for c in self.confirmations],
+                "judged": {name: None if t is None else t.to_json()
+                           for name, t in zip(("best", "baseline"), self._judged_pair(), strict=True)},
+                "verdict": self.verdict, "message": self.message()}
 
 
 def load_json(load: LoadStep) -> dict[str, Any]:

@@ -85,6 +85,22 @@ def test_the_verdict_batching_off_or_none_against_the_baseline():
     assert at_rate.best.index == 1 and at_rate.verdict == "batching" and "p99 5.0 ms" in at_rate.message()
 
 
+def test_the_verdict_takes_the_medians_of_the_confirmation_rounds():
+    base, lucky = _trial(0, 100.0, 10.0, candidate=None), _trial(1, 200.0, 12.0)  # one lucky measurement
+    report = _report(base, lucky)
+    assert report.verdict == "batching" and report.measurements == 1
+    report.confirmations += [_trial(1, 90.0, 14.0), _trial(0, 104.0, 9.0, candidate=None), _trial(1, 95.0, 13.0),
+                             _trial(0, 100.0, 11.0, candidate=None)]
+    judged = report.judged(lucky)
+    assert judged.throughput == 95.0 and judged.p99 == 13.0 and judged.requests == 2000 + 900 + 950
+    assert report.judged(base).throughput == 100.0 and report.verdict == "off"
+    assert "medians of 3 interleaved measurements" in report.message()
+    assert report.to_json()["judged"]["best"]["throughput"] == 95.0
+    # a confirmation with errors: the best no longer meets the bound, whatever its median
+    report.confirmations.append(replace(_trial(1, 500.0, 1.0), errors={"UNAVAILABLE": 3}))
+    assert not report.judged(lucky).meets and report.judged(lucky).errors == {"UNAVAILABLE": 3}
+
+
 def test_record_batching_keeps_the_users_comments_and_puts_the_threads_in_the_servers_table(tmp_path):
     path = tmp_path / "tfsk.toml"
     original = (REPO / "tfsk.toml").read_text()

@@ -63,6 +63,9 @@ def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
                           help="measuring time per trial (default 10s)")
     batching.add_argument("--warmup", type=_parsed("parse_duration", zero_ok=True), default=2.0, metavar="TIME",
                           help="load before measuring, per trial (default 2s)")
+    batching.add_argument("--confirm", type=int, default=2, metavar="N",
+                          help="rounds measuring the baseline and the best again, interleaved on their servers; the "
+                               "verdict takes the medians (default 2; 0: single measurements)")
     batching.add_argument("--engine", choices=("devserver", "docker"), default="devserver",
                           help="the trial servers: the devserver (default) or the tensorflow/serving image (Docker)")
     batching.add_argument("--image", help="--engine docker: the image (default: the serving image of "
@@ -137,7 +140,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk tune") -> int:
 
             report = tune_batching(declaration, args.model, load, p99_ms=args.p99, trials=args.trials,
                                    budget_seconds=args.budget, engine=args.engine, seed=args.seed, image=image,
-                                   server_flags=args.server_flag,
+                                   server_flags=args.server_flag, confirm=args.confirm,
                                    on_trial=on_trial)
         written: dict[str, Any] | None = None
         settings = report.best_settings
