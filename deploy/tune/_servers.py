@@ -27,11 +27,10 @@ from ..stack import docker_engine_problem, wait_for_models
 
 __all__ = ["DevserverTrials", "DockerTrials", "TrialServers", "TuneError", "served_version"]
 
-_CONTAINER_MODELS = "/models"
+_CONTAINER_MODELS, _CONTAINER_TUNE = "/models", "/tune"
 #: A trial's load either works or fails at once: TF Serving would otherwise retry a failed load
 #: (5 times, a minute apart) before it gives up and exits.
 _NO_RETRIES = format_flag("max_num_load_retries", 0)
-_CONTAINER_TUNE = "/tune"
 
 
 class TuneError(StackError):
