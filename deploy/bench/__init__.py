@@ -14,25 +14,35 @@ are taken. :func:`compare_reports` sets two runs side by side; :func:`plot_svg` 
 """
 
 from ._bench import PROTOCOLS, run_bench
+from ._compare import METRICS, Comparison, MetricChange, compare_reports
 from ._errors import BenchError
-from ._payloads import synthesize
+from ._payloads import signature_inputs, synthesize
 from ._report import BenchReport, StepResult, report_from_json
+from ._sources import requests_from_records
 from ._steps import ARRIVALS, LoadStep, parse_counts, parse_duration, parse_rates, steps_for
+from ._svg import plot_svg
 from ._workers import default_processes
 
 __all__ = [
     "ARRIVALS",
+    "METRICS",
     "PROTOCOLS",
     "BenchError",
     "BenchReport",
+    "Comparison",
     "LoadStep",
+    "MetricChange",
     "StepResult",
+    "compare_reports",
     "default_processes",
     "parse_counts",
     "parse_duration",
     "parse_rates",
+    "plot_svg",
     "report_from_json",
+    "requests_from_records",
     "run_bench",
+    "signature_inputs",
     "steps_for",
     "synthesize",
 ]

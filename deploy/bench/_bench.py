@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import grpc
 import numpy as np
@@ -43,14 +43,15 @@ def _targets(target: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def _check_reachable(targets: Sequence[str], protocol: str) -> None:
+    port_kind = "REST port (--rest_api_port)" if protocol == "rest" else "gRPC port"
     for target in targets:
+        host, _, port = target.rpartition(":")
+        try:  # a refused connection answers at once, where gRPC would keep trying until its deadline
+            socket.create_connection((host.strip("[]"), int(port)), timeout=_CONNECT_SECONDS).close()
+        except OSError as error:
+            raise BenchError(f"cannot reach {target} ({error.strerror or error}): is the server running, and is "
+                             f"this its {port_kind}?") from None
         if protocol == "rest":
-            host, _, port = target.rpartition(":")
-            try:
-                socket.create_connection((host.strip("[]"), int(port)), timeout=_CONNECT_SECONDS).close()
-            except OSError as error:
-                raise BenchError(f"cannot reach {target} ({error.strerror or error}): is the server running, and is "
-                                 f"this its REST port?") from None
             continue
         channel = grpc_channel(target)
         try:
@@ -66,22 +67,23 @@ def _probe(payloads: Payloads, model: str) -> None:
     """One request to each target before any load: a request the server refuses (an unknown model,
     version or label, inputs the signature does not take) stops here with the server's words."""
     if payloads.protocol == "rest":
-        from ._rest import _Connection
+        from ._rest import _Connection, error_text
 
         for target in payloads.targets:
             connection = _Connection(target, payloads.timeout)
             error = connection.post(payloads.path, payloads.bodies[0])
             connection.close()
             if error is not None:
-                raise BenchError(f"{target} refused the first request to {model} ({error}); check the model, "
-                                 f"its version or label, and the inputs")
+                said = error_text(connection.last_answer)
+                what = "unknown model: " if error == "HTTP 404" else ""
+                raise BenchError(f"{what}{target} refused the first request to {model}: {error} {said}".rstrip())
         return
     for target in payloads.targets:
         channel = grpc_channel(target)
         try:
             channel.unary_unary(PREDICT)(payloads.bodies[0], timeout=payloads.timeout)
         except grpc.RpcError as error:
-            code, details = error.code(), error.details()
+            code, details = error.code(), " ".join(str(error.details()).split())  # one line, graph traces too
             what = "unknown model: " if code == grpc.StatusCode.NOT_FOUND else ""
             raise BenchError(f"{what}{target} refused the first request to {model}: {code.name}: {details}") from None
         finally:
@@ -116,13 +118,14 @@ def run_bench(target: str | Sequence[str], model: str, steps: Sequence[LoadStep]
               label: str | None = None, version: int | None = None, inputs: Inputs | None = None,
               requests: Sequence[bytes] | None = None, batch_size: int = 1, protocol: str = "grpc",
               processes: int | None = None, arrivals: str = "constant", timeout: float = 30.0,
-              seed: int = 0) -> BenchReport:
+              seed: int = 0, on_step: Callable[[int, StepResult | None], None] | None = None) -> BenchReport:
     """Measure ``model`` on every replica of ``target`` (requests go to each in turn), one step after another.
 
     Inputs: ``inputs`` (one batch, or several sent in turn), else pre-serialized PredictRequest
     ``requests`` (gRPC; replayed traffic), else made up from the signature (``batch_size`` rows).
     Steps run on ``processes`` generator processes (default: half the cores); ``arrivals`` spaces
-    open-loop sends (``constant`` or ``poisson``). Raises :class:`BenchError` for what cannot be
+    open-loop sends (``constant`` or ``poisson``). ``on_step(index, None)`` is called as a step starts,
+    ``on_step(index, result)`` when it is measured. Raises :class:`BenchError` for what cannot be
     measured: an unreachable target, an unknown model, a request the server refuses.
     """
     if protocol not in PROTOCOLS:
@@ -159,7 +162,11 @@ def run_bench(target: str | Sequence[str], model: str, steps: Sequence[LoadStep]
     results = []
     with Generators(payloads, processes) as generators:
         for number, step in enumerate(steps):
+            if on_step is not None:
+                on_step(number, None)
             results.append(step_result(step, merge(generators.run(step, arrivals, seed + number)), targets))
+            if on_step is not None:
+                on_step(number, results[-1])
     knee = knee_index([r.throughput for r in results], [r.latency_ms["p99"] for r in results],
                       [r.usable for r in results])
     return BenchReport(results, knee, list(targets), model, signature, label, version, protocol, processes, arrivals,

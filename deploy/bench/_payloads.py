@@ -49,10 +49,12 @@ def _rest_specs(target: str, model: str, signature: str, version: int | None,
         with urllib.request.urlopen(url, timeout=10) as reply:
             answer = json.loads(reply.read())
     except urllib.error.HTTPError as error:
-        message = error.read().decode("utf-8", "replace")
+        from ._rest import error_text
+
+        message = error_text(error.read())
         if error.code == 404:
-            raise BenchError(f"unknown model: {model} ({message.strip()})") from None
-        raise BenchError(f"cannot read the signature of {model} from {url}: HTTP {error.code} {message.strip()}") from None
+            raise BenchError(f"unknown model: {model} ({message})") from None
+        raise BenchError(f"cannot read the signature of {model} from {url}: HTTP {error.code} {message}") from None
     except (OSError, ValueError) as error:
         raise BenchError(f"cannot reach {target} over REST ({url}): {error}; is it the REST port (--rest_api_port)?") from None
     signatures = answer.get("metadata", {}).get("signature_def", {}).get("signature_def", {})

@@ -8,6 +8,7 @@ An error is named by its HTTP status (``HTTP 404``), or by what happened to the 
 from __future__ import annotations
 
 import http.client
+import json
 import queue
 import threading
 import time
@@ -18,9 +19,21 @@ import numpy as np
 if TYPE_CHECKING:
     from ._load import Payloads, _Recorder
 
-__all__ = ["RestSender"]
+__all__ = ["RestSender", "error_text"]
 
 _HEADERS = {"Content-Type": "application/json"}
+
+
+def error_text(body: bytes) -> str:
+    """What a REST error answer says, on one line: its ``error`` field (TF Serving's form), else the body."""
+    text = body.decode("utf-8", "replace")
+    try:
+        found = json.loads(text)
+        if isinstance(found, dict) and isinstance(found.get("error"), str):
+            text = found["error"]
+    except ValueError:
+        pass
+    return " ".join(text.split())[:500]
 
 
 class _Connection:
@@ -28,6 +41,7 @@ class _Connection:
         host, _, port = target.rpartition(":")
         self.host, self.port, self.timeout = host.strip("[]"), int(port), timeout
         self.connection: http.client.HTTPConnection | None = None
+        self.last_answer = b""  # the body of the last answer (what an error said)
 
     def post(self, path: str, body: bytes) -> str | None:
         """Send one request; None when it answered 200, else the error's name."""
@@ -37,7 +51,7 @@ class _Connection:
             try:
                 self.connection.request("POST", path, body, _HEADERS)
                 response = self.connection.getresponse()
-                response.read()
+                self.last_answer = response.read()
                 return None if response.status == 200 else f"HTTP {response.status}"
             except TimeoutError:
                 self.close()
