@@ -74,6 +74,8 @@ def test_a_tune_measures_the_baseline_and_each_trial_and_writes_only_what_pays(p
     lines = run.stdout.splitlines()
     assert lines[0].startswith("#0 no batching (baseline): ") and lines[1].startswith("#1 max_batch_size=")
     assert report["message"] in run.stdout and sum(" BEST" in line for line in lines) == 1
+    assert lines[2].startswith("#0 median of 3 no batching (baseline): ")
+    assert lines[3].startswith("#1 median of 3 max_batch_size=")
     declaration = sc.load_declaration(toml)
     if report["verdict"] == "batching":  # written: the model's own table and the server's batch threads
         best = report["best_batching"]

@@ -97,24 +97,27 @@ def _cell(value: float | None, digits: int = 1) -> str:
 
 
 def _print_trials(report: Any) -> None:
-    # The winner: the best batched trial when batching pays, else the baseline (none when nothing meets the bound).
+    """Every trial as measured, then (after confirmation rounds) the medians the verdict took; the
+    winner is marked: the best batched trial when batching pays, else the baseline."""
     winner = {"batching": report.best, "off": report.baseline}.get(report.verdict)
+    judged = [report.judged(t) for t in (report.baseline, report.best)
+              if t is not None and any(c.index == t.index for c in report.confirmations)]
     headers = ("#", "max_batch", "timeout_us", "threads", "enqueued", "allowed_sizes", "req/s", "p50 ms", "p99 ms",
                "errors", "meets", "")
     rows, plain = [], []
-    for trial in report.trials:
-        point = trial.candidate
-        settings = None if point is None else point.settings()
+    for trial, median in [(t, False) for t in report.trials] + [(t, True) for t in judged]:
+        settings = None if trial.candidate is None else trial.candidate.settings()
         cells = (["baseline: no batching", "", "", "", ""] if settings is None else
                  [settings.max_batch_size, settings.batch_timeout_micros, settings.num_batch_threads,
                   settings.max_enqueued_batches, ",".join(map(str, settings.allowed_batch_sizes)) or "-"])
         errors = sum(trial.errors.values())
-        mark = "best" if winner is not None and trial.index == winner.index else ""
-        rows.append([trial.index, *cells, _cell(trial.throughput), _cell(trial.latency_ms.get("p50")),
-                     _cell(trial.p99), errors, "yes" if trial.meets else "no", mark])
-        plain.append(f"#{trial.index} {trial.label}: {_cell(trial.throughput)} req/s p50 "
+        marked = winner is not None and trial.index == winner.index and median == bool(judged)
+        name = f"#{trial.index} median of {report.measurements}" if median else f"#{trial.index}"
+        rows.append([name[1:], *cells, _cell(trial.throughput), _cell(trial.latency_ms.get("p50")),
+                     _cell(trial.p99), errors, "yes" if trial.meets else "no", "best" if marked else ""])
+        plain.append(f"{name} {trial.label}: {_cell(trial.throughput)} req/s p50 "
                      f"{_cell(trial.latency_ms.get('p50'))} ms p99 {_cell(trial.p99)} ms errors {errors} "
-                     f"meets {'yes' if trial.meets else 'no'}{' BEST' if mark else ''}")
+                     f"meets {'yes' if trial.meets else 'no'}{' BEST' if marked else ''}")
     _console.print_table(headers, rows, plain)
 
 
