@@ -56,6 +56,7 @@ def tune(work: Path, model: str, args: argparse.Namespace) -> tuple[list[str], d
 
 def compare(work: Path, tuned: dict, args: argparse.Namespace) -> dict:
     """No batching, the hand-picked parameters and the tune's best on three servers, interleaved rounds."""
+    from tests.server_process import free_port
     from tfsk import serving_config as sc
     from tfsk.deploy import LoadStep, run_bench
     from tfsk.devserver import start_process
@@ -70,7 +71,7 @@ def compare(work: Path, tuned: dict, args: argparse.Namespace) -> dict:
     servers = {}
     try:
         for name, batching in settings.items():
-            flags = [f"--port={_free_port()}", f"--model_config_file={config}"]
+            flags = [f"--port={free_port()}", f"--model_config_file={config}"]
             if batching is not None:
                 params = work / f"batching-{name}.config"
                 sc.write_batching_parameters(batching, params)
@@ -96,14 +97,6 @@ def compare(work: Path, tuned: dict, args: argparse.Namespace) -> dict:
     return {"settings": {k: None if v is None else v.to_json() for k, v in settings.items()}, "runs": runs,
             "median": medians, "tuned_over_hand_picked": {"median": statistics.median(ratio), "rounds": ratio},
             "hand_picked_over_off": {"median": statistics.median(off), "rounds": off}}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> None:
