@@ -79,7 +79,8 @@ def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
                                "`tfsk config write` writes the files")
     batching.add_argument("--declaration", "-d", type=Path, default=Path("tfsk.toml"),
                           help="the declaration (default: ./tfsk.toml)")
-    batching.add_argument("--json", metavar="OUT", help="also write the report as JSON to OUT ('-': stdout only)")
+    batching.add_argument("--json", nargs="?", const="-", metavar="OUT",
+                          help="the report as JSON: on stdout (instead of the table), or also into the file OUT")
     return parser
 
 
