@@ -88,7 +88,8 @@ class TuneReport:
     trials: list[Trial] = field(default_factory=list)
     stopped_by: str = "converged"
     seconds: float = 0.0
-    #: The baseline and the best measured again, interleaved (``index`` names the trial re-measured).
+    #: The baseline, the starting point and the top trial measured again, interleaved (``index``
+    #: names the trial re-measured).
     confirmations: list[Trial] = field(default_factory=list)
 
     def judged(self, trial: Trial) -> Trial:
@@ -123,10 +124,38 @@ class TuneReport:
         return next((t for t in self.trials if t.candidate is None), None)
 
     @property
-    def best(self) -> Trial | None:
-        """The best batched trial that meets the bound (``None`` when none does)."""
+    def top(self) -> Trial | None:
+        """The batched trial that measured best, once each, among those that meet the bound."""
         meeting = [t for t in self.trials if t.candidate is not None and t.meets]
         return max(meeting, key=lambda t: (trial_score(t, self.by_rate), -t.index)) if meeting else None
+
+    @property
+    def start(self) -> Trial | None:
+        """The search's starting point (TF Serving's advice for CPUs), the first batched trial."""
+        return next((t for t in self.trials if t.candidate is not None), None)
+
+    @property
+    def best(self) -> Trial | None:
+        """The best batched trial that meets the bound (``None`` when none does).
+
+        Once confirmation rounds measured the starting point beside the search's top trial, the top
+        one must beat it on their medians by more than :data:`MIN_GAIN`, else the starting point
+        stays: a search that moved on one lucky measurement does not move the answer.
+        """
+        top, start = self.top, self.start
+        if top is None or start is None or top is start or not any(c.index == start.index
+                                                                   for c in self.confirmations):
+            return top
+        judged_top, judged_start = self.judged(top), self.judged(start)
+        if not judged_start.meets:
+            return top
+        return top if judged_top.meets and self._beats(judged_top, judged_start) else start
+
+    def _beats(self, one: Trial, other: Trial) -> bool:
+        """``one`` is better than ``other`` by more than the noise allowance."""
+        if self.by_rate:
+            return one.p99 < other.p99 * (1 - MIN_GAIN)
+        return one.throughput > other.throughput * (1 + MIN_GAIN)
 
     @property
     def best_settings(self) -> sc.BatchingSettings | None:
@@ -141,11 +170,7 @@ class TuneReport:
             return Verdict.OFF if baseline is not None and baseline.meets else Verdict.NONE
         if baseline is None or not baseline.meets:
             return Verdict.BATCHING
-        if self.by_rate:
-            gains = best.p99 < baseline.p99 * (1 - MIN_GAIN)
-        else:
-            gains = best.throughput > baseline.throughput * (1 + MIN_GAIN)
-        return Verdict.BATCHING if gains else Verdict.OFF
+        return Verdict.BATCHING if self._beats(best, baseline) else Verdict.OFF
 
     def _judged_pair(self) -> tuple[Trial | None, Trial | None]:
         best, baseline = self.best, self.baseline

@@ -38,9 +38,11 @@ def tune_batching(declaration: sc.Declaration, model: str, load: LoadStep, *, p9
 
     ``trials`` bounds the batched trials (the baseline comes on top); ``budget_seconds`` the whole
     run: a trial that would pass it (judged by the last trial's time) is not started. ``engine``
-    ``"docker"`` runs ``image`` (the pinned ``tensorflow/serving``). The baseline and the best batched
-    trial are then measured again ``confirm`` rounds each, interleaved on their servers, and the
-    verdict takes the medians (one measurement each is too noisy on a busy machine). Raises :class:`TuneError` for a
+    ``"docker"`` runs ``image`` (the pinned ``tensorflow/serving``). The baseline, the starting
+    point and the top batched trial are then measured again ``confirm`` rounds each, interleaved on
+    their servers, and the verdict takes the medians (one measurement each is too noisy on a busy
+    machine): the top trial must beat the starting point, and the best the baseline, by more than
+    ``MIN_GAIN``. Raises :class:`TuneError` for a
     load, bound or engine that cannot be tuned, or a trial server that does not start.
     """
     problem = None
@@ -86,8 +88,9 @@ def _run(declaration: sc.Declaration, model: str, load: LoadStep, p99_ms: float,
         servers = DevserverTrials(declaration, model, work, extra_flags=server_flags)
     report = TuneReport(model, servers.version, servers.name, load, p99_ms, seed, space.size)
 
-    # The baseline's server and the best batched trial's server stay up after their trial, so the
-    # confirmation rounds compare the two side by side, interleaved, without starting them again.
+    # The servers of the baseline, of the starting point and of the leading batched trial stay up
+    # after their trials, so the confirmation rounds measure them side by side, interleaved,
+    # without starting them again.
     live: dict[str, tuple[ExitStack, str, int]] = {}
 
     def measure(candidate: Candidate | None) -> Trial:
@@ -102,7 +105,8 @@ def _run(declaration: sc.Declaration, model: str, load: LoadStep, p99_ms: float,
             raise
         trial = Trial.measured(index, candidate, result, time.monotonic() - began, p99_ms)
         report.trials.append(trial)
-        role = "baseline" if candidate is None else "best" if _leads(report, trial) else None
+        role = ("baseline" if candidate is None else "start" if "start" not in live
+                else "top" if _leads(report, trial) else None)
         if role is None:
             stack.close()
         else:
@@ -128,12 +132,14 @@ def _run(declaration: sc.Declaration, model: str, load: LoadStep, p99_ms: float,
         coordinate_descent(space, evaluate, trials=trials, seed=seed)
         if report.stopped_by != "budget" and len(report.trials) - 1 >= trials:
             report.stopped_by = "trials"
-        best = report.best
-        if best is not None and "best" in live and live["best"][2] == best.index:
+        top = report.top
+        roles = [role for role in ("baseline", "start", "top")
+                 if role in live and (role != "top" or (top is not None and live[role][2] == top.index))]
+        if top is not None:
             for round_ in range(confirm):
-                if over_budget(2 * (load.duration_seconds + load.warmup_seconds)):
+                if over_budget(len(roles) * (load.duration_seconds + load.warmup_seconds)):
                     break
-                for role in ("baseline", "best") if round_ % 2 == 0 else ("best", "baseline"):
+                for role in roles[round_ % len(roles):] + roles[:round_ % len(roles)]:
                     _, target, index = live[role]
                     result = _bench(target, model, report.version, load, processes, seed)
                     report.confirmations.append(Trial.measured(index, report.trials[index].candidate, result, 0.0,

@@ -101,6 +101,19 @@ def test_the_verdict_takes_the_medians_of_the_confirmation_rounds():
     assert not report.judged(lucky).meets and report.judged(lucky).errors == {"UNAVAILABLE": 3}
 
 
+def test_the_search_leaves_the_starting_point_only_for_a_confirmed_gain():
+    base, start = _trial(0, 100.0, 10.0, candidate=None), _trial(1, 200.0, 12.0)
+    lucky = _trial(2, 260.0, 11.0, candidate=Candidate(16, 500, 1, 100))
+    report = _report(base, start, lucky)
+    assert report.top is lucky and report.best is lucky  # measured once each: the top one
+    report.confirmations += [_trial(0, 100.0, 10.0, candidate=None), _trial(1, 205.0, 12.0),
+                             _trial(2, 150.0, 11.0, candidate=lucky.candidate)]
+    assert report.best is start and report.verdict == "batching"  # medians 205 vs 202.5: within the noise
+    assert report.to_json()["best_batching"]["max_batch_size"] == 8
+    report.confirmations += [_trial(1, 200.0, 12.0), _trial(2, 240.0, 11.0, candidate=lucky.candidate)]
+    assert report.best is lucky  # medians 240 vs 200: a gain beyond the noise
+
+
 def test_record_batching_keeps_the_users_comments_and_puts_the_threads_in_the_servers_table(tmp_path):
     path = tmp_path / "tfsk.toml"
     original = (REPO / "tfsk.toml").read_text()
