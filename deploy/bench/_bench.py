@@ -3,7 +3,6 @@ generator processes, and turn each step's merged samples into a :class:`StepResu
 
 from __future__ import annotations
 
-import re
 import socket
 from collections.abc import Callable, Mapping, Sequence
 
@@ -11,6 +10,7 @@ import grpc
 import numpy as np
 
 from tfsk._base.naming import DEFAULT_SIGNATURE
+from tfsk.client import Client, TargetError
 
 from ._errors import BenchError
 from ._load import PREDICT, Payloads, Samples, grpc_channel
@@ -23,23 +23,31 @@ from ._workers import Generators, default_processes, merge
 __all__ = ["PROTOCOLS", "run_bench"]
 
 PROTOCOLS = ("grpc", "rest")
+#: How a gRPC closed loop keeps its requests in flight: each answer's callback sends the next (least CPU
+#: per request), or a thread per request blocking on its call (more threads for the OS to schedule).
+ENGINES = ("callbacks", "threads")
 #: Open loop: a step is sustained when at most this share of its sends were missed.
 MISSED_SHARE = 0.01
-_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):(\d{1,5})")
 _CONNECT_SECONDS = 5.0
 
 Inputs = Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]]
 
 
 def _targets(target: str | Sequence[str]) -> tuple[str, ...]:
+    """Every replica's host:port: a list's addresses, or what a ``dns:///`` name resolves to now
+    (the client's own rules: a Kubernetes headless Service gives each ready pod)."""
     found = [t.strip() for t in (target.split(",") if isinstance(target, str) else target)]
     if not found or any(not t for t in found):
         raise BenchError(f"target {target!r}: give host:port, or several separated by commas")
-    for item in found:
-        match = _HOST_PORT.fullmatch(item)
-        if match is None or not 0 < int(match[2]) < 65536:
-            raise BenchError(f"target {item!r} is not host:port (e.g. localhost:8500, or the REST port for --protocol rest)")
-    return tuple(dict.fromkeys(found))
+    try:
+        with Client(found if len(found) > 1 else found[0], retries=0) as client:
+            replicas = client.replicas()
+    except TargetError as error:
+        raise BenchError(str(error)) from None
+    for replica in replicas:
+        if replica.startswith(("unix:", "unix-abstract:", "vsock:", "xds:")):
+            raise BenchError(f"target {replica!r}: the bench measures host:port targets (or dns:///host:port)")
+    return tuple(dict.fromkeys(replicas))
 
 
 def _check_reachable(targets: Sequence[str], protocol: str) -> None:
@@ -118,7 +126,7 @@ def run_bench(target: str | Sequence[str], model: str, steps: Sequence[LoadStep]
               label: str | None = None, version: int | None = None, inputs: Inputs | None = None,
               requests: Sequence[bytes] | None = None, batch_size: int = 1, protocol: str = "grpc",
               processes: int | None = None, arrivals: str = "constant", timeout: float = 30.0,
-              seed: int = 0, on_step: Callable[[int, StepResult | None], None] | None = None) -> BenchReport:
+              seed: int = 0, engine: str = "callbacks", on_step: Callable[[int, StepResult | None], None] | None = None) -> BenchReport:
     """Measure ``model`` on every replica of ``target`` (requests go to each in turn), one step after another.
 
     Inputs: ``inputs`` (one batch, or several sent in turn), else pre-serialized PredictRequest
@@ -130,6 +138,8 @@ def run_bench(target: str | Sequence[str], model: str, steps: Sequence[LoadStep]
     """
     if protocol not in PROTOCOLS:
         raise BenchError(f"protocol {protocol!r}: give grpc or rest")
+    if engine not in ENGINES:
+        raise BenchError(f"engine {engine!r}: give {' or '.join(ENGINES)}")
     if arrivals not in ARRIVALS:
         raise BenchError(f"arrivals {arrivals!r}: give {' or '.join(ARRIVALS)}")
     if version is not None and label is not None:
@@ -164,7 +174,7 @@ def run_bench(target: str | Sequence[str], model: str, steps: Sequence[LoadStep]
         for number, step in enumerate(steps):
             if on_step is not None:
                 on_step(number, None)
-            results.append(step_result(step, merge(generators.run(step, arrivals, seed + number)), targets))
+            results.append(step_result(step, merge(generators.run(step, arrivals, seed + number, engine)), targets))
             if on_step is not None:
                 on_step(number, results[-1])
     knee = knee_index([r.throughput for r in results], [r.latency_ms["p99"] for r in results],

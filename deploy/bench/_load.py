@@ -57,6 +57,7 @@ class Share:
     arrivals: str = "constant"
     phase: float = 0.0  # open loop: this process's first send, after the step's start (spreads processes' sends)
     seed: int = 0
+    engine: str = "callbacks"  # closed loop over gRPC: "callbacks" (answer sends the next) or "threads" (one a slot)
 
 
 @dataclass
@@ -152,6 +153,32 @@ def _closed_grpc(sender: GrpcSender, recorder: _Recorder, concurrency: int, stop
         sender.send(time.perf_counter(), finished)
 
 
+def _closed_threads(sender: GrpcSender, recorder: _Recorder, concurrency: int, stop_at: float) -> None:
+    """A thread per request in flight, each calling in turn and blocking for the answer."""
+    def slot() -> None:
+        calls, bodies, timeout, turns = sender.calls, sender.bodies, sender.timeout, sender.turn
+        clock = time.perf_counter
+        while True:
+            turn = next(turns)
+            replica = turn % len(calls)
+            start = clock()
+            try:
+                calls[replica](bodies[turn % len(bodies)], timeout=timeout)
+                error = None
+            except grpc.RpcError as failed:
+                error = failed.code().name  # type: ignore[attr-defined]  # a call's error is also a grpc.Call
+            end = clock()
+            recorder.record(start, end, replica, error)
+            if end >= stop_at:
+                return
+
+    threads = [threading.Thread(target=slot, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def schedule(rate: float, seconds: float, arrivals: str, phase: float, seed: int) -> np.ndarray:
     """Send times (seconds after the step's start) at ``rate`` per second for ``seconds``."""
     count = int(rate * seconds * 1.2) + 16
@@ -213,7 +240,8 @@ def run_share(payloads: Payloads, connections: Any, share: Share, begin: float) 
         sender = GrpcSender(payloads, connections)
         _sleep_until(begin)
         if share.concurrency is not None:
-            _closed_grpc(sender, recorder, share.concurrency, stop_at)
+            closed = _closed_threads if share.engine == "threads" else _closed_grpc
+            closed(sender, recorder, share.concurrency, stop_at)
         else:
             times = schedule(share.rate or 1.0, share.warmup + share.duration, share.arrivals, share.phase, share.seed)
 

@@ -31,12 +31,12 @@ def default_processes() -> int:
     return max(1, min(8, cores // 2))
 
 
-def split(step: LoadStep, processes: int, arrivals: str, seed: int) -> list[Share]:
+def split(step: LoadStep, processes: int, arrivals: str, seed: int, engine: str = "callbacks") -> list[Share]:
     """Each process's share: the concurrency dealt out (no process idle with less than one request in
     flight), or the rate divided, constant arrivals staggered so that together they stay even."""
     if step.concurrency is not None:
         counts = [step.concurrency // processes + (1 if k < step.concurrency % processes else 0) for k in range(processes)]
-        return [Share(count, None, step.warmup_seconds, step.duration_seconds) for count in counts if count]
+        return [Share(count, None, step.warmup_seconds, step.duration_seconds, engine=engine) for count in counts if count]
     rate = float(step.rate or 0.0)
     return [Share(None, rate / processes, step.warmup_seconds, step.duration_seconds, arrivals,
                   phase=k / rate if arrivals == "constant" else 0.0, seed=seed * 1000 + k) for k in range(processes)]
@@ -93,8 +93,8 @@ class Generators:
             raise BenchError(f"a generator process failed: {value}")
         return value
 
-    def run(self, step: LoadStep, arrivals: str, seed: int) -> list[Samples]:
-        shares = split(step, self.processes, arrivals, seed)
+    def run(self, step: LoadStep, arrivals: str, seed: int, engine: str = "callbacks") -> list[Samples]:
+        shares = split(step, self.processes, arrivals, seed, engine)
         if self._local is not None or self.processes == 1:
             return [run_share(self.payloads, self._local, shares[0], time.perf_counter() + 0.01)]
         start_at = time.time() + _LEAD_SECONDS

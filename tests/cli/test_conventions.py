@@ -28,6 +28,9 @@ LIGHT = [
     ("rollout", "--help"),
     ("rollout", "start", "--help"),
     ("predict", "--help"),
+    ("bench", "--help"),
+    ("bench", "compare", "--help"),
+    ("bench", "m", "--rate", "fast"),
     ("--version",),
     (),
 ]

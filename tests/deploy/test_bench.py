@@ -148,13 +148,14 @@ def test_open_loop_counts_every_scheduled_send_and_merges_processes(server):
     assert poisson.steps[0].scheduled > 0 and poisson.arrivals == "poisson"
 
 
-def test_a_rate_far_above_what_the_generator_can_send_is_not_sustained(server):
-    run = bench("tiny", "--target", server.address, "--rate", "1000000", *QUICK, "--processes", "1", "--json")
-    step = json.loads(run.stdout)["steps"][0]
+def test_a_rate_far_above_what_the_generator_can_send_is_not_sustained(server, tmp_path):
+    out = tmp_path / "run.json"
+    run = bench("tiny", "--target", server.address, "--rate", "1000000", *QUICK, "--processes", "1", "--json", str(out))
+    data = json.loads(out.read_text())
+    step = data["steps"][0]
     assert step["sustained"] is False and step["missed_sends"] > step["scheduled"] // 2
-    assert json.loads(run.stdout)["knee"] is None  # a step the generator did not keep is never the knee
-    plain = bench("tiny", "--target", server.address, "--rate", "1000000", *QUICK, "--processes", "1")
-    assert "NOT SUSTAINED" in plain.stdout
+    assert data["knee"] is None  # a step the generator did not keep is never the knee
+    assert "NOT SUSTAINED" in run.stdout  # the table says so too
 
 
 # --- options ----------------------------------------------------------------------------------------------------
@@ -180,15 +181,17 @@ def test_given_inputs_version_and_label(server, tmp_path):
     assert json.loads(run.stdout)["label"] == "canary" and not json.loads(run.stdout)["steps"][0]["errors"]
 
 
-def test_another_signature_and_a_bigger_batch(server):
+def test_another_signature_a_bigger_batch_and_the_threads_engine(server):
     report = run_bench(server.address, "tiny", [LoadStep(concurrency=1, duration_seconds=0.3, warmup_seconds=0)],
                        signature="tfsk_lineage", processes=1)
     assert report.signature == "tfsk_lineage" and report.steps[0].requests > 0 and not report.steps[0].errors
     with pytest.raises(BenchError, match="no signature 'nope'.*serving_default"):
         run_bench(server.address, "tiny", [LoadStep(concurrency=1)], signature="nope", processes=1)
-    batched = run_bench(server.address, "tiny", [LoadStep(concurrency=1, duration_seconds=0.3, warmup_seconds=0)],
-                        batch_size=16, processes=1)
+    batched = run_bench(server.address, "tiny", [LoadStep(concurrency=3, duration_seconds=0.3, warmup_seconds=0)],
+                        batch_size=16, processes=1, engine="threads")
     assert batched.steps[0].requests > 0 and not batched.steps[0].errors
+    with pytest.raises(BenchError, match="engine 'fibers'"):
+        run_bench(server.address, "tiny", [LoadStep(concurrency=1)], engine="fibers")
 
 
 def test_every_replica_of_the_target_gets_its_share(server):
@@ -204,7 +207,9 @@ def test_every_replica_of_the_target_gets_its_share(server):
 
 def test_repeats_and_compare(server, tmp_path):
     first, second = tmp_path / "before.json", tmp_path / "after.json"
-    bench("tiny", "--target", server.address, "--concurrency", "1,2", *QUICK, "--processes", "1", "--json", str(first))
+    before = run_bench(server.address, "tiny", [LoadStep(concurrency=c, duration_seconds=0.3, warmup_seconds=0)
+                                                for c in (1, 2)], processes=1)
+    first.write_text(json.dumps(before.to_json()))
     bench("tiny", "--target", server.address, "--concurrency", "2,4", *QUICK, "--processes", "1", "--repeats", "2",
           "--json", str(second))
     assert len(json.loads(second.read_text())["runs"]) == 2
