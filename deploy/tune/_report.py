@@ -193,7 +193,11 @@ class TuneReport:
         assert best is not None
         versus = "" if baseline is None else (f" against {_figure(baseline, self.by_rate)} without batching"
                                               + ("" if baseline.meets else " (which misses the bound)"))
-        return f"best under {bound}: trial #{best.index}, {_figure(best, self.by_rate)}{versus}{medians}"
+        top = self.top
+        kept = ("" if top is None or top.index == best.index else
+                f"; the search's top trial #{top.index} ({_figure(self.judged(top), self.by_rate)}) did not beat this "
+                f"starting point by more than {MIN_GAIN:.0%}")
+        return f"best under {bound}: trial #{best.index}, {_figure(best, self.by_rate)}{versus}{medians}{kept}"
 
     def to_json(self) -> dict[str, Any]:
         best, settings = self.best, self.best_settings

@@ -101,8 +101,7 @@ def _print_trials(report: Any) -> None:
     """Every trial as measured, then (after confirmation rounds) the medians the verdict took; the
     winner is marked: the best batched trial when batching pays, else the baseline."""
     winner = {"batching": report.best, "off": report.baseline}.get(report.verdict)
-    judged = [report.judged(t) for t in (report.baseline, report.best)
-              if t is not None and any(c.index == t.index for c in report.confirmations)]
+    judged = [report.judged(t) for t in report.trials if any(c.index == t.index for c in report.confirmations)]
     headers = ("#", "max_batch", "timeout_us", "threads", "enqueued", "allowed_sizes", "req/s", "p50 ms", "p99 ms",
                "errors", "meets", "")
     rows, plain = [], []
