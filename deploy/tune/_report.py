@@ -151,8 +151,24 @@ class TuneReport:
             return top
         return top if judged_top.meets and self._beats(judged_top, judged_start) else start
 
+    def paired_ratio(self, one: Trial, other: Trial) -> float | None:
+        """How much better ``one`` did than ``other`` in the confirmation rounds that measured both (the
+        median of the per-round ratios: throughput one/other, or at a rate p99 other/one), or ``None``
+        without such rounds. Measured back to back, a round's two figures share the machine's load of the
+        moment, which the medians of separate measurements do not cancel."""
+        mine = [c for c in self.confirmations if c.index == one.index]
+        theirs = [c for c in self.confirmations if c.index == other.index]
+        if not mine or not theirs:
+            return None
+        if self.by_rate:
+            return statistics.median(b.p99 / max(a.p99, 1e-9) for a, b in zip(mine, theirs))
+        return statistics.median(a.throughput / max(b.throughput, 1e-9) for a, b in zip(mine, theirs))
+
     def _beats(self, one: Trial, other: Trial) -> bool:
         """``one`` is better than ``other`` by more than the noise allowance."""
+        ratio = self.paired_ratio(one, other)
+        if ratio is not None:
+            return ratio > 1 + MIN_GAIN
         if self.by_rate:
             return one.p99 < other.p99 * (1 - MIN_GAIN)
         return one.throughput > other.throughput * (1 + MIN_GAIN)
@@ -181,6 +197,9 @@ class TuneReport:
         bound = f"p99 <= {self.p99_ms:g} ms at {self.load.describe()}"
         (best, baseline), verdict = self._judged_pair(), self.verdict
         medians = f" (medians of {self.measurements} interleaved measurements)" if self.measurements > 1 else ""
+        ratio = None if best is None or baseline is None else self.paired_ratio(best, baseline)
+        if ratio is not None:
+            medians += f"; {ratio:.2f}x the baseline, median of the rounds that measured both"
         if verdict == Verdict.NONE:
             return (f"no trial meets {bound}, without batching or with it: batching should stay off for "
                     f"{self.model!r}; lower the load or raise the bound")

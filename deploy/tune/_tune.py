@@ -33,7 +33,7 @@ _log = logging.getLogger(__name__)
 def tune_batching(declaration: sc.Declaration, model: str, load: LoadStep, *, p99_ms: float, trials: int = 10,
                   budget_seconds: float | None = None, engine: str = "devserver", seed: int = 0,
                   image: str | None = None, processes: int | None = None, server_flags: Sequence[str] = (),
-                  confirm: int = 2, on_trial: Callable[[Trial], None] = lambda _: None) -> TuneReport:
+                  confirm: int = 3, on_trial: Callable[[Trial], None] = lambda _: None) -> TuneReport:
     """Tune ``model``'s batching at ``load`` under ``p99 <= p99_ms``; every trial is in the report.
 
     ``trials`` bounds the batched trials (the baseline comes on top); ``budget_seconds`` the whole

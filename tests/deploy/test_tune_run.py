@@ -53,7 +53,7 @@ def test_a_tune_measures_the_baseline_and_each_trial_and_writes_only_what_pays(p
     shutil.copy(project / "tfsk.toml", toml)
     toml.write_text(toml.read_text().replace('"models"', f'"{project / "models"}"', 1))
     out = tmp_path / "tune.json"
-    run = tfsk("tune", "batching", "tower_a", "--concurrency", "4", "--p99", "5s", "--trials", "1", "--seed", "1",
+    run = tfsk("tune", "batching", "tower_a", "--concurrency", "4", "--p99", "5s", "--trials", "1", "--seed", "1", "--confirm", "2",
                *SHORT, "--write", "--json", str(out), "--declaration", str(toml), timeout=240)
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads(out.read_text())

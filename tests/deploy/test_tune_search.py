@@ -94,7 +94,7 @@ def test_the_verdict_takes_the_medians_of_the_confirmation_rounds():
     judged = report.judged(lucky)
     assert judged.throughput == 95.0 and judged.p99 == 13.0 and judged.requests == 2000 + 900 + 950
     assert report.judged(base).throughput == 100.0 and report.verdict == "off"
-    assert "medians of 3 interleaved measurements" in report.message()
+    assert "medians of 3 interleaved measurements; 0.91x the baseline, median of the rounds" in report.message()
     assert report.to_json()["judged"]["best"]["throughput"] == 95.0
     # a confirmation with errors: the best no longer meets the bound, whatever its median
     report.confirmations.append(replace(_trial(1, 500.0, 1.0), errors={"UNAVAILABLE": 3}))
@@ -111,8 +111,8 @@ def test_the_search_leaves_the_starting_point_only_for_a_confirmed_gain():
     assert report.best is start and report.verdict == "batching"  # medians 205 vs 202.5: within the noise
     assert report.to_json()["best_batching"]["max_batch_size"] == 8
     assert "the search's top trial #2 (205.0 req/s (p99 11.0 ms)) did not beat this starting point" in report.message()
-    report.confirmations += [_trial(1, 200.0, 12.0), _trial(2, 240.0, 11.0, candidate=lucky.candidate)]
-    assert report.best is lucky  # medians 240 vs 200: a gain beyond the noise
+    report.confirmations += [_trial(1, 200.0, 12.0), _trial(2, 300.0, 11.0, candidate=lucky.candidate)]
+    assert report.best is lucky  # per-round ratios 0.73 and 1.5: a median gain beyond the noise
 
 
 def test_record_batching_keeps_the_users_comments_and_puts_the_threads_in_the_servers_table(tmp_path):

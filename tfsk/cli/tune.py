@@ -63,9 +63,9 @@ def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
                           help="measuring time per trial (default 10s)")
     batching.add_argument("--warmup", type=_parsed("parse_duration", zero_ok=True), default=2.0, metavar="TIME",
                           help="load before measuring, per trial (default 2s)")
-    batching.add_argument("--confirm", type=int, default=2, metavar="N",
+    batching.add_argument("--confirm", type=int, default=3, metavar="N",
                           help="rounds measuring the baseline and the best again, interleaved on their servers; the "
-                               "verdict takes the medians (default 2; 0: single measurements)")
+                               "verdict takes the medians of the per-round ratios (default 3; 0: single measurements)")
     batching.add_argument("--engine", choices=("devserver", "docker"), default="devserver",
                           help="the trial servers: the devserver (default) or the tensorflow/serving image (Docker)")
     batching.add_argument("--image", help="--engine docker: the image (default: the serving image of "
