@@ -196,10 +196,9 @@ class TuneReport:
         """One sentence: what to do."""
         bound = f"p99 <= {self.p99_ms:g} ms at {self.load.describe()}"
         (best, baseline), verdict = self._judged_pair(), self.verdict
-        medians = f" (medians of {self.measurements} interleaved measurements)" if self.measurements > 1 else ""
         ratio = None if best is None or baseline is None else self.paired_ratio(best, baseline)
-        if ratio is not None:
-            medians += f"; {ratio:.2f}x the baseline, median of the rounds that measured both"
+        paired = "" if ratio is None else f"; {ratio:.2f}x the baseline, median of the rounds that measured both"
+        medians = f" (medians of {self.measurements} interleaved measurements{paired})" if self.measurements > 1 else ""
         if verdict == Verdict.NONE:
             return (f"no trial meets {bound}, without batching or with it: batching should stay off for "
                     f"{self.model!r}; lower the load or raise the bound")
