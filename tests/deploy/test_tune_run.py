@@ -69,7 +69,8 @@ def test_a_tune_measures_the_baseline_and_each_trial_and_writes_only_what_pays(p
     # the baseline and the best, measured again on their servers in two interleaved rounds
     assert [c["index"] for c in report["confirmations"]] == [0, 1, 1, 0]
     assert all(c["requests"] > 0 for c in report["confirmations"])
-    assert "(medians of 3 interleaved measurements)" in report["message"]
+    assert "(medians of 3 interleaved measurements; " in report["message"]
+    assert "x the baseline, median of the rounds that measured both)" in report["message"]
     assert report["version"] == 1 and report["engine"] == "devserver" and report["seed"] == 1
     lines = run.stdout.splitlines()
     assert lines[0].startswith("#0 no batching (baseline): ") and lines[1].startswith("#1 max_batch_size=")
