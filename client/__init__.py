@@ -45,6 +45,7 @@ from ._errors import (
     UnknownError,
     WaitTimeoutError,
 )
+from ._replay import ReplayReport, replay
 from ._traffic import Shadow, ShadowStats, SideStats
 from ._types import (
     ConsistencyReport,
@@ -86,6 +87,7 @@ __all__ = [
     "PartInfo",
     "PermissionDeniedError",
     "Prediction",
+    "ReplayReport",
     "ResourceExhaustedError",
     "ServingError",
     "Shadow",
@@ -107,4 +109,5 @@ __all__ = [
     "encode_as_fields",
     "encode_tensor",
     "read_capture",
+    "replay",
 ]

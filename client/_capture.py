@@ -86,8 +86,11 @@ class Capture:
 
     ``rate``: the share of calls captured (a seeded random choice when ``seed`` is given); shadow
     pairs are captured whole. ``max_records``/``max_bytes``: the most this capture keeps on disk.
-    Thread-safe; one capture may serve several clients. Writing never raises into a call: a
-    failure is logged and counted (:meth:`stats`).
+    Thread-safe; one capture may serve several clients, so closing a client leaves it open:
+    :meth:`close` it when done (every record is flushed as it is written, so a capture left open
+    is readable as it stands). Writing never raises into a call: a failure is logged and counted
+    (:meth:`stats`). An ``AsyncClient`` writes from its event loop: small appends to the page
+    cache, no waiting on the disk.
     """
 
     def __init__(self, folder: str | os.PathLike[str], *, rate: float = 1.0, max_records: int = 100_000,

@@ -12,12 +12,14 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from tfsk._base import layout
 from tfsk._base.messages import MESSAGES
 from tfsk._base.records import RecordError, read_record_at, read_records, record_size
 
 from ._capture import CAPTURE_SUFFIX, SIDECAR_SUFFIX
 from ._codec import decode_tensor
 from ._errors import ClientError
+from ._requests import predict_request
 
 __all__ = ["CaptureError", "CapturedCall", "read_capture"]
 
@@ -95,6 +97,18 @@ def _plain(path: Path) -> Iterator[CapturedCall]:
             time=float(log.log_metadata.timestamp_secs) or None, file=path, offset=here)
 
 
+def _examples(path: Path) -> Iterator[CapturedCall]:
+    """An examples file as ``tfsk export --examples`` takes it (numpy.savez: input name -> batch): one request."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            inputs = {name: arrays[name] for name in arrays.files}
+    except (OSError, ValueError) as error:
+        raise CaptureError(f"{path}: cannot read it as an .npz examples file ({error})") from None
+    request = MESSAGES["PredictRequest"].FromString(predict_request("", inputs, None, None, None, None))
+    yield CapturedCall(request=request, response=None, model="", signature="", label=None, version=None,
+                       latency_seconds=None, file=path)
+
+
 def _lines(sidecar: Path) -> Iterator[dict[str, Any]]:
     with open(sidecar, encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
@@ -126,6 +140,9 @@ def _with_sidecar(path: Path, sidecar: Path) -> Iterator[CapturedCall]:
 
 
 def _files(root: Path) -> list[Path]:
+    warmup = root / layout.ASSETS_EXTRA / layout.WARMUP_FILE
+    if root.is_dir() and warmup.exists():
+        return [warmup]
     if root.is_dir():
         found = sorted(p for p in root.iterdir() if p.suffix == CAPTURE_SUFFIX)
         if not found:
@@ -143,8 +160,9 @@ def read_capture(path: str | os.PathLike[str]) -> Iterator[CapturedCall]:
     """Every captured Predict call under ``path``, oldest file first.
 
     ``path``: a capture folder (what ``Capture`` writes to), one of its ``.tfrecord`` files (or
-    their ``.jsonl`` sidecars), or any TFRecord file of ``PredictionLog`` records, e.g. a
-    version's ``assets.extra/tf_serving_warmup_requests`` (read without latency or status).
+    their ``.jsonl`` sidecars), any TFRecord file of ``PredictionLog`` records, e.g. a version's
+    ``assets.extra/tf_serving_warmup_requests`` (read without latency or status), a version
+    folder (its warmup records), or an ``.npz`` examples file (one request, no model name).
     Files a bounded capture removes while this reads are skipped. Raises :class:`CaptureError`
     for a file that is not what it should be, naming the file and byte offset.
     """
@@ -153,6 +171,8 @@ def read_capture(path: str | os.PathLike[str]) -> Iterator[CapturedCall]:
         try:
             if sidecar.exists() and file.suffix == CAPTURE_SUFFIX:
                 yield from _with_sidecar(file, sidecar)
+            elif file.suffix == ".npz":
+                yield from _examples(file)
             else:
                 yield from _plain(file)
         except FileNotFoundError:

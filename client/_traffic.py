@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ._base import BaseClient
 
 __all__ = ["Route", "RouteSide", "Shadow", "ShadowStats", "SideStats", "Traffic", "choose_side", "key_point",
-           "label_gone", "observe", "parse_route", "shadow_plan", "side_name"]
+           "label_gone", "observe", "parse_route", "percentiles", "shadow_plan", "side_name"]
 
 _KEPT_LATENCIES = 10_000  # per side: enough for a p99, bounded for a long-running client
 
@@ -137,7 +137,7 @@ class Shadow:
         return self.label if self.label is not None else str(self.version)
 
 
-def _percentiles(latencies: Sequence[float]) -> dict[str, float | None]:
+def percentiles(latencies: Sequence[float]) -> dict[str, float | None]:
     ordered = sorted(latencies)
     if not ordered:
         return {"p50": None, "p90": None, "p99": None}
@@ -276,14 +276,14 @@ class Traffic:
 
     def side_stats(self) -> dict[str, SideStats]:
         with self._lock:
-            return {name: SideStats(t.calls, dict(t.errors), t.fallbacks, **_percentiles(t.latencies))
+            return {name: SideStats(t.calls, dict(t.errors), t.fallbacks, **percentiles(t.latencies))
                     for name, t in self._sides.items()}
 
     def shadow_stats(self) -> ShadowStats:
         with self._lock:
             t = self._shadow
             return ShadowStats(self._offered, self._dropped, t.calls - sum(t.errors.values()), dict(t.errors),
-                               **_percentiles(t.latencies))
+                               **percentiles(t.latencies))
 
 
 def shadow_plan(traffic: Traffic, model: str, signature: str, request: bytes, primary: str, capture: bool,

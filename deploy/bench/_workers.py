@@ -1,16 +1,22 @@
-"""Generator processes: spawned once per bench (fresh interpreters: grpcio and fork do not mix),
+"""Generator processes: started once per bench as fresh interpreters (``python -m tfsk.deploy.bench``:
+grpcio and fork do not mix, and multiprocessing's spawn would re-run the caller's main script),
 each with its own channels, and reused by every step; a step's load is split among them and
-their samples come back whole, to be merged before any statistic is taken. With one process the
-load runs in the caller's process (no spawn, no pickling)."""
+their samples come back whole over the child's stdin/stdout (pickled: parent and child are the
+same code), to be merged before any statistic is taken. With one process the load runs in the
+caller's process (no child, no pickling)."""
 
 from __future__ import annotations
 
-import multiprocessing
+import gc
 import os
+import pickle
+import select
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import IO, Any
 
 from ._errors import BenchError
 from ._load import Payloads, Samples, Share, grpc_channel, run_share
@@ -46,17 +52,83 @@ def _connect(payloads: Payloads) -> Any:
     return [grpc_channel(t) for t in payloads.targets] if payloads.protocol == "grpc" else None
 
 
-def _serve(pipe: Connection, payloads: Payloads) -> None:
-    """A generator process: run each share it is sent at the wall-clock moment given, send back the samples."""
+def serve(messages: IO[bytes], answers: IO[bytes]) -> None:
+    """A generator process: read the payloads, connect, then run each share it is sent at the
+    wall-clock moment given and send back the samples, until told to stop (None) or stdin closes."""
+    def answer(kind: str, value: Any) -> None:
+        pickle.dump((kind, value), answers, protocol=pickle.HIGHEST_PROTOCOL)
+        answers.flush()
+
+    try:
+        payloads = pickle.load(messages)
+    except EOFError:
+        return  # the parent went away before it said anything
     connections = _connect(payloads)
-    pipe.send(("ready", None))
-    while (message := pipe.recv()) is not None:
+    gc.freeze()  # what exists now lives as long as the process: no collection needs to walk it again
+    answer("ready", None)
+    while True:
+        try:
+            message = pickle.load(messages)
+        except EOFError:
+            return
+        if message is None:
+            return
         share, start_at = message
         begin = time.perf_counter() + (start_at - time.time())
         try:
-            pipe.send(("samples", run_share(payloads, connections, share, begin)))
+            answer("samples", run_share(payloads, connections, share, begin))
         except Exception as error:  # noqa: BLE001 - sent to the parent, which raises it as a BenchError
-            pipe.send(("error", f"{type(error).__name__}: {error}"))
+            answer("error", f"{type(error).__name__}: {error}")
+
+
+class _Child:
+    """One generator process and its pipes; what it prints goes to a file, shown if it fails."""
+
+    def __init__(self, payloads: Payloads) -> None:
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen([sys.executable, "-m", "tfsk.deploy.bench"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self.log)
+        self.send(payloads)
+
+    def send(self, message: Any) -> None:
+        assert self.process.stdin is not None
+        pickle.dump(message, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        self.process.stdin.flush()
+
+    def receive(self, timeout: float) -> Any:
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            raise BenchError(f"a generator process did not answer within {timeout:g}s")
+        try:
+            kind, value = pickle.load(self.process.stdout)
+        except (EOFError, pickle.UnpicklingError):
+            self.process.wait(5)
+            raise BenchError(f"a generator process exited (status {self.process.returncode}): {self.tail()}") from None
+        if kind == "error":
+            raise BenchError(f"a generator process failed: {value}")
+        return value
+
+    def tail(self) -> str:
+        self.log.seek(0)
+        lines = self.log.read().decode("utf-8", "replace").strip().splitlines()
+        return " | ".join(lines[-3:]) or "it printed nothing"
+
+    def close(self) -> None:
+        try:
+            self.send(None)
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.log.close()
 
 
 class Generators:
@@ -66,57 +138,37 @@ class Generators:
         self.payloads = payloads
         self.processes = processes
         self._local: Any = None
-        self._pipes: list[Connection] = []
-        self._children: list[Any] = []
+        self._children: list[_Child] = []
         if processes == 1:
             self._local = _connect(payloads)
             return
-        context = multiprocessing.get_context("spawn")
-        for _ in range(processes):
-            parent, child = context.Pipe()
-            process = context.Process(target=_serve, args=(child, payloads), daemon=True)
-            process.start()
-            child.close()
-            self._pipes.append(parent)
-            self._children.append(process)
-        for pipe in self._pipes:
-            self._receive(pipe, timeout=120)
-
-    def _receive(self, pipe: Connection, timeout: float) -> Any:
-        if not pipe.poll(timeout):
-            raise BenchError(f"a generator process did not answer within {timeout:g}s")
         try:
-            kind, value = pipe.recv()
-        except EOFError:
-            raise BenchError("a generator process exited; run with --processes 1 to see why") from None
-        if kind == "error":
-            raise BenchError(f"a generator process failed: {value}")
-        return value
+            for _ in range(processes):
+                self._children.append(_Child(payloads))
+            for child in self._children:
+                child.receive(timeout=120)
+        except BaseException:
+            self.close()
+            raise
 
     def run(self, step: LoadStep, arrivals: str, seed: int, engine: str = "callbacks") -> list[Samples]:
         shares = split(step, self.processes, arrivals, seed, engine)
-        if self._local is not None or self.processes == 1:
+        if not self._children:
             return [run_share(self.payloads, self._local, shares[0], time.perf_counter() + 0.01)]
         start_at = time.time() + _LEAD_SECONDS
-        for pipe, share in zip(self._pipes, shares):
-            pipe.send((share, start_at))
+        for child, share in zip(self._children, shares):
+            child.send((share, start_at))
         limit = step.warmup_seconds + step.duration_seconds + self.payloads.timeout + 60
-        return [self._receive(pipe, limit) for pipe in self._pipes[:len(shares)]]
+        return [child.receive(limit) for child in self._children[:len(shares)]]
 
     def close(self) -> None:
-        for pipe in self._pipes:
-            try:
-                pipe.send(None)
-                pipe.close()
-            except OSError:
-                pass
-        for process in self._children:
-            process.join(5)
-            if process.is_alive():
-                process.terminate()
+        for child in self._children:
+            child.close()
+        self._children = []
         if self._local:
             for channel in self._local:
                 channel.close()
+            self._local = None
 
     def __enter__(self) -> Generators:
         return self

@@ -164,3 +164,12 @@ def test_a_label_removed_mid_run_costs_no_failed_request(two_versions):
     assert len(versions) == 400 and {v for _, v in versions[:100]} == {1, 2}
     assert {v for after, v in versions[-100:]} == {1}
     assert stats["canary"].fallbacks > 0 and stats["canary"].errors == {}
+
+
+def test_a_part_signature_is_routed_like_the_whole_model(demo_server, composed_inputs):
+    with Client(demo_server.address, route={"stable": 0.5, 1: 0.5}, seed=2) as serving:
+        parts = [serving.predict("composed", {"features": composed_inputs["tower_a__features"]},
+                                 signature="part_tower_a") for _ in range(10)]
+        stats = serving.route_stats()
+    assert {(p.signature, p.version) for p in parts} == {("part_tower_a", 1)}
+    assert stats["stable"].calls + stats["1"].calls == 10 and min(stats["stable"].calls, stats["1"].calls) > 0

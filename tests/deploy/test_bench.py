@@ -148,6 +148,20 @@ def test_open_loop_counts_every_scheduled_send_and_merges_processes(server):
     assert poisson.steps[0].scheduled > 0 and poisson.arrivals == "poisson"
 
 
+def test_generator_processes_start_from_a_script_without_a_main_guard(server, tmp_path):
+    script = tmp_path / "measure.py"  # multiprocessing's spawn would run this file again in each child
+    script.write_text("from tfsk.deploy.bench import LoadStep, run_bench\n"
+                      f"report = run_bench({server.address!r}, 'tiny', [LoadStep(concurrency=4, duration_seconds=0.3, "
+                      "warmup_seconds=0)], processes=2)\n"
+                      "print('requests', report.steps[0].requests, report.processes)\n")
+    from support import python
+
+    run = python(f"import runpy; runpy.run_path({str(script)!r}, run_name='__main__')")
+    assert run.returncode == 0, run.stderr
+    words = run.stdout.split()
+    assert words[0] == "requests" and int(words[1]) > 0 and words[2] == "2"
+
+
 def test_a_rate_far_above_what_the_generator_can_send_is_not_sustained(server, tmp_path):
     out = tmp_path / "run.json"
     run = bench("tiny", "--target", server.address, "--rate", "1000000", *QUICK, "--processes", "1", "--json", str(out))

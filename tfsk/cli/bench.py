@@ -200,7 +200,9 @@ def compare(argv: list[str], prog: str) -> int:
               f"{result.repeats[1]} runs; ±: the repeats' spread, ~: within it)")
         headers = ("load", *(f"{m}" if m == "throughput" else f"{m} latency" for m in METRICS))
         rows = result.rows()
-        plain = ["  ".join(str(c) for c in row) for row in [list(headers), *rows]]
+        table = [list(headers), *rows]
+        widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+        plain = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
         _console.print_table(headers, rows, plain)
         for side, loads in (("before", result.only_before), ("after", result.only_after)):
             if loads:
