@@ -7,6 +7,7 @@ says, not which parameters win; that is measured in benchmarks/bench_tune.py.
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from support import REPO, tfsk
@@ -46,6 +47,10 @@ def _one_line_error(capsys, code, expected):
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("tfsk tune: error: "), err
     assert expected in err, err
+    if "(log: " in err:  # a failed trial server's log is kept for the user, and named
+        log = Path(err.rsplit("(log: ", 1)[1].rstrip(")\n"))
+        assert log.is_file() and "Illegal value" in log.read_text()
+        shutil.rmtree(log.parent)
 
 
 def test_a_tune_measures_the_baseline_and_each_trial_and_writes_only_what_pays(project, tmp_path):
