@@ -13,6 +13,8 @@ its Kubernetes manifests; rollouts on running servers. One subpackage per concep
   image ``FROM`` the serving image.
 - ``bench``: :func:`run_bench` (``tfsk bench``) measures throughput and latency percentiles of a
   served model under closed- or open-loop load (:class:`LoadStep`), TF-free, into a :class:`BenchReport`.
+- ``tune``: :func:`tune_batching` (``tfsk tune batching``) runs trials of batching parameters, each on
+  a server of its own at one load, beside a baseline without batching, into a :class:`TuneReport`.
 - ``rollout``: :class:`Rollout` (``tfsk rollout``) takes a new part version into a composed model
   on running servers behind the labels ``stable``/``canary``, judged before ``promote`` (``analyze``:
   latency, errors and how far each output moved, against ``[rollout.gate]``); :func:`apply_declaration` writes the
@@ -107,26 +109,44 @@ from .stack import (
     validate_with_promtool,
     wait_for_models,
 )
+from .tune import (
+    AXES,
+    ENGINES,
+    MIN_GAIN,
+    Candidate,
+    SearchSpace,
+    Trial,
+    TuneError,
+    TuneReport,
+    Verdict,
+    coordinate_descent,
+    served_version,
+    tune_batching,
+)
 
 __all__ = [
     "ARRIVALS",
+    "AXES",
     "ApplyError",
     "BenchError",
     "BenchReport",
     "CANARY",
     "COMPOSE_FILE",
     "CONFIG_MAP_FILE",
+    "Candidate",
     "Comparison",
     "ComposeFile",
     "ComposeValidation",
     "DevserverStack",
     "DockerStack",
+    "ENGINES",
     "Endpoints",
     "KUBERNETES_VERSION",
     "KubernetesManifests",
     "KubernetesSettings",
     "LoadStep",
     "MANIFESTS_DIR",
+    "MIN_GAIN",
     "METRICS",
     "MODEL_SOURCES",
     "GateFailedError",
@@ -142,6 +162,7 @@ __all__ = [
     "SERVING_DOCKERFILE",
     "STABLE",
     "SchemaResult",
+    "SearchSpace",
     "ServiceSpec",
     "ServingImage",
     "Source",
@@ -149,11 +170,16 @@ __all__ = [
     "StackSpec",
     "StepResult",
     "Targets",
+    "Trial",
+    "TuneError",
+    "TuneReport",
+    "Verdict",
     "apply_declaration",
     "build_serving_image",
     "check_manifests",
     "check_rendered_config_map",
     "check_stack",
+    "coordinate_descent",
     "compare_reports",
     "default_processes",
     "devserver_arguments",
@@ -175,10 +201,12 @@ __all__ = [
     "report_from_json",
     "requests_from_records",
     "run_bench",
+    "served_version",
     "serving_dockerfile",
     "signature_inputs",
     "steps_for",
     "synthesize",
+    "tune_batching",
     "validate_with_compose_cli",
     "validate_with_kubernetes_schemas",
     "validate_with_promtool",

@@ -1,7 +1,7 @@
 """tfsk.serving_config: TF Serving's config files, written from one declaration and validated like the server does.
 
 - :func:`load_declaration` reads ``tfsk.toml`` (:func:`record_versions` pins a model's versions and
-  labels in it, comments kept); :func:`write_configs` writes ``models.config`` for
+  labels in it, :func:`record_batching` writes tuned batching parameters, comments kept); :func:`write_configs` writes ``models.config`` for
   the container (container paths) and for the host (absolute host paths), ``monitoring.config``
   and batching parameters, all with TF Serving's own protos in text format; a model's own
   ``[models.NAME.batching]`` becomes ``batching_params.pbtxt`` in each of its version folders
@@ -38,11 +38,13 @@ from ._batching import (
     write_batching_parameters,
 )
 from ._declaration import (
+    SERVER_BATCHING_FIELDS,
     Declaration,
     DeclaredOutputs,
     ModelDeclaration,
     load_declaration,
     parse_declaration,
+    record_batching,
     record_versions,
 )
 from ._diff import Change, ConfigDiff, diff_configs
@@ -93,6 +95,7 @@ __all__ = [
     "LABEL_PATTERN",
     "PER_MODEL_BATCHING_FILE",
     "PLATFORM",
+    "SERVER_BATCHING_FIELDS",
     "BatchingParameters",
     "BatchingSettings",
     "Change",
@@ -146,6 +149,7 @@ __all__ = [
     "read_labels",
     "read_model_server_config",
     "read_monitoring_config",
+    "record_batching",
     "record_versions",
     "render_configs",
     "serving_image_version",

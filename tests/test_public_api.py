@@ -117,9 +117,9 @@ def test_deploy_exports_each_public_name_once():
     from tfsk import deploy
 
     assert len(deploy.__all__) == len(set(deploy.__all__)), "a name is listed twice"
-    exported = {name for name in vars(deploy) if not name.startswith("_") and name not in ("bench", "k8s", "rollout", "stack")}
+    exported = {name for name in vars(deploy) if not name.startswith("_") and name not in ("bench", "k8s", "rollout", "stack", "tune")}
     assert set(deploy.__all__) == exported
-    for sub in ("bench", "stack", "k8s", "rollout"):  # every subpackage's public names are the package's
+    for sub in ("bench", "stack", "k8s", "rollout", "tune"):  # every subpackage's public names are the package's
         assert set(importlib.import_module(f"tfsk.deploy.{sub}").__all__) <= set(deploy.__all__), sub
 
 

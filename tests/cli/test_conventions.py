@@ -31,6 +31,9 @@ LIGHT = [
     ("bench", "--help"),
     ("bench", "compare", "--help"),
     ("bench", "m", "--rate", "fast"),
+    ("tune", "--help"),
+    ("tune", "batching", "--help"),
+    ("tune", "batching", "m", "--rate", "fast", "--p99", "50ms"),
     ("--version",),
     (),
 ]
