@@ -70,7 +70,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_devserver.py
 	$(BIN)/python benchmarks/bench_rest.py
 	$(BIN)/python benchmarks/bench_batching.py
+	$(BIN)/python benchmarks/bench_tune.py
 	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_shadow.py
 
 clean:
 	rm -rf $(VENV) demo-models build *.egg-info benchmarks/results

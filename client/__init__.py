@@ -9,11 +9,15 @@
         serving.parts("composed"); serving.check_consistency("composed").verdict
 
 ``AsyncClient`` offers the same calls for asyncio code (``await serving.predict(...)``).
-Everything the client raises is a :class:`ClientError`; what the server answers is a
+``Client(..., route={"stable": 0.95, "canary": 0.05}, shadow={"label": "canary", "sample": 0.1},
+capture=Capture("captured/"))`` splits, mirrors and captures Predict traffic (``read_capture``
+reads it back). Everything the client raises is a :class:`ClientError`; what the server answers is a
 :class:`ServingError` (one subclass per gRPC status code), often with a ``hint``.
 """
 
 from ._async import AsyncClient
+from ._capture import Capture, CaptureStats
+from ._captured import CapturedCall, CaptureError, read_capture
 from ._channel import DEFAULT_TARGET, TARGET_ENV, TLS, default_target
 from ._client import Client
 from ._codec import decode_tensor, encode_as_fields, encode_tensor
@@ -41,6 +45,8 @@ from ._errors import (
     UnknownError,
     WaitTimeoutError,
 )
+from ._replay import ReplayReport, replay
+from ._traffic import Shadow, ShadowStats, SideStats
 from ._types import (
     ConsistencyReport,
     ModelMetadata,
@@ -61,6 +67,10 @@ __all__ = [
     "AlreadyExistsError",
     "AsyncClient",
     "CancelledError",
+    "Capture",
+    "CaptureError",
+    "CaptureStats",
+    "CapturedCall",
     "Client",
     "ClientError",
     "ConsistencyReport",
@@ -77,8 +87,12 @@ __all__ = [
     "PartInfo",
     "PermissionDeniedError",
     "Prediction",
+    "ReplayReport",
     "ResourceExhaustedError",
     "ServingError",
+    "Shadow",
+    "ShadowStats",
+    "SideStats",
     "Signature",
     "TargetError",
     "TensorDecodeError",
@@ -94,4 +108,6 @@ __all__ = [
     "default_target",
     "encode_as_fields",
     "encode_tensor",
+    "read_capture",
+    "replay",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -21,6 +21,7 @@ from typing import (
 import grpc
 
 from . import _calls, _composed
+from ._capture import Capture
 from ._catalog import KnownModels, read_known_models
 from ._channel import TLS, default_target, make_channel, replica_addresses
 from ._errors import ClientError, ServingError, error_from_rpc
@@ -28,6 +29,7 @@ from ._hints import connection_hint
 from ._inputs import SignatureCache
 from ._plans import SLEEP, Plan
 from ._requests import stubs
+from ._traffic import Shadow, ShadowStats, SideStats, Traffic
 
 if TYPE_CHECKING:
     from ._async import AsyncClient
@@ -105,6 +107,11 @@ class BaseClient:
     ``channel`` replaces the channel the client would make (a transport seam: your own options,
     credentials, interceptors); the client then neither configures nor closes it, and ``target``
     only names it in messages. ``interceptors`` are added to the channel the client makes.
+    ``route`` splits Predict calls between labels or versions by share (``{"stable": 0.95,
+    "canary": 0.05}``, sticky per ``key=``); ``shadow`` copies a sample of them to another label
+    in the background (``{"label": "canary", "sample": 0.1}`` or a :class:`Shadow`); ``capture``
+    writes a sample down in TF Serving's PredictionLog format (a :class:`Capture`); ``seed`` makes
+    the random choices repeatable. See :meth:`route_stats` and :meth:`shadow_stats`.
     ``check_inputs`` fits Predict inputs to the signature before sending (see ``predict``).
     ``models_config`` is the models.config the server reads (or a ``tfsk.toml``), used only to
     name the known models and labels in hints; by default ``./tfsk.toml`` when there is one.
@@ -127,11 +134,17 @@ class BaseClient:
         channel: Any = None,
         check_inputs: bool = True,
         models_config: str | os.PathLike[str] | None = None,
+        route: Mapping[str | int, float] | str | None = None,
+        shadow: Shadow | Mapping[str, Any] | None = None,
+        capture: Capture | None = None,
+        seed: int | None = None,
     ) -> None:
         # what a replica's own client is made with (see replica())
         self._settings: dict[str, Any] = {"timeout": timeout, "retries": retries, "tls": tls, "keepalive_seconds": keepalive_seconds,
                           "max_message_bytes": max_message_bytes, "channel_options": channel_options,
-                          "interceptors": interceptors, "check_inputs": check_inputs, "models_config": models_config}
+                          "interceptors": interceptors, "check_inputs": check_inputs, "models_config": models_config,
+                          "route": route, "shadow": shadow, "capture": capture, "seed": seed}
+        self._traffic = Traffic(route, shadow, capture, seed)
         self._replicas: dict[str, BaseClient] = {}
         if channel is None:
             self.target: str | Sequence[str] | None = default_target() if target is None else target
@@ -165,6 +178,22 @@ class BaseClient:
     lineage = PlanMethod(_calls.lineage)
     parts = PlanMethod(_composed.parts)
     check_consistency = PlanMethod(_composed.check_consistency)
+
+    def route_stats(self) -> dict[str, SideStats]:
+        """What each side answered so far: calls, errors by status code, fallbacks, latency percentiles.
+
+        Sides are the route's (a label, or a version's number), else the label or version a call
+        asked for, else ``default``.
+        """
+        return self._traffic.side_stats()
+
+    def shadow_stats(self) -> ShadowStats:
+        """What the shadow copies did: sampled, dropped (queue full), answered, errors, latency percentiles."""
+        return self._traffic.shadow_stats()
+
+    def _submit_shadow(self, plan: Plan[None]) -> bool:
+        """Run ``plan`` (a shadow copy) in the background; False when the queue is full (dropped)."""
+        raise NotImplementedError
 
     def replicas(self) -> tuple[str, ...]:
         """The servers calls are spread across: a list target's addresses, what a ``dns:///`` name resolves

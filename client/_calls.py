@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tfsk._base.naming import DEFAULT_SIGNATURE, LINEAGE_OUTPUT, LINEAGE_SIGNATURE
 
+from ._capture import CallRecord
 from ._errors import (
     DeadlineExceededError,
     FailedPreconditionError,
@@ -29,6 +30,7 @@ from ._requests import (
     prediction_from,
     reload_request,
 )
+from ._traffic import label_gone, observe, side_name
 from ._types import ModelMetadata, Prediction, VersionStatus
 
 if TYPE_CHECKING:
@@ -64,8 +66,13 @@ def _signature_for(client: BaseClient, model: str, version: int | None, label: s
 
 def _predict(client: BaseClient, model: str, inputs: Mapping[str, Any], version: int | None, label: str | None,
              signature: str | None, output_filter: Sequence[str] | None, timeout: float | None, check: bool,
-             quiet: tuple[type[ServingError], ...] = ()) -> Plan[Prediction]:
-    """Predict; errors of the ``quiet`` types are raised without looking for a hint (the caller expects them)."""
+             quiet: tuple[type[ServingError], ...] = (), side: str | None = None,
+             routed: bool = False) -> Plan[Prediction]:
+    """Predict; errors of the ``quiet`` types are raised without looking for a hint (the caller expects them).
+
+    ``side``: a caller's call, kept in the figures of that side (and captured, mirrored) as ``_traffic``
+    says; ``routed``: a gone label is raised without a hint and without being kept (the route falls back).
+    """
     deadline = client.deadline(timeout)
     known, fresh, sent, converted = None, False, inputs, False
     if check and inputs:
@@ -83,9 +90,10 @@ def _predict(client: BaseClient, model: str, inputs: Mapping[str, Any], version:
                 if known is not None:
                     sent, converted = fit_inputs(inputs, known, signature, model)
     for attempt in (1, 2):
+        request = predict_request(model, sent, version, label, signature, output_filter)
+        sent_at, started = time.time(), time.perf_counter()
         try:
-            response = yield Call("Predict", predict_request(model, sent, version, label, signature, output_filter),
-                                  deadline)
+            response = yield Call("Predict", request, deadline)
             break
         except ServingError as error:
             if isinstance(error, _STALE):
@@ -99,13 +107,23 @@ def _predict(client: BaseClient, model: str, inputs: Mapping[str, Any], version:
                     known = newer
                     sent, converted = fit_inputs(inputs, newer, signature, model)
                     continue
+            if routed and label_gone(error):
+                raise
+            if side is not None:
+                observe(client, side, CallRecord(model, signature or DEFAULT_SIGNATURE, label, version, request, None,
+                                                 time.perf_counter() - started, error.code.name, error.details,
+                                                 time=sent_at), deadline)
             if not isinstance(error, quiet):
                 hint = yield from model_hint(client, error, model, version, label, deadline)
                 if hint is None:
                     hint = yield from signature_hint(client, error, model, version, label, signature, sent, deadline)
                 error = error.with_hint(hint)
             raise error from None
+    latency = time.perf_counter() - started
     result = prediction_from(response, model, signature)
+    if side is not None:
+        observe(client, side, CallRecord(model, result.signature, label, result.version, request, response, latency,
+                                         time=sent_at), deadline)
     if known is not None and version is None and result.version > known.version:
         # A newer version (or a moved label) answered: its signature may differ. Only newer: replicas
         # part-way through a rollout, answering old and new in turn, must not make every call ask again.
@@ -116,7 +134,8 @@ def _predict(client: BaseClient, model: str, inputs: Mapping[str, Any], version:
 
 def predict(client: BaseClient, model: str, inputs: Mapping[str, Any], *, version: int | None = None,
             label: str | None = None, signature: str | None = None, output_filter: Sequence[str] | None = None,
-            timeout: float | None = None, check_inputs: bool | None = None) -> Plan[Prediction]:
+            timeout: float | None = None, check_inputs: bool | None = None,
+            key: str | bytes | int | None = None) -> Plan[Prediction]:
     """Run a signature (default ``serving_default``) on named inputs; return named numpy outputs.
 
     Inputs are first fitted to the signature (known from one GetModelMetadata call per model
@@ -127,9 +146,32 @@ def predict(client: BaseClient, model: str, inputs: Mapping[str, Any], *, versio
 
     Outputs the server sent as ``tensor_content`` are read-only views of the response (no
     copy); ``.copy()`` one to change it.
+
+    On a client with a ``route``, a call that names no version or label goes to one of the route's
+    sides: the same ``key`` (a user id, say) always to the same side, in every process; without
+    one, a random side by share. If that side's label is gone, the call goes to the first side
+    that is not (counted as a fallback in :meth:`route_stats`).
     """
     check = client.check_inputs if check_inputs is None else check_inputs
-    return (yield from _predict(client, model, inputs, version, label, signature, output_filter, timeout, check))
+    traffic = client._traffic
+    if traffic.route is None or version is not None or label is not None:
+        return (yield from _predict(client, model, inputs, version, label, signature, output_filter, timeout, check,
+                                    side=side_name(label, version)))
+    side = traffic.pick(key)
+    side = traffic.fallback(side) or side
+    while True:
+        try:
+            return (yield from _predict(client, model, inputs, side.version, side.label, signature, output_filter,
+                                        timeout, check, side=side.name, routed=True))
+        except ServingError as error:
+            if not label_gone(error):
+                raise
+            instead = traffic.mark_gone(side)
+            if instead is None:
+                sides = ", ".join(s.name for s in traffic.route)
+                raise error.with_hint(f"no side of the route ({sides}) is served any more: point a label at a "
+                                      f"loaded version, or give the client another route") from None
+            side = instead
 
 
 def metadata(client: BaseClient, model: str, *, version: int | None = None, label: str | None = None,

@@ -32,11 +32,12 @@ from ._types import describe_array
 if TYPE_CHECKING:
     from ._base import BaseClient
 
-__all__ = ["connection_hint", "model_hint", "signature_hint", "unknown_model_hint"]
+__all__ = ["NO_SERVABLE", "UNKNOWN_LABEL", "connection_hint", "model_hint", "signature_hint", "unknown_model_hint"]
 
 _UNKNOWN_MODEL = "Could not find any versions of model"
-_UNKNOWN_LABEL = "Unrecognized servable version label"
-_NO_SERVABLE = "Servable not found for request"
+#: TF Serving's answers for a label it does not know, and for a version (a label's too) not loaded
+UNKNOWN_LABEL = "Unrecognized servable version label"
+NO_SERVABLE = "Servable not found for request"
 _NO_VERSION = "Could not find version"
 _NOT_CONNECTED = ("failed to connect", "connection refused", "errors resolving", "dns resolution", "socket closed",
                   "connection reset", "no route to host", "name resolution")
@@ -78,13 +79,13 @@ def model_hint(client: BaseClient, error: ServingError, model: str, version: int
                timeout: float | None) -> Plan[str | None]:
     """For NOT_FOUND and an unknown label: is the model unknown, or which versions and labels does it have?"""
     details = error.details
-    if isinstance(error, InvalidArgumentError) and _UNKNOWN_LABEL not in details:
+    if isinstance(error, InvalidArgumentError) and UNKNOWN_LABEL not in details:
         return None
     if not isinstance(error, (NotFoundError, InvalidArgumentError)):
         return None
     if _UNKNOWN_MODEL in details:
         return unknown_model_hint(client, model)
-    if isinstance(error, NotFoundError) and not (_NO_SERVABLE in details or _NO_VERSION in details):
+    if isinstance(error, NotFoundError) and not (NO_SERVABLE in details or _NO_VERSION in details):
         return None
     try:
         entries = yield from ask_status(model, None, timeout)

@@ -12,13 +12,14 @@ from tfsk._base import codec
 from tfsk._base.dtypes import numpy_dtype
 from tfsk._base.messages import MESSAGES, POOL
 from tfsk._base.naming import DEFAULT_SIGNATURE
+from tfsk._base.wire import LENGTH, fields
 
 from ._errors import ClientError, FailedPreconditionError, InputError, TensorDecodeError
 from ._types import ModelMetadata, Prediction, Signature, TensorSpec, VersionStatus
 from ._wire import decode_predict_response, encode_predict_request
 
 __all__ = [
-    "METHODS", "available_version", "metadata_from", "metadata_request", "model_spec", "predict_request",
+    "METHODS", "answered_version", "available_version", "metadata_from", "metadata_request", "model_spec", "predict_request",
     "prediction_from", "reload_request", "status_request", "statuses_from", "stubs",
 ]
 
@@ -66,6 +67,18 @@ def prediction_from(response: bytes, model: str, signature: str | None) -> Predi
         raise TensorDecodeError(f"the answer of {model} cannot be read: {error}") from None
     return Prediction(outputs, model=spec.name or model, version=spec.version.value,
                       signature=spec.signature_name or signature or DEFAULT_SIGNATURE)
+
+
+def answered_version(response: bytes) -> int | None:
+    """The version in a serialized PredictResponse's ModelSpec, read without decoding its tensors."""
+    try:
+        for number, wire_type, value in fields(memoryview(response)):
+            if number == 2 and wire_type == LENGTH:  # PredictResponse.model_spec
+                spec = MESSAGES["ModelSpec"].FromString(bytes(value))
+                return spec.version.value if spec.HasField("version") else None
+    except (codec.TensorDecodeError, DecodeError):
+        return None
+    return None
 
 
 def metadata_request(model: str, version: int | None, label: str | None) -> Any:

@@ -121,12 +121,13 @@ class DevserverProcess:
         self.stop()
 
 
-def _listening(flags: Sequence[str]) -> tuple[str, int]:
-    """The host to reach it on and its gRPC port, as the server will read its flags."""
+def _listening(flags: Sequence[str]) -> tuple[str, int] | None:
+    """The host to reach it on and its gRPC port, as the server will read its flags (``None``: it
+    refuses them and exits)."""
     try:
         options = parse_flags(flags)
-    except FlagError:  # it will say so and exit; wait_until_ready reports that
-        options = ServerOptions()
+    except FlagError:
+        return None
     host = options.bind_address
     return ("127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host), options.port
 
@@ -145,7 +146,10 @@ def start_process(flags: Sequence[str] = (), *, log: str | os.PathLike[str] | No
     does not answer within ``timeout`` seconds (it is stopped then).
     """
     flags = list(flags)
-    host, port = _listening(flags)
+    listening = _listening(flags)
+    # Flags it refuses: it says so and exits. Its default port is then never asked, since another
+    # server listening there would answer as if this one were ready.
+    host, port = listening or ("127.0.0.1", ServerOptions().port)
     if log is None:
         handle, name = tempfile.mkstemp(prefix="devserver-", suffix=".log")
         os.close(handle)
@@ -160,6 +164,10 @@ def start_process(flags: Sequence[str] = (), *, log: str | os.PathLike[str] | No
     server = DevserverProcess(process, port, host, log_path, owns_log)
     if wait:
         try:
+            if listening is None:
+                status = server.wait(timeout)
+                raise StartupError(f"the devserver refused its flags and exited (status {status}); its log "
+                                   f"({log_path}):\n{server.tail()}")
             server.wait_until_ready(timeout)
         except BaseException:
             server.stop()

@@ -1,7 +1,7 @@
 """tfsk.serving_config: TF Serving's config files, written from one declaration and validated like the server does.
 
 - :func:`load_declaration` reads ``tfsk.toml`` (:func:`record_versions` pins a model's versions and
-  labels in it, comments kept); :func:`write_configs` writes ``models.config`` for
+  labels in it, :func:`record_batching` writes tuned batching parameters, comments kept); :func:`write_configs` writes ``models.config`` for
   the container (container paths) and for the host (absolute host paths), ``monitoring.config``
   and batching parameters, all with TF Serving's own protos in text format; a model's own
   ``[models.NAME.batching]`` becomes ``batching_params.pbtxt`` in each of its version folders
@@ -10,6 +10,8 @@
   (errors with line and column); :func:`validate_model_server_config` and :func:`validate_file`
   apply TF Serving's rules plus the run-time failures it only shows later (missing base paths,
   no version folders, labels on unloaded versions, versions that cannot load).
+- ``[rollout.gate]`` becomes :attr:`Declaration.gate` (:class:`GateSettings`), the thresholds
+  ``tfsk rollout analyze`` judges a canary against.
 - :func:`read_labels` reads a model's version labels from a models.config or a tfsk.toml.
 - :func:`plan_label_move` turns "label L -> version V" into phases of complete configs;
   :func:`diff_configs` says what a reload from one config to another does.
@@ -36,11 +38,13 @@ from ._batching import (
     write_batching_parameters,
 )
 from ._declaration import (
+    SERVER_BATCHING_FIELDS,
     Declaration,
     DeclaredOutputs,
     ModelDeclaration,
     load_declaration,
     parse_declaration,
+    record_batching,
     record_versions,
 )
 from ._diff import Change, ConfigDiff, diff_configs
@@ -54,6 +58,7 @@ from ._errors import (
 )
 from ._files import CONFIG_KINDS, detect_kind, validate_file, validate_text
 from ._findings import Finding, FindingList, Severity, ValidationReport
+from ._gate import GateSettings
 from ._image import exported_tensorflow_version, serving_image_version, validate_serving_image
 from ._labels import LabelPlan, PlanPhase, plan_label_move, read_labels
 from ._models_config import (
@@ -90,6 +95,7 @@ __all__ = [
     "LABEL_PATTERN",
     "PER_MODEL_BATCHING_FILE",
     "PLATFORM",
+    "SERVER_BATCHING_FIELDS",
     "BatchingParameters",
     "BatchingSettings",
     "Change",
@@ -102,6 +108,7 @@ __all__ = [
     "DeclaredOutputs",
     "Finding",
     "FindingList",
+    "GateSettings",
     "LabelPlan",
     "LabelPlanError",
     "ModelConfig",
@@ -142,6 +149,7 @@ __all__ = [
     "read_labels",
     "read_model_server_config",
     "read_monitoring_config",
+    "record_batching",
     "record_versions",
     "render_configs",
     "serving_image_version",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from tfsk._base.messages import ModelServerConfig
 
 from ._batching import BatchingSettings
 from ._errors import ConfigError, DeclarationError
+from ._gate import GateSettings, read_gate_settings
 from ._models_config import check_label_name, model_config, model_server_config
 from ._monitoring import DEFAULT_PROMETHEUS_PATH, MonitoringSettings
 from ._paths import PathMapping
@@ -34,7 +35,8 @@ TARGETS: tuple[Target, ...] = ("container", "host")
 _INT64 = range(-(2**63), 2**63)
 
 # [kubernetes] is read by tfsk.deploy (`tfsk stack render k8s`), not here.
-_TOP_KEYS = {"paths", "outputs", MODELS_TABLE, "monitoring", "batching", "kubernetes"}
+_TOP_KEYS = {"paths", "outputs", MODELS_TABLE, "monitoring", "batching", "kubernetes", "rollout"}
+_ROLLOUT_KEYS = {"gate"}
 _MODEL_KEYS = {"folder", "policy", "num_versions", "versions", LABELS_KEY, "batching"}
 _OUTPUT_DEFAULTS = {
     "models_config": "models.config",
@@ -80,6 +82,8 @@ class Declaration:
     outputs: DeclaredOutputs
     monitoring: MonitoringSettings | None = None
     batching: BatchingSettings | None = None
+    #: ``[rollout.gate]``: the thresholds a canary is judged against (defaults when not declared)
+    gate: GateSettings = GateSettings()
 
     def base_path(self, model: ModelDeclaration, target: Target) -> str:
         """The model's base path as the ``target`` server sees it."""
@@ -177,8 +181,12 @@ class _Reader:
         models = tuple(self.model(name, spec) for name, spec in models_table.items())
         monitoring = self.monitoring(data) if "monitoring" in data else None
         batching = self.batching(data, "[batching]") if "batching" in data else None
+        rollout = self.table(data, "rollout", _ROLLOUT_KEYS)
+        gate = rollout.get("gate", {})
+        if not isinstance(gate, dict):
+            raise self.fail("[rollout] gate", f"must be a table ([rollout.gate]), not {type(gate).__name__}")
         return Declaration(source, mapping, models, self.outputs(data, mapping, monitoring, batching),
-                           monitoring, batching)
+                           monitoring, batching, read_gate_settings(gate, self.fail))
 
     def model(self, name: str, spec: Any) -> ModelDeclaration:
         where = f"[models.{name}]"
@@ -283,35 +291,96 @@ class _Reader:
 _RECORDED = "versions and labels are kept by `tfsk rollout`"
 
 
-def record_versions(declaration: Declaration, model: str, versions: Sequence[int],
-                    labels: Mapping[str, int]) -> Declaration:
-    """Pin ``model`` to ``policy = "specific"`` with ``versions`` and ``labels`` in its ``tfsk.toml``.
+def _edit_file(declaration: Declaration, what: str, edit: Callable[[Any], None]) -> Declaration:
+    """Apply ``edit`` to the ``tomlkit`` document of the declaration's file, parse the result back,
+    and only then replace the file (atomically); the declaration as re-read.
 
-    The edit goes through ``tomlkit``: every comment, blank line and key order of the user's file
-    stays; only the model table's ``policy``, ``num_versions``, ``versions`` and ``labels`` change.
-    The new text is parsed back before it replaces the file (atomically), so nothing the tools
-    refuse is written. Returns the declaration as re-read; an unchanged model leaves the file alone.
+    ``tomlkit`` keeps every comment, blank line and key order of the user's file, so only what
+    ``edit`` touches changes, and nothing the tools refuse is ever written.
     """
     import tomlkit  # only the writers need it
 
     if declaration.source is None:
-        raise DeclarationError("the declaration was not read from a file: there is no tfsk.toml to record versions in")
-    current = declaration.model(model)
-    pinned = VersionPolicy.specific(sorted(set(versions)))
-    if current.policy == pinned and current.label_map == dict(labels):
-        return declaration
+        raise DeclarationError(f"the declaration was not read from a file: there is no tfsk.toml to record {what} in")
     document = tomlkit.parse(declaration.source.read_text(encoding="utf-8"))
-    table: Any = document[MODELS_TABLE][model]  # type: ignore[index]
-    if "num_versions" in table:
-        del table["num_versions"]
-    if table.get("policy") != "specific":
-        table["policy"] = "specific"
-        table["policy"].comment(_RECORDED)
-    table["versions"] = list(pinned.versions)
-    inline = tomlkit.inline_table()
-    inline.update(dict(sorted(labels.items())))
-    table[LABELS_KEY] = inline
+    edit(document)
     text = tomlkit.dumps(document)
     updated = parse_declaration(text, declaration.source.parent, source=declaration.source)
     write_atomic(declaration.source, text)
     return updated
+
+
+def record_versions(declaration: Declaration, model: str, versions: Sequence[int],
+                    labels: Mapping[str, int]) -> Declaration:
+    """Pin ``model`` to ``policy = "specific"`` with ``versions`` and ``labels`` in its ``tfsk.toml``.
+
+    Only the model table's ``policy``, ``num_versions``, ``versions`` and ``labels`` change; every
+    comment and the layout stay (:func:`_edit_file`). Returns the declaration as re-read; an
+    unchanged model leaves the file alone.
+    """
+    import tomlkit
+
+    current = declaration.model(model)
+    pinned = VersionPolicy.specific(sorted(set(versions)))
+    if current.policy == pinned and current.label_map == dict(labels):
+        return declaration
+
+    def edit(document: Any) -> None:
+        table = document[MODELS_TABLE][model]
+        if "num_versions" in table:
+            del table["num_versions"]
+        if table.get("policy") != "specific":
+            table["policy"] = "specific"
+            table["policy"].comment(_RECORDED)
+        table["versions"] = list(pinned.versions)
+        inline = tomlkit.inline_table()
+        inline.update(dict(sorted(labels.items())))
+        table[LABELS_KEY] = inline
+
+    return _edit_file(declaration, "versions", edit)
+
+
+#: Fields TF Serving takes from the server's batching file only (a model's own file may not set them).
+SERVER_BATCHING_FIELDS = ("num_batch_threads", "thread_pool_name")
+
+
+def record_batching(declaration: Declaration, model: str, settings: BatchingSettings, note: str) -> Declaration:
+    """Write ``settings`` into ``tfsk.toml``: ``[models.MODEL.batching]``, and ``num_batch_threads`` (which
+    TF Serving takes from the server's file only) into ``[batching]``; ``note`` is the comment they get.
+
+    Keys of those tables that ``settings`` leaves unset are removed, others and every comment stay.
+    Settings that would fail the model's loads are refused (:class:`DeclarationError`) and nothing
+    is written. Returns the declaration as re-read.
+    """
+    import tomlkit
+
+    from ._batching import validate_batching_settings
+
+    declaration.model(model)
+    own = replace(settings, num_batch_threads=None, thread_pool_name=None)  # SERVER_BATCHING_FIELDS
+    server = {name: getattr(settings, name) for name in SERVER_BATCHING_FIELDS if getattr(settings, name) is not None}
+    errors = [f.message for f in validate_batching_settings(own, per_model=True, model=model).errors]
+    if errors:
+        raise DeclarationError(f"[models.{model}.batching] not written: {'; '.join(errors)}")
+
+    def fill(parent: Any, values: Mapping[str, Any], *, replace_all: bool) -> None:
+        created = "batching" not in parent
+        if created:
+            parent["batching"] = tomlkit.table()
+            parent["batching"].comment(note)
+        table = parent["batching"]
+        for key in [k for k in table if replace_all and k not in values]:
+            del table[key]
+        for key, value in values.items():
+            table[key] = list(value) if isinstance(value, tuple) else value
+        if created:
+            table.add(tomlkit.nl())  # a blank line before whatever table follows, as the user's file has
+
+    def edit(document: Any) -> None:
+        # unset fields and the defaults of the two plain fields are left out (0 is a value: no `in (None, False)`)
+        values = {k: v for k, v in own.to_json().items() if v is not None and v is not False and v != []}
+        fill(document[MODELS_TABLE][model], values, replace_all=True)
+        if server:
+            fill(document, server, replace_all=False)
+
+    return _edit_file(declaration, "batching parameters", edit)

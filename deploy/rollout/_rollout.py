@@ -12,6 +12,10 @@ instead of exported twice.
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+from ._gate_steps import GateSteps
 from ._labels import LabelSteps
 from ._rollout_state import RolloutState
 from ._session import CANARY, STABLE, RolloutError, Source
@@ -21,9 +25,10 @@ from ._status import StatusReport
 __all__ = ["CANARY", "STABLE", "Rollout", "RolloutError", "Source"]
 
 
-class Rollout(StartStep, LabelSteps, StatusReport):
+class Rollout(StartStep, LabelSteps, StatusReport, GateSteps):
     """The rollout commands for one composed model of one declaration, on ``targets``:
-    :meth:`start`, :meth:`promote`, :meth:`rollback`, :meth:`finish` and :meth:`status`.
+    :meth:`start`, :meth:`analyze`, :meth:`promote`, :meth:`rollback`, :meth:`finish` and :meth:`status`;
+    :meth:`start_judged` is an automated canary (start, analyze, then promote or drop the canary).
 
     Each step is a class of its own over the shared :class:`RolloutSession` (the declaration, its
     labels, applying it to the targets); a ``Rollout`` is all of them.
@@ -40,9 +45,27 @@ class Rollout(StartStep, LabelSteps, StatusReport):
         return state
 
     def promote(self) -> int:
+        """Move ``stable`` to the canary, as told: ``tfsk rollout promote`` calls :meth:`gate` first."""
         version = super().promote()
         self._sync_kubernetes()
         return version
+
+    def start_judged(self, part: str, source: Source, *, atol: float = 1e-5, allow_contract_change: bool = False,
+                     capture: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+        """An automated canary: :meth:`start`, :meth:`analyze`, then :meth:`promote` on pass, or on fail
+        drop the canary (:meth:`finish`: canary back on stable, the candidate unloaded).
+        Returns ``{"candidate", "stable", "outcome": "promoted" | "rolled back", "report"}``."""
+        state = self.start(part, source, atol=atol, allow_contract_change=allow_contract_change)
+        report = self.analyze(capture=capture)
+        if report["verdict"] == "pass":
+            self.promote()
+            outcome = "promoted"
+        else:
+            self.say(f"the canary failed the gate ({', '.join(report['failed'])}): dropping it, stable stays on "
+                     f"version {state.stable}")
+            self.finish()
+            outcome = "rolled back"
+        return {"candidate": state.candidate, "stable": self.labels.get(STABLE), "outcome": outcome, "report": report}
 
     def rollback(self) -> int:
         version = super().rollback()

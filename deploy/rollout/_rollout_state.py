@@ -4,6 +4,8 @@ Only what the truth cannot tell is kept here: which part and source a ``start`` 
 version it exported, the composed version it assembled, the step it reached and the version
 ``stable`` named before ``promote``. Versions and labels are read from ``tfsk.toml`` and the
 servers. The file is replaced atomically, so an interrupted command leaves the previous notes.
+The gate's last verdict is noted too (its whole report is ``<model>.gate.json`` beside), and every
+``promote --force`` past a failing gate, so the notes say who overrode what.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["RolloutState", "load_state", "save_state", "state_file"]
+__all__ = ["RolloutState", "gate_report_file", "load_state", "save_state", "state_file"]
 
 
 @dataclass
@@ -31,6 +34,8 @@ class RolloutState:
     step: str = "none"
     done: bool = False
     history: list[str] = field(default_factory=list)
+    gate: dict[str, Any] | None = None  # the last verdict of `tfsk rollout analyze`: versions, verdict, failed checks
+    overrides: list[str] = field(default_factory=list)  # each promote --force past a failing gate, and why it failed
 
     def begin(self, step: str, folder: Path) -> None:
         self.step, self.done = step, False
@@ -45,6 +50,11 @@ class RolloutState:
 
 def state_file(folder: Path, model: str) -> Path:
     return folder / ".tfsk" / "rollout" / f"{model}.json"
+
+
+def gate_report_file(folder: Path, model: str) -> Path:
+    """The last gate report (JSON), beside the notes."""
+    return folder / ".tfsk" / "rollout" / f"{model}.gate.json"
 
 
 def load_state(folder: Path, model: str) -> RolloutState:

@@ -10,8 +10,11 @@ from tensorflow_serving.apis import (  # noqa: F401
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
+    logging_pb2,
     model_management_pb2,
     predict_pb2,
+    prediction_log_pb2,
     regression_pb2,
 )
 from tensorflow_serving.config import (  # noqa: F401

@@ -28,6 +28,12 @@ LIGHT = [
     ("rollout", "--help"),
     ("rollout", "start", "--help"),
     ("predict", "--help"),
+    ("bench", "--help"),
+    ("bench", "compare", "--help"),
+    ("bench", "m", "--rate", "fast"),
+    ("tune", "--help"),
+    ("tune", "batching", "--help"),
+    ("tune", "batching", "m", "--rate", "fast", "--p99", "50ms"),
     ("--version",),
     (),
 ]

@@ -100,6 +100,9 @@ def test_declaration_mistakes_name_the_key(tmp_path, old, new, message):
     assert message in str(caught.value)
 
 
+_GATE = "[paths]\nhost_root='x'\ncontainer_root='/m'\n[models.a]\n[rollout.gate]\n"
+
+
 @pytest.mark.parametrize("text, message", [
     ("[paths\n", "not valid TOML"),
     ("[models.a]\n", "[paths]"),
@@ -110,11 +113,27 @@ def test_declaration_mistakes_name_the_key(tmp_path, old, new, message):
     ("[paths]\nhost_root='x'\ncontainer_root='/m'\n[models.a]\nlabels={'can-ary'=1}\n", "invalid version label"),
     ("[paths]\nhost_root='x'\ncontainer_root='/m'\n[models.a]\nnum_versions=0\n", "must be >= 1"),
     ("[paths]\nhost_root='x'\ncontainer_root='/m'\n[models.a]\nlabels={a=true}\n", "must be int"),
+    (_GATE + "max_flips = 0.1\n", "[rollout.gate]: unknown key(s) max_flips; known: decision_threshold"),
+    (_GATE + "max_flip_rate = 2\n", "max_flip_rate must be between 0 and 1, got 2.0"),
+    (_GATE + "max_psi = 'small'\n", "[rollout.gate] max_psi: must be a number, got 'small'"),
+    (_GATE + "requests = 0\n", "requests must be 1 or more"),
+    (_GATE + "requests = 2.5\n", "[rollout.gate] requests: must be int"),
+    (_GATE + "outputs = 'heads'\n", 'outputs must be "head" or "all"'),
+    (_GATE + "min_rank_agreement = true\n", "must be a number, got True"),
+    ("[paths]\nhost_root='x'\ncontainer_root='/m'\n[models.a]\n[rollout]\ngates = 1\n", "[rollout]: unknown key(s) gates"),
 ])
 def test_more_declaration_mistakes(tmp_path, text, message):
     with pytest.raises(sc.DeclarationError) as caught:
         sc.parse_declaration(text, tmp_path)
     assert message in str(caught.value)
+
+
+def test_gate_thresholds_have_defaults_and_take_what_is_declared(tmp_path):
+    assert sc.parse_declaration(DECLARATION, tmp_path).gate == sc.GateSettings()
+    declared = sc.parse_declaration(_GATE + "latency_p99_ratio = 2\nmax_psi = 0.1\noutputs = 'all'\n", tmp_path)
+    assert declared.gate.latency_p99_ratio == 2.0 and isinstance(declared.gate.latency_p99_ratio, float)
+    assert (declared.gate.max_psi, declared.gate.outputs) == (0.1, "all")
+    assert declared.gate.max_flip_rate == sc.GateSettings().max_flip_rate  # the rest keep their defaults
 
 
 def test_missing_declaration_file_says_what_to_do(tmp_path):
@@ -131,6 +150,7 @@ def test_the_repository_ships_the_demo_declaration():
     assert not any(m.labels for m in declaration.models)
     assert declaration.monitoring is not None and sc.validate_monitoring_settings(declaration.monitoring).ok
     assert declaration.batching is not None and sc.validate_batching_settings(declaration.batching).ok
+    assert declaration.gate == sc.GateSettings()  # tfsk.toml shows the defaults, commented
 
 
 def test_the_demo_declaration_points_at_the_exported_demo(demo_base, tmp_path):

@@ -27,6 +27,7 @@ __all__ = [
     "ModelConfig",
     "ModelServerConfig",
     "MonitoringConfig",
+    "PredictionLog",
     "PrometheusConfig",
     "SSLConfig",
     "ServableVersionPolicy",
@@ -188,6 +189,59 @@ _SERVING = FileSpec(
             ("model_spec", 2, ".tensorflow.serving.ModelSpec"),
             ("result", 1, ".tensorflow.serving.RegressionResult"),
         ]),
+        "InferenceTask": MessageSpec([("model_spec", 1, ".tensorflow.serving.ModelSpec"), ("method_name", 2, "string")]),
+        "InferenceResult": MessageSpec([
+            ("model_spec", 1, ".tensorflow.serving.ModelSpec"),
+            ("classification_result", 2, ".tensorflow.serving.ClassificationResult", "result"),
+            ("regression_result", 3, ".tensorflow.serving.RegressionResult", "result"),
+        ]),
+        "MultiInferenceRequest": MessageSpec([
+            ("tasks", 1, "repeated .tensorflow.serving.InferenceTask"),
+            ("input", 2, ".tensorflow.serving.Input"),
+        ]),
+        "MultiInferenceResponse": MessageSpec([("results", 1, "repeated .tensorflow.serving.InferenceResult")]),
+        # apis/logging.proto and apis/prediction_log.proto: what warmup files and TF Serving's request
+        # logger hold, and what the client's capture writes. SessionRunLog (log_type 5) is left out:
+        # it drags in TF's RunOptions and TF Serving refuses it for warmup; a record holding one keeps
+        # it as an unknown field.
+        "LogMetadata": MessageSpec([
+            ("model_spec", 1, ".tensorflow.serving.ModelSpec"),
+            ("sampling_config", 2, ".tensorflow.serving.SamplingConfig"),
+            ("saved_model_tags", 3, "repeated string"),
+            ("timestamp_secs", 4, "int64"),
+            ("dc", 5, "string"),
+            ("request_origin", 6, "string"),
+            ("request_criticality", 7, "string"),
+            ("safe_aggregation_privacy_key", 8, "int64"),
+        ]),
+        "ClassifyLog": MessageSpec([
+            ("request", 1, ".tensorflow.serving.ClassificationRequest"),
+            ("response", 2, ".tensorflow.serving.ClassificationResponse"),
+        ]),
+        "RegressLog": MessageSpec([
+            ("request", 1, ".tensorflow.serving.RegressionRequest"),
+            ("response", 2, ".tensorflow.serving.RegressionResponse"),
+        ]),
+        "PredictLog": MessageSpec([
+            ("request", 1, ".tensorflow.serving.PredictRequest"),
+            ("response", 2, ".tensorflow.serving.PredictResponse"),
+        ]),
+        "PredictStreamedLog": MessageSpec([
+            ("request", 1, "repeated .tensorflow.serving.PredictRequest"),
+            ("response", 2, "repeated .tensorflow.serving.PredictResponse"),
+        ]),
+        "MultiInferenceLog": MessageSpec([
+            ("request", 1, ".tensorflow.serving.MultiInferenceRequest"),
+            ("response", 2, ".tensorflow.serving.MultiInferenceResponse"),
+        ]),
+        "PredictionLog": MessageSpec([
+            ("log_metadata", 1, ".tensorflow.serving.LogMetadata"),
+            ("classify_log", 2, ".tensorflow.serving.ClassifyLog", "log_type"),
+            ("regress_log", 3, ".tensorflow.serving.RegressLog", "log_type"),
+            ("predict_log", 6, ".tensorflow.serving.PredictLog", "log_type"),
+            ("predict_streamed_log", 7, ".tensorflow.serving.PredictStreamedLog", "log_type"),
+            ("multi_inference_log", 4, ".tensorflow.serving.MultiInferenceLog", "log_type"),
+        ]),
     },
 )
 
@@ -303,3 +357,4 @@ PrometheusConfig = MESSAGES["PrometheusConfig"]
 MonitoringConfig = MESSAGES["MonitoringConfig"]
 BatchingParameters = MESSAGES["BatchingParameters"]
 SSLConfig = MESSAGES["SSLConfig"]
+PredictionLog = MESSAGES["PredictionLog"]

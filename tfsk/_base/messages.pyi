@@ -15,7 +15,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper as _EnumTypeWrapper
 from google.protobuf.message import Message as _Message
 
-__all__ = ["BatchingParameters", "MESSAGES", "ModelConfig", "ModelServerConfig", "MonitoringConfig", "POOL", "PrometheusConfig", "SSLConfig", "ServableVersionPolicy", "TensorProto", "VersionState"]
+__all__ = ["BatchingParameters", "MESSAGES", "ModelConfig", "ModelServerConfig", "MonitoringConfig", "POOL", "PredictionLog", "PrometheusConfig", "SSLConfig", "ServableVersionPolicy", "TensorProto", "VersionState"]
 
 POOL: _descriptor_pool.DescriptorPool
 
@@ -353,6 +353,119 @@ class RegressionResponse(_Message):
     def __init__(self, *, model_spec: ModelSpec | None = ..., result: RegressionResult | None = ...) -> None: ...
 
 
+class InferenceTask(_Message):
+    DESCRIPTOR: _Descriptor
+    @property
+    def model_spec(self) -> ModelSpec: ...
+    method_name: str
+    def __init__(self, *, model_spec: ModelSpec | None = ..., method_name: str | None = ...) -> None: ...
+
+
+class InferenceResult(_Message):
+    DESCRIPTOR: _Descriptor
+    @property
+    def model_spec(self) -> ModelSpec: ...
+    @property
+    def classification_result(self) -> ClassificationResult: ...
+    @property
+    def regression_result(self) -> RegressionResult: ...
+    def __init__(self, *, model_spec: ModelSpec | None = ..., classification_result: ClassificationResult | None = ..., regression_result: RegressionResult | None = ...) -> None: ...
+
+
+class MultiInferenceRequest(_Message):
+    DESCRIPTOR: _Descriptor
+    @property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[InferenceTask]: ...
+    @property
+    def input(self) -> Input: ...
+    def __init__(self, *, tasks: Iterable[InferenceTask] | None = ..., input: Input | None = ...) -> None: ...
+
+
+class MultiInferenceResponse(_Message):
+    DESCRIPTOR: _Descriptor
+    @property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[InferenceResult]: ...
+    def __init__(self, *, results: Iterable[InferenceResult] | None = ...) -> None: ...
+
+
+class LogMetadata(_Message):
+    DESCRIPTOR: _Descriptor
+    @property
+    def model_spec(self) -> ModelSpec: ...
+    @property
+    def sampling_config(self) -> SamplingConfig: ...
+    @property
+    def saved_model_tags(self) -> _containers.RepeatedScalarFieldContainer[str]: ...
+    timestamp_secs: int
+    dc: str
+    request_origin: str
+    request_criticality: str
+    safe_aggregation_privacy_key: int
+    def __init__(self, *, model_spec: ModelSpec | None = ..., sampling_config: SamplingConfig | None = ..., saved_model_tags: Iterable[str] | None = ..., timestamp_secs: int | None = ..., dc: str | None = ..., request_origin: str | None = ..., request_criticality: str | None = ..., safe_aggregation_privacy_key: int | None = ...) -> None: ...
+
+
+class ClassifyLog(_Message):
+    DESCRIPTOR: _Descriptor
+    @property
+    def request(self) -> ClassificationRequest: ...
+    @property
+    def response(self) -> ClassificationResponse: ...
+    def __init__(self, *, request: ClassificationRequest | None = ..., response: ClassificationResponse | None = ...) -> None: ...
+
+
+class RegressLog(_Message):
+    DESCRIPTOR: _Descriptor
+    @property
+    def request(self) -> RegressionRequest: ...
+    @property
+    def response(self) -> RegressionResponse: ...
+    def __init__(self, *, request: RegressionRequest | None = ..., response: RegressionResponse | None = ...) -> None: ...
+
+
+class PredictLog(_Message):
+    DESCRIPTOR: _Descriptor
+    @property
+    def request(self) -> PredictRequest: ...
+    @property
+    def response(self) -> PredictResponse: ...
+    def __init__(self, *, request: PredictRequest | None = ..., response: PredictResponse | None = ...) -> None: ...
+
+
+class PredictStreamedLog(_Message):
+    DESCRIPTOR: _Descriptor
+    @property
+    def request(self) -> _containers.RepeatedCompositeFieldContainer[PredictRequest]: ...
+    @property
+    def response(self) -> _containers.RepeatedCompositeFieldContainer[PredictResponse]: ...
+    def __init__(self, *, request: Iterable[PredictRequest] | None = ..., response: Iterable[PredictResponse] | None = ...) -> None: ...
+
+
+class MultiInferenceLog(_Message):
+    DESCRIPTOR: _Descriptor
+    @property
+    def request(self) -> MultiInferenceRequest: ...
+    @property
+    def response(self) -> MultiInferenceResponse: ...
+    def __init__(self, *, request: MultiInferenceRequest | None = ..., response: MultiInferenceResponse | None = ...) -> None: ...
+
+
+class PredictionLog(_Message):
+    DESCRIPTOR: _Descriptor
+    @property
+    def log_metadata(self) -> LogMetadata: ...
+    @property
+    def classify_log(self) -> ClassifyLog: ...
+    @property
+    def regress_log(self) -> RegressLog: ...
+    @property
+    def predict_log(self) -> PredictLog: ...
+    @property
+    def predict_streamed_log(self) -> PredictStreamedLog: ...
+    @property
+    def multi_inference_log(self) -> MultiInferenceLog: ...
+    def __init__(self, *, log_metadata: LogMetadata | None = ..., classify_log: ClassifyLog | None = ..., regress_log: RegressLog | None = ..., predict_log: PredictLog | None = ..., predict_streamed_log: PredictStreamedLog | None = ..., multi_inference_log: MultiInferenceLog | None = ...) -> None: ...
+
+
 class FileSystemStoragePathSourceConfig(_Message):
     DESCRIPTOR: _Descriptor
     class ServableVersionPolicy(_Message):
@@ -542,6 +655,17 @@ class _Messages(TypedDict):
     RegressionResult: type[RegressionResult]
     RegressionRequest: type[RegressionRequest]
     RegressionResponse: type[RegressionResponse]
+    InferenceTask: type[InferenceTask]
+    InferenceResult: type[InferenceResult]
+    MultiInferenceRequest: type[MultiInferenceRequest]
+    MultiInferenceResponse: type[MultiInferenceResponse]
+    LogMetadata: type[LogMetadata]
+    ClassifyLog: type[ClassifyLog]
+    RegressLog: type[RegressLog]
+    PredictLog: type[PredictLog]
+    PredictStreamedLog: type[PredictStreamedLog]
+    MultiInferenceLog: type[MultiInferenceLog]
+    PredictionLog: type[PredictionLog]
     FileSystemStoragePathSourceConfig: type[FileSystemStoragePathSourceConfig]
     LogCollectorConfig: type[LogCollectorConfig]
     PerTaskSamplingConfig: type[PerTaskSamplingConfig]

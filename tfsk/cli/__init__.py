@@ -1,7 +1,7 @@
 """The ``tfsk`` command: a thin dispatcher to one module per command group.
 
 ``tfsk.cli.export``, ``.config``, ``.serve``, ``.query`` (predict, metadata, status, parts,
-check), ``.stack``, ``.rollout`` and ``.demo`` each parse their arguments and drive the package
+check), ``.replay``, ``.stack``, ``.rollout``, ``.bench``, ``.tune`` and ``.demo`` each parse their arguments and drive the package
 that does the work; a command module is imported only when its command is asked for, and
 imports only what it needs, so that ``tfsk predict`` never pays for (or even imports) TensorFlow.
 
@@ -60,12 +60,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("tfsk.cli.config", "write and validate TF Serving's models.config, monitoring and batching configs; plan label moves"),
     "stack": ("tfsk.cli.stack", "the serving stack of docker-compose.yml: up, down, status, logs, check (Docker or the devserver)"),
     "rollout": ("tfsk.cli.rollout", "export a new part version into a composed model and roll it out: start, promote, rollback, finish, status"),
+    "tune": ("tfsk.cli.tune", "pick batching parameters from measurements: trials on servers of their own, beside a baseline"),
     "serve": ("tfsk.cli.serve", "run the embedded TF-Serving-compatible server (tensorflow_model_server's flags)"),
     "predict": ("tfsk.cli.query:predict", "run a model's signature on inputs over gRPC"),
     "metadata": ("tfsk.cli.query:metadata", "show a served model's signatures"),
     "status": ("tfsk.cli.query:status", "show the state of a served model's versions"),
     "parts": ("tfsk.cli.query:parts", "list a served composed model's parts and part versions"),
     "check": ("tfsk.cli.query:check", "check a composed model's parts against the standalone part versions"),
+    "replay": ("tfsk.cli.replay", "send captured requests (or warmup records) again; compare the answers with the captured ones"),
+    "bench": ("tfsk.cli.bench", "measure a served model's throughput and latency percentiles under load; compare two runs"),
 }
 
 

@@ -13,7 +13,8 @@ errors are one line on stderr: ``tfsk COMMAND: error: what was wrong; what to do
 
 Errors map to exit codes here, in :func:`guarded`, and nowhere else: every error tfsk raises is a
 :class:`tfsk.TfskError` and carries its ``exit_code`` (1 for the errors that say what was checked
-is not right: ``VerificationError``, ``ContractChangeError``, ``HeadReuseError``, ``SplitError``;
+is not right: ``VerificationError``, ``ContractChangeError``, ``HeadReuseError``, ``SplitError``,
+``GateFailedError``;
 2 for everything else, :class:`CommandError` included unless it says otherwise). An ``OSError``
 is exit 2 with what failed, where, and what to do. A command catches an error itself only to say
 more than the error does (where a rollout stopped, that the demo's export failed).

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tfsk._base import layout
+from tfsk._base.naming import DEFAULT_SIGNATURE, MAX_WARMUP_RECORDS
 
 from . import _console
 from ._console import EXIT_NOT_RIGHT, EXIT_OK, CommandError, Progress, emit_json, positive_int
@@ -89,9 +90,15 @@ def _add_export_options(sub: argparse.ArgumentParser, versioned: bool = True) ->
     if versioned:
         sub.add_argument("--version", type=positive_int,
                          help="publish as this version (refused if it exists; default: next)")
-    sub.add_argument("--examples", type=Path, metavar="FILE.npz",
-                     help="example inputs (arrays named after the signature inputs): checked against the written "
-                          "model and stored as TF Serving warmup requests")
+    given = sub.add_mutually_exclusive_group()
+    given.add_argument("--examples", type=Path, metavar="FILE.npz",
+                       help="example inputs (arrays named after the signature inputs): checked against the written "
+                            "model and stored as TF Serving warmup requests")
+    if versioned:  # a part or a composed model: what the client captured calls to
+        given.add_argument("--warmup-from", type=Path, metavar="CAPTURE",
+                           help="take the example inputs from captured traffic (a capture folder or file of the "
+                                f"client's Capture): this model's successful {DEFAULT_SIGNATURE} calls, as many as TF "
+                                f"Serving's {MAX_WARMUP_RECORDS} warmup records allow")
     sub.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance of the output check")
     sub.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance of the output check")
     sub.add_argument("--allow-contract-change", action="store_true",
@@ -117,6 +124,9 @@ def _precheck(args: argparse.Namespace) -> None:
                 raise CommandError(f"--part {ref!r}: the version after '@' must be a number (1 or more) or 'latest'")
         if args.examples is not None and not args.examples.is_file():
             raise CommandError(f"--examples {args.examples}: no such file; give an .npz file (numpy.savez)")
+        if args.warmup_from is not None and not args.warmup_from.exists():
+            raise CommandError(f"--warmup-from {args.warmup_from}: no such file or folder; give the folder a "
+                               f"client's Capture wrote to")
     if args.command == "split":
         _check_name(args.name, "model name")
         args.parts = _pairs(args.parts, "--part", "NAME=LAYER_OR_INPUTS")
@@ -141,6 +151,38 @@ def _pairs(given: Sequence[str], flag: str, form: str) -> dict[str, str]:
             raise CommandError(f"{flag} {key} is given twice")
         pairs[key] = value
     return pairs
+
+
+def _captured_examples(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Batches of real traffic to ``args.name`` (serving_default, answered OK), as many as warmup may hold.
+
+    A composed model's warmup runs each batch through serving_default and every part's signature.
+    """
+    from tfsk.client import ClientError, read_capture
+
+    per_batch = 1 + len(getattr(args, "parts", None) or ()) if args.command == "composed" else 1
+    batches, held = [], set()
+    try:
+        for call in read_capture(args.warmup_from):
+            held.add(call.model)
+            if call.model == args.name and call.status == "OK" and call.shadow_of is None \
+                    and call.signature in ("", DEFAULT_SIGNATURE):
+                batches.append(call.inputs)
+                if len(batches) * per_batch + per_batch > MAX_WARMUP_RECORDS:
+                    break
+    except ClientError as error:
+        raise CommandError(f"--warmup-from: {error}") from None
+    if not batches:
+        others = f" (it holds calls to {', '.join(sorted(held))})" if held else ""
+        raise CommandError(f"--warmup-from {args.warmup_from}: no successful {DEFAULT_SIGNATURE} calls to "
+                           f"{args.name}{others}")
+    return batches
+
+
+def _examples(args: argparse.Namespace) -> Any:
+    if getattr(args, "warmup_from", None) is not None:
+        return _captured_examples(args)
+    return _load_examples(args.examples)
 
 
 def _load_examples(path: Path | None) -> dict[str, Any] | None:
@@ -186,17 +228,17 @@ def _export(args: argparse.Namespace, progress: Progress) -> int:
     if args.command == "part":
         results = [exporter.export_part(
             args.source, args.base, args.name, version=args.version, input_names=args.input_names,
-            output_names=args.output_names, examples=_load_examples(args.examples),
+            output_names=args.output_names, examples=_examples(args),
             atol=args.atol, rtol=args.rtol, allow_contract_change=args.allow_contract_change, on_step=steps)]
     elif args.command == "composed":
         results = [exporter.export_composed(
             args.base, args.name, args.parts, _head(args), parts_base=args.parts_base, version=args.version,
-            examples=_load_examples(args.examples), atol=args.atol, rtol=args.rtol,
+            examples=_examples(args), atol=args.atol, rtol=args.rtol,
             allow_contract_change=args.allow_contract_change, on_step=steps)]
     elif args.command == "split":
         results = list(exporter.export_split(
             args.source, args.base, args.name, parts=args.parts, concatenation=args.concatenation,
-            input_names=args.input_renames, examples=_load_examples(args.examples), atol=args.atol, rtol=args.rtol,
+            input_names=args.input_renames, examples=_examples(args), atol=args.atol, rtol=args.rtol,
             allow_contract_change=args.allow_contract_change, on_step=steps).values())
     else:
         from tfsk.demo import export_demo

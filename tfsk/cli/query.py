@@ -21,12 +21,12 @@ from tfsk.client import DEFAULT_TARGET, TARGET_ENV, TLS, Client, ClientError, Mo
 
 from . import _console
 
-__all__ = ["check", "metadata", "parts", "predict", "status"]
+__all__ = ["add_connection_options", "check", "connect", "metadata", "parts", "predict", "status"]
 
 _MODEL_HELP = "the model's name on the server (as in models.config)"
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default=None,
                         help=f"server address: host:port, unix:/path, dns:///host:port, or host:port,host:port for "
                              f"round-robin (default ${TARGET_ENV}, else {DEFAULT_TARGET})")
@@ -38,18 +38,23 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-server-name", help="the host name the server certificate names, if not the target's")
 
 
-def _model_choice(parser: argparse.ArgumentParser) -> None:
+def _model_choice(parser: argparse.ArgumentParser, route: bool = False) -> None:
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--version", type=int, help="ask this version")
     choice.add_argument("--label", help="ask the version this label names")
+    if route:
+        choice.add_argument("--route", metavar="SIDE=SHARE,...",
+                            help="split between labels (or versions: digits) by share, e.g. stable=95,canary=5; "
+                                 "with --key the same key always gets the same side")
 
 
-def _client(args: argparse.Namespace) -> Client:
+def connect(args: argparse.Namespace) -> Client:
     tls = None
     if args.tls_ca or args.tls_cert:
         tls = TLS(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name)
     targets = args.target.split(",") if args.target and "," in args.target else args.target
-    return Client(targets, timeout=args.timeout, tls=tls)  # no target: the client reads $TFSK_TARGET
+    # no target: the client reads $TFSK_TARGET
+    return Client(targets, timeout=args.timeout, tls=tls, route=getattr(args, "route", None))
 
 
 def _read_value(name: str, text: str, dtype: np.dtype | None) -> Any:
@@ -127,7 +132,7 @@ def _run(command: str, parser: argparse.ArgumentParser, argv: Sequence[str] | No
         # A ClientError exits 2 (could not run) in _console.guarded; here only what is said as it is,
         # not as an OSError's advice: a bad @file or literal, a refused target.
         try:
-            with _client(args) as client:
+            with connect(args) as client:
                 return int(action(client, args))
         except BrokenPipeError:
             raise  # a closed pipe ends quietly (tfsk.cli._console)
@@ -142,10 +147,11 @@ def predict(argv: Sequence[str] | None = None, prog: str = "tfsk predict") -> in
     parser.add_argument("model", help=_MODEL_HELP)
     parser.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                         help="an input: a JSON literal, @file.npy or @file.json (repeat for each input)")
-    _model_choice(parser)
+    _model_choice(parser, route=True)
+    parser.add_argument("--key", help="with --route: the key (a user id, say) that picks the side, the same in every run")
     parser.add_argument("--signature", help=f"signature name (default {DEFAULT_SIGNATURE})")
     parser.add_argument("--output", action="append", metavar="NAME", help="only these outputs (repeat)")
-    _common(parser)
+    add_connection_options(parser)
 
     def action(client: Client, args: argparse.Namespace) -> int:
         dtypes = {}
@@ -155,15 +161,20 @@ def predict(argv: Sequence[str] | None = None, prog: str = "tfsk predict") -> in
             dtypes = {k: v.dtype for k, v in signature.inputs.items()} if signature else {}
         except ClientError:
             pass  # the Predict call below reports what is wrong
+        if args.key is not None and args.route is None:
+            raise _console.CommandError("--key picks a side of --route: give --route too, e.g. --route stable=95,canary=5")
         result = client.predict(args.model, _inputs(args.input, dtypes), version=args.version, label=args.label,
-                                signature=args.signature, output_filter=args.output)
+                                signature=args.signature, output_filter=args.output, key=args.key)
+        side = next((n for n, s in client.route_stats().items() if s.calls), None) if args.route else None
         if args.json:
             print(json.dumps({"model": result.model, "version": result.version, "signature": result.signature,
+                              **({"side": side} if side else {}),
                               "outputs": {k: {"dtype": str(v.dtype) if v.dtype != object else "string",
                                               "shape": list(v.shape), "values": _jsonable(v)}
                                           for k, v in sorted(result.items())}}))
         else:
-            print(f"{result.model} version {result.version}, signature {result.signature}")
+            print(f"{result.model} version {result.version}, signature {result.signature}"
+                  + (f" (route side {side})" if side else ""))
             for name, value in sorted(result.items()):
                 kind = "string" if value.dtype == object else str(value.dtype)
                 body = np.array2string(value, threshold=40, edgeitems=3, precision=6)
@@ -187,7 +198,7 @@ def metadata(argv: Sequence[str] | None = None, prog: str = "tfsk metadata") -> 
     parser = _parser(prog, "Show a model's signatures (GetModelMetadata).", argv)
     parser.add_argument("model", help=_MODEL_HELP)
     _model_choice(parser)
-    _common(parser)
+    add_connection_options(parser)
 
     def action(client: Client, args: argparse.Namespace) -> int:
         meta = client.metadata(args.model, version=args.version, label=args.label)
@@ -209,7 +220,7 @@ def status(argv: Sequence[str] | None = None, prog: str = "tfsk status") -> int:
     parser = _parser(prog, "Show the state of a model's versions (GetModelStatus).", argv)
     parser.add_argument("model", help=_MODEL_HELP)
     parser.add_argument("--version", type=int, help="only this version")
-    _common(parser)
+    add_connection_options(parser)
 
     def table(versions: list[Any]) -> None:
         from ._console import print_table
@@ -255,7 +266,7 @@ def parts(argv: Sequence[str] | None = None, prog: str = "tfsk parts") -> int:
     parser = _parser(prog, "List a composed model's parts and the part versions it holds.", argv)
     parser.add_argument("model", help="the composed model's name on the server")
     _model_choice(parser)
-    _common(parser)
+    add_connection_options(parser)
 
     def action(client: Client, args: argparse.Namespace) -> int:
         found = client.parts(args.model, version=args.version, label=args.label)
@@ -294,7 +305,7 @@ def check(argv: Sequence[str] | None = None, prog: str = "tfsk check") -> int:
     parser.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                         help="inputs to use (default: made up from the signature)")
     parser.add_argument("--atol", type=float, default=1e-5, help="largest absolute difference accepted")
-    _common(parser)
+    add_connection_options(parser)
 
     def action(client: Client, args: argparse.Namespace) -> int:
         inputs = None

@@ -63,7 +63,27 @@ def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
     json_help = ("machine-readable output (the progress goes to stderr); with [kubernetes] declared, "
                  "\"kubectl\" is the command that applies the rewritten ConfigMap")
     start.add_argument("--json", action="store_true", help=json_help)
-    for name, text in (("promote", "move stable to the canary version (the old version stays loaded)"),
+    start.add_argument("--gate", action="store_true",
+                       help="an automated canary: after start, analyze; promote on pass, drop the canary on fail "
+                            "(exit 1)")
+    start.add_argument("--capture", type=Path, metavar="PATH",
+                       help="with --gate: the captured traffic to judge on (default: the warmup records, else "
+                            "requests made up from the signature)")
+    analyze = add("analyze", "judge canary against stable: the same requests to both on every target (or, with "
+                             "--live, traffic a client routed and captured); latency, errors and how far each "
+                             "output moved, against [rollout.gate] in tfsk.toml; exit 1 when a check fails")
+    analyze.add_argument("model", metavar="COMPOSED")
+    replayed = analyze.add_mutually_exclusive_group()
+    replayed.add_argument("--capture", type=Path, metavar="PATH",
+                          help="captured traffic to replay to both labels (a capture file or folder); default: the "
+                               "warmup records (the exporter's examples), else requests made up from the signature")
+    replayed.add_argument("--live", type=Path, metavar="CAPTURE",
+                          help="judge the traffic a client routed between stable and canary and captured, instead "
+                               "of replaying")
+    analyze.add_argument("--json", action="store_true", help="the report as JSON (it is also kept in "
+                                                             ".tfsk/rollout/COMPOSED.gate.json)")
+    for name, text in (("promote", "judge the canary (tfsk rollout analyze), then move stable to it (the old "
+                                   "version stays loaded); a failing canary is refused unless --force"),
                        ("rollback", "move stable back to the version it named before promote"),
                        ("finish", "point canary at stable, unload the other versions, prune unreferenced versions"),
                        ("status", "versions, labels, lineage and health of COMPOSED on every target")):
@@ -71,6 +91,10 @@ def _parser(prog: str, json_mode: bool = False) -> argparse.ArgumentParser:
         sub.add_argument("model", metavar="COMPOSED")
         sub.add_argument("--json", action="store_true",
                          help="machine-readable output" if name == "status" else json_help)
+        if name == "promote":
+            sub.add_argument("--force", action="store_true",
+                             help="promote a canary that fails the gate (noted in .tfsk/rollout/COMPOSED.json)")
+            sub.add_argument("--capture", type=Path, metavar="PATH", help="captured traffic to judge on")
     return parser
 
 
@@ -136,6 +160,35 @@ def _print_status(status: dict[str, Any]) -> None:
             _say(f"    label {label} -> {answer}")
 
 
+def _number(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    """The gate's report: per label, per output, then each failed check and the verdict."""
+    labels, outputs = report["labels"], report["outputs"]
+    _say(f"{report['model']}: canary (version {report['canary']}) against stable (version {report['stable']}) on "
+         f"{', '.join(report['targets'])}" + (f", {report['source']}" if report["mode"] == "live" else ""))
+    headers: tuple[str, ...] = ("label", "requests", "errors", "p50 ms", "p90 ms", "p99 ms")
+    rows: list[tuple[Any, ...]] = [(label, figures["requests"], ", ".join(f"{k} x{v}" for k, v in figures["errors"].items()) or "0",
+             _number(figures["p50_ms"]), _number(figures["p90_ms"]), _number(figures["p99_ms"]))
+            for label, figures in labels.items()]
+    _console.print_table(headers, rows, [f"  {r[0]:<7} {r[1]:>5} requests  errors {r[2]:<24} p50 {r[3]:>6} ms  "
+                                         f"p90 {r[4]:>6} ms  p99 {r[5]:>6} ms" for r in rows])
+    headers = ("output", "part", "max |diff|", "mean |diff|", "rank agreement", "flips", "PSI", "KS")
+    rows = [(key, f.get("part") or "(head)", _number(f.get("max_abs_difference")), _number(f.get("mean_abs_difference")),
+             _number(f.get("rank_agreement")), _number(f.get("flip_rate")), _number(f.get("psi")), _number(f.get("ks")))
+            for key, f in sorted(outputs.items(), key=lambda item: (item[1].get("part") is not None, item[0]))]
+    _console.print_table(headers, rows, [f"  {r[0]:<22} {r[1]:<8} max|diff| {r[2]:>7}  mean|diff| {r[3]:>7}  "
+                                         f"rank {r[4]:>5}  flips {r[5]:>5}  PSI {r[6]:>6}  KS {r[7]:>5}" for r in rows])
+    _say(report["moved"])
+    for check in report["checks"]:
+        if not check["ok"]:
+            _say(f"FAILED {check['name']}: {check['detail']}")
+    verdict = "PASS" if report["verdict"] == "pass" else f"FAIL ({', '.join(report['failed'])})"
+    _say(f"verdict: {verdict}  ({len(report['checks'])} checks; report kept in .tfsk/rollout/{report['model']}.gate.json)")
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "tfsk rollout") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser(prog, _console.wants_json(argv)).parse_args(argv)
@@ -144,13 +197,36 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk rollout") -> int:
     def body() -> int:
         nonlocal rollout
         from tfsk import serving_config as sc
-        from tfsk.deploy import Rollout, RolloutError, Source, StackError
+        from tfsk.deploy import GateFailedError, Rollout, RolloutError, Source, StackError
 
         try:
             say = _say_err if args.json and args.command != "status" else _say
             rollout = Rollout(args.declaration, args.model, resolve_targets(args), on_progress=say)
             result: Any = None
-            if args.command == "start":
+            if args.command == "analyze":
+                report = rollout.analyze(capture=args.capture, live=args.live)
+                if args.json:
+                    _console.emit_json(report)
+                else:
+                    _print_report(report)
+                return _console.EXIT_OK if report["verdict"] == "pass" else _console.EXIT_NOT_RIGHT
+            if args.command == "promote":
+                report = rollout.gate(force=args.force, capture=args.capture)
+                if not args.json:
+                    _print_report(report)
+                result = {"canary": rollout.promote(), "gate": {k: report[k] for k in ("verdict", "failed")},
+                          "forced": report["verdict"] != "pass"}
+            elif args.command == "start" and args.gate:
+                judged = rollout.start_judged(args.part, Source(args.keras_file, args.factory, args.version),
+                                              atol=args.atol, allow_contract_change=args.allow_contract_change,
+                                              capture=args.capture)
+                if not args.json:
+                    _print_report(judged["report"])
+                    _say(f"{judged['outcome']}: stable -> {args.model} version {judged['stable']}")
+                else:
+                    _console.emit_json(_step_json(args, rollout, judged))
+                return _console.EXIT_OK if judged["outcome"] == "promoted" else _console.EXIT_NOT_RIGHT
+            elif args.command == "start":
                 state = rollout.start(args.part, Source(args.keras_file, args.factory, args.version), atol=args.atol,
                                       allow_contract_change=args.allow_contract_change)
                 result = {"candidate": state.candidate, "part_version": state.part_version, "stable": state.stable}
@@ -166,6 +242,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "tfsk rollout") -> int:
             if args.json:
                 _console.emit_json(_step_json(args, rollout, result))
             return _console.EXIT_OK
+        except GateFailedError as error:  # checked and not right (exit 1): nothing moved
+            if not args.json:
+                _print_report(error.report)
+            raise _console.CommandError(f"{error}\nnothing was changed; stable still names {args.model} version "
+                                        f"{error.report['stable']}.", _console.EXIT_NOT_RIGHT,
+                                        gate=error.report) from None
         except (RolloutError, StackError, sc.ConfigError) as error:  # stopped: could not go on (exit 2), said where
             raise _console.CommandError(_stopped(args, rollout, str(error),
                                                  resumable=getattr(error, "resumable", True))) from None
