@@ -202,15 +202,27 @@ def test_retrain_one_tower_against_the_served_head_and_roll_it_out(tmp_path, dem
         tuned = model(x)["prediction"].numpy()
         assert not np.allclose(tuned, served["prediction"], atol=1e-6)
 
-        start, promote, finish = shell_commands(commands)  # as written, the target from $TFSK_TARGET
-        assert start[0] == promote[0] == finish[0] == "tfsk"
+        start, analyze, promote, finish = shell_commands(commands)  # as written, the target from $TFSK_TARGET
+        assert start[0] == analyze[0] == promote[0] == finish[0] == "tfsk"
         monkeypatch.setenv("TFSK_TARGET", server.address)
         started = tfsk_in(folder, *start[1:])
         assert "canary -> composed version 2 (tower_a version 2)" in started
         canary = client.predict("composed", x, label="canary")
         assert canary.version == 2
         np.testing.assert_allclose(canary["prediction"], tuned, atol=1e-5)
-        tfsk_in(folder, *promote[1:])
+        # the gate judges the retrain: it reports what moved, through tower_a alone; promote follows the verdict
+        from tfsk import deploy
+
+        judged = tfsk(*analyze[1:], cwd=folder, timeout=600)
+        report = json.loads(deploy.gate_report_file(folder, "composed").read_text())
+        assert judged.returncode == (0 if report["verdict"] == "pass" else 1), judged.stdout + judged.stderr
+        assert report["moved_parts"] == ["tower_a"], report["moved"]
+        promoted = tfsk(*promote[1:], cwd=folder, timeout=600)
+        if report["verdict"] != "pass":  # as the README says: refused, then --force (recorded)
+            assert promoted.returncode == 1 and "--force" in promoted.stderr, promoted.stdout + promoted.stderr
+            tfsk_in(folder, *promote[1:], "--force")
+        else:
+            assert promoted.returncode == 0, promoted.stdout + promoted.stderr
         tfsk_in(folder, *finish[1:])
         stable = client.predict("composed", x, label="stable")
         assert stable.version == 2
