@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from tfsk._base.codec import read_varint
+from tfsk._base.latency import latency_percentiles
 from tfsk._base.packed import length_delimited
 
 from ._capture import CallRecord, Capture
@@ -138,10 +139,9 @@ class Shadow:
 
 
 def percentiles(latencies: Sequence[float]) -> dict[str, float | None]:
-    ordered = sorted(latencies)
-    if not ordered:
-        return {"p50": None, "p90": None, "p99": None}
-    return {f"p{q}": ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] for q in (50, 90, 99)}
+    """p50/p90/p99 (seconds) by the one definition tfsk reports latency with; None without a sample."""
+    found = latency_percentiles(latencies, (50, 90, 99))
+    return {name: None if found is None else found[i] for i, name in enumerate(("p50", "p90", "p99"))}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tfsk._base.latency import latency_percentiles
+
 __all__ = ["PERCENTILES", "knee_index", "latency_summary"]
 
 #: The percentiles every step reports, with the maximum and the mean (milliseconds).
@@ -16,14 +18,13 @@ PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
 def latency_summary(seconds: np.ndarray) -> dict[str, float]:
     """``p50 p90 p95 p99 max mean`` in milliseconds of the latencies (seconds); NaN when there are none.
 
-    Percentiles are nearest-rank ("inverted_cdf"): always a latency that was measured, as
-    HdrHistogram and perf_analyzer report them, never a value between two samples.
+    Percentiles as every tfsk figure takes them (:func:`tfsk._base.latency.latency_percentiles`).
     """
-    if seconds.size == 0:
-        return {**{name: float("nan") for name in PERCENTILES}, "max": float("nan"), "mean": float("nan")}
     ms = seconds * 1e3
-    found = np.percentile(ms, list(PERCENTILES.values()), method="inverted_cdf")
-    summary = {name: float(value) for name, value in zip(PERCENTILES, found)}
+    found = latency_percentiles(ms, list(PERCENTILES.values()))
+    if found is None:
+        return {**{name: float("nan") for name in PERCENTILES}, "max": float("nan"), "mean": float("nan")}
+    summary = dict(zip(PERCENTILES, found))
     return {**summary, "max": float(ms.max()), "mean": float(ms.mean())}
 
 

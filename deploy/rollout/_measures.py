@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from tfsk._base.latency import latency_percentiles
+
 __all__ = ["compare_distributions", "compare_outputs", "describe_latency", "is_score", "ks_statistic", "psi", "spearman"]
 
 _PSI_BINS = 10
@@ -15,11 +17,10 @@ _PSI_FLOOR = 1e-4  # an empty bin would make PSI infinite: count it as a tiny sh
 
 def describe_latency(seconds: Sequence[float]) -> dict[str, float | None]:
     """p50/p90/p99 in milliseconds (None without a single answer)."""
-    if not seconds:
+    found = latency_percentiles(seconds, (50, 90, 99))
+    if found is None:
         return {"p50_ms": None, "p90_ms": None, "p99_ms": None}
-    values = np.asarray(seconds, dtype=np.float64) * 1000.0
-    p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {"p50_ms": round(float(p50), 3), "p90_ms": round(float(p90), 3), "p99_ms": round(float(p99), 3)}
+    return {name: round(value * 1000.0, 3) for name, value in zip(("p50_ms", "p90_ms", "p99_ms"), found)}
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
