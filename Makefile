@@ -4,7 +4,7 @@
 #               configs from tfsk.toml, serve them on the embedded devserver, query them over gRPC
 #   make test   run the test suite (.ci/run runs exactly this), ruff and mypy included
 #               (tests/test_static_checks.py; mypy alone: .venv/bin/python tools/typecheck.py)
-#   make test-engine   `docker compose up` for real on a podman engine of its own (tests/engine, ~8-10 min; .ci/run runs it after make test)
+#   make test-engine   `docker compose up` for real on a podman engine of its own (tests/engine, ~4-10 min; .ci/run runs it after make test)
 # Both create the virtual environment in .venv on first use and install the pinned dependencies.
 
 PYTHON ?= python3
@@ -42,7 +42,7 @@ tools:
 test: $(STAMP) tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# `docker compose up` for real on a container engine (tests/engine, ~8-10 min; .ci/run runs it after make test): podman of the test's own
+# `docker compose up` for real on a container engine (tests/engine, ~4-10 min; .ci/run runs it after make test): podman of the test's own
 # (its own containers.conf, storage and API socket under a temporary folder, stopped afterwards), the real
 # docker-compose.yml on the host network, stand-in images built from Debian. Installs podman, debootstrap
 # and docker-compose from Debian (pinned) as root with apt; where it cannot, it says "skipped: ..." and
