@@ -84,13 +84,8 @@ class LabelSteps(RolloutSession):
         from tfsk.exporter import read_lineage
 
         lineage = read_lineage(self._host_dir(self.model) / str(stable)) or {}
-        declared = {m.name for m in self.declaration.models}
         pinned = {}
-        for ref in lineage.get("parts", []):
-            name, version = ref["name"], int(ref["version"])
-            if name not in declared:
-                continue
-            served = self._served_versions(name)
+        for name, version, served in self._declared_lineage_parts(lineage):
             if served == [version]:
                 continue
             self._pin_part(name, [version])

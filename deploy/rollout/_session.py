@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tfsk import serving_config as sc
 
@@ -73,6 +74,15 @@ class RolloutSession:
 
     def _host_dir(self, model: str) -> Path:
         return self.declaration.mapping.host_path(self.declaration.model(model).folder)
+
+    def _declared_lineage_parts(self, lineage: Mapping[str, Any]) -> Iterator[tuple[str, int, list[int]]]:
+        """(part, the version the lineage names, the versions it serves now) for each part of a composed
+        version's lineage that tfsk.toml declares (what start and finish keep or pin)."""
+        declared = {m.name for m in self.declaration.models}
+        for ref in lineage.get("parts", []):
+            name, version = ref["name"], int(ref["version"])
+            if name in declared:
+                yield name, version, self._served_versions(name)
 
     def _served_versions(self, name: str) -> list[int]:
         """The versions of the declared model ``name`` its policy serves from what is on disk, lowest first."""

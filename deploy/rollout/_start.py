@@ -180,13 +180,8 @@ class StartStep(RolloutSession):
         Returns the part versions to wait for."""
         from tfsk._base.layout import list_versions
 
-        declared = {m.name for m in self.declaration.models}
         loading = {}
-        for ref in lineage.get("parts", []):
-            name, version = ref["name"], int(ref["version"])
-            if name not in declared:
-                continue
-            served = self._served_versions(name)
+        for name, version, served in self._declared_lineage_parts(lineage):
             on_disk = {v.version for v in list_versions(self._host_dir(name)) if v.complete}
             if (self.declaration.model(name).policy.kind == "specific" and version in served) \
                     or version not in on_disk:
